@@ -1,0 +1,233 @@
+"""Feather (Arrow IPC) split directories: an atomic writer and a streaming reader.
+
+A split directory holds `definitions.json` = {"features": [...], "labels": [...],
+"extras": [...]} and one or more `*.feather` files with one schema. The reader
+yields numpy batches file by file (memory bounded by a few files); `tf.data` is a
+thin adapter on top, so training also runs on backends without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as pf
+
+from study.data.checks import (
+    DataError,
+    check_schemas,
+    check_values,
+    feather_files,
+    load_definitions,
+)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _atomic_target(path: Path) -> Path:
+    """A fresh temporary file beside `path`, with the permissions a plain open() would give."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON through a temporary file and a rename: a kill never leaves half a file."""
+    path = Path(path)
+    tmp = _atomic_target(path)
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    tmp = _atomic_target(path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_split(
+    frame: pd.DataFrame,
+    split_dir: Path,
+    definitions: dict[str, list[str]],
+    rows_per_file: int = 250_000,
+    first_index: int = 0,
+) -> list[Path]:
+    """Write `frame` as files of at most `rows_per_file` rows, plus definitions.json.
+
+    Files are named part-00000.feather, ... from `first_index` on, so that
+    several frames can be appended to one split. Returns the paths written.
+    """
+    split_dir = Path(split_dir)
+    split_dir.mkdir(parents=True, exist_ok=True)
+    columns = definitions["features"] + definitions["labels"] + definitions.get("extras", [])
+    write_json_atomic(split_dir / "definitions.json", definitions)
+    table = pa.Table.from_pandas(frame[columns].astype(np.float32), preserve_index=False)
+    paths = []
+    for k, start in enumerate(range(0, max(len(frame), 1), rows_per_file)):
+        path = split_dir / f"part-{first_index + k:05d}.feather"
+        tmp = _atomic_target(path)
+        pf.write_feather(table.slice(start, rows_per_file), tmp, compression="uncompressed")
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    arrays = [a for a in arrays if len(a)] or arrays[:1]
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+def _columns_to_numpy(
+    table: pa.Table, columns: list[str], out: np.ndarray | None = None
+) -> np.ndarray:
+    """A row-major float32 array of some columns, filled record batch by record batch.
+
+    Filling per batch (64k rows in our files) keeps the strided writes in cache:
+    about 4x faster than stacking whole columns.
+    """
+    if out is None:
+        out = np.empty((table.num_rows, len(columns)), dtype=np.float32)
+    start = 0
+    for batch in table.select(columns).to_batches():
+        stop = start + batch.num_rows
+        for j in range(len(columns)):
+            out[start:stop, j] = batch.column(j).to_numpy()
+        start = stop
+    return out
+
+
+class FeatherReader:
+    """Streams a split directory as numpy or tf.data batches of (features, labels)."""
+
+    def __init__(self, split_dir: Path):
+        self.split_dir = Path(split_dir)
+        if not self.split_dir.is_dir():
+            raise DataError(f"{self.split_dir}: no such directory")
+        definitions = load_definitions(self.split_dir)
+        self.features: list[str] = definitions["features"]
+        self.labels: list[str] = definitions["labels"]
+        self.extras: list[str] = definitions["extras"]
+        self.files = feather_files(self.split_dir)
+        self.num_rows = check_schemas(self.files, self.features + self.labels + self.extras)
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatherReader({str(self.split_dir)!r}: {len(self.files)} files, {self.num_rows} rows)"
+        )
+
+    def read_file(self, path: Path, columns: list[str]) -> np.ndarray:
+        """Some columns of one file as a float32 (rows, columns) array."""
+        table = pf.read_table(path, columns=columns, memory_map=True)
+        return _columns_to_numpy(table, columns)
+
+    def read_xy(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of one file as C-contiguous float32 arrays."""
+        table = pf.read_table(path, columns=self.features + self.labels, memory_map=True)
+        return _columns_to_numpy(table, self.features), _columns_to_numpy(table, self.labels)
+
+    def check_values(self) -> None:
+        """Read every file once: no NaN or infinity anywhere, labels inside [0, 1]."""
+        for path in self.files:
+            x, y = self.read_xy(path)
+            for data, columns in ((x, self.features), (y, self.labels)):
+                for j, column in enumerate(columns):
+                    check_values(path, column, data[:, j], label=columns is self.labels)
+
+    def _buffers(self, rng, files_in_buffer: int, carry: tuple[np.ndarray, np.ndarray]):
+        """Groups of files read into one (features, labels) pair, after the carried rows."""
+        order = list(
+            rng.permutation(len(self.files)) if rng is not None else range(len(self.files))
+        )
+        for start in range(0, len(order), files_in_buffer):
+            paths = [self.files[i] for i in order[start : start + files_in_buffer]]
+            tables = [
+                pf.read_table(p, columns=self.features + self.labels, memory_map=True)
+                for p in paths
+            ]
+            n = len(carry[0]) + sum(t.num_rows for t in tables)
+            x = np.empty((n, len(self.features)), np.float32)
+            y = np.empty((n, len(self.labels)), np.float32)
+            x[: len(carry[0])], y[: len(carry[0])] = carry
+            row = len(carry[0])
+            for table in tables:
+                _columns_to_numpy(table, self.features, x[row : row + table.num_rows])
+                _columns_to_numpy(table, self.labels, y[row : row + table.num_rows])
+                row += table.num_rows
+            carry = yield x, y
+
+    def iter_batches(
+        self,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: int = 0,
+        files_in_buffer: int = 2,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (features, labels) float32 batches of `batch_size` rows (the last may be short).
+
+        With `shuffle`, the file order and the rows of each buffer of
+        `files_in_buffer` files (plus the previous buffer's remainder) are
+        permuted by a generator seeded with (seed, epoch): reproducible, and
+        different every epoch. Batches are C-contiguous, so tensors are made
+        without further copies.
+        """
+        rng = np.random.default_rng([seed, epoch]) if shuffle else None
+        carry = (
+            np.empty((0, len(self.features)), np.float32),
+            np.empty((0, len(self.labels)), np.float32),
+        )
+        buffers = self._buffers(rng, files_in_buffer, carry)
+        x, y = next(buffers)
+        while True:
+            if rng is not None:
+                order = rng.permutation(len(x))
+                x, y = np.take(x, order, axis=0), np.take(y, order, axis=0)
+            n_full = len(x) // batch_size * batch_size
+            for start in range(0, n_full, batch_size):
+                yield x[start : start + batch_size], y[start : start + batch_size]
+            try:
+                x, y = buffers.send((x[n_full:], y[n_full:]))
+            except StopIteration:
+                break
+        if n_full < len(x):
+            yield x[n_full:], y[n_full:]
+
+    def as_tf_dataset(self, batch_size: int, shuffle: bool = True, seed: int = 0):
+        """A `tf.data.Dataset` of (features, labels) batches; each pass is a new epoch's shuffle."""
+        import tensorflow as tf
+
+        epochs = iter(range(1 << 62))
+
+        def generator():
+            yield from self.iter_batches(batch_size, shuffle, seed, next(epochs))
+
+        signature = (
+            tf.TensorSpec([None, len(self.features)], tf.float32),
+            tf.TensorSpec([None, len(self.labels)], tf.float32),
+        )
+        return tf.data.Dataset.from_generator(generator, output_signature=signature).prefetch(2)
+
+    def to_numpy(self) -> tuple[np.ndarray, np.ndarray]:
+        """The whole split as (features, labels) arrays, for validation and small studies."""
+        parts = [self.read_xy(p) for p in self.files]
+        return _concat([p[0] for p in parts]), _concat([p[1] for p in parts])
+
+    def to_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The whole split (or some columns) as one DataFrame."""
+        columns = columns or self.features + self.labels + self.extras
+        return pd.concat(
+            [pf.read_table(p, columns=columns).to_pandas() for p in self.files], ignore_index=True
+        )
