@@ -1,0 +1,96 @@
+"""StudyConfig: every knob of a study, saved beside its results and checked on resume."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+TUNERS = ("random", "bayesian")
+
+
+class ConfigError(ValueError):
+    """A bad configuration: the message says what was expected and what was found."""
+
+
+@dataclass
+class StudyConfig:
+    study: str = "default"  # name: results go to <results>/<study>/
+    data: str | None = None  # prepared dataset directory; None: the embedded default sample
+    results: str = "results"  # output root
+    tuner: str = "random"  # oracle: random | bayesian
+    trials: int = 50  # trials that reach an end (completed or failed), in total
+    seed: int = 0  # seeds the oracle and every trial's initialisation and shuffling
+    max_epochs: int = 15  # cap on the epochs of each phase
+    patience_1: int = 5  # phase 1 stops after this many epochs without improvement
+    patience_2: int = 5  # phase 2 likewise
+    max_failures: int = 3  # consecutive failed trials that stop the study
+    fixed: dict = field(default_factory=dict)  # hyperparameter -> value, replaces its range
+    narrowed: dict = field(default_factory=dict)  # hyperparameter -> "low:high" or "a,b,c"
+    default_rows: int = 100_000  # rows of the generated default sample (train gets half)
+
+    # Fields a resume may change: the data is compared by its fingerprint instead.
+    RESUMABLE = ("trials", "results", "max_failures", "data", "default_rows")
+
+    def check(self) -> None:
+        if self.tuner not in TUNERS:
+            raise ConfigError(f"tuner: expected one of {', '.join(TUNERS)}, found {self.tuner!r}")
+        for name in ("trials", "max_epochs", "patience_1", "patience_2", "max_failures",
+                     "default_rows"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}: expected a positive integer, found {value!r}")
+        if not self.study or "/" in self.study or self.study.startswith("."):
+            raise ConfigError(f"study: expected a plain directory name, found {self.study!r}")
+        self.search_space()  # raises on unknown or ill-typed hyperparameters
+
+    def search_space(self) -> dict:
+        """The default space with `narrowed` and `fixed` applied."""
+        from study import model
+
+        space = dict(model.SPACE)
+        try:
+            for name, spec in self.narrowed.items():
+                space = model.narrow(space, name, str(spec))
+            for name, value in self.fixed.items():
+                space = model.fix(space, name, value)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        return space
+
+    @property
+    def study_dir(self) -> Path:
+        return Path(self.results) / self.study
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.data) if self.data else Path(self.results) / "data" / "default"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> StudyConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return cls(**raw)
+
+    @classmethod
+    def from_file(cls, path: Path) -> StudyConfig:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: file not found") from None
+        except ValueError as err:
+            raise ConfigError(f"{path}: not valid JSON ({err})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a JSON object of StudyConfig fields")
+        return cls.from_dict(raw, str(path))
+
+    def differences(self, other: StudyConfig) -> list[str]:
+        """Fields that differ from `other`, except those a resume may change."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [k for k in mine if k not in self.RESUMABLE and mine[k] != theirs[k]]

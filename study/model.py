@@ -1,0 +1,187 @@
+"""The residual acceptance network and its search space (a keras-tuner HyperModel).
+
+The network of the original notebook is one point of the space:
+Dense(width, activation, L2 on the kernel) on the inputs, `n_blocks` residual
+blocks x + Dense(width, activation, zero-initialised kernel)(x), Dense(1, sigmoid).
+With 12 inputs, width 128 and 10 blocks it has 166,913 parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+OPTIMIZERS = ("adam", "rmsprop", "nadam", "adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: an int or float range (log scale or not), a choice, or a fixed value."""
+
+    kind: str  # "int", "float", "choice" or "fixed"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    values: tuple = ()
+    default: Any = None
+
+    def check(self, name: str) -> None:
+        if self.kind in ("int", "float"):
+            if self.low is None or self.high is None or not self.low <= self.high:
+                raise ValueError(f"hyperparameter {name}: need low <= high, got {self.low}, {self.high}")
+            if self.log and self.low <= 0:
+                raise ValueError(f"hyperparameter {name}: a log range needs low > 0, got {self.low}")
+        elif self.kind == "choice":
+            if not self.values:
+                raise ValueError(f"hyperparameter {name}: a choice needs at least one value")
+        elif self.kind != "fixed":
+            raise ValueError(f"hyperparameter {name}: unknown kind {self.kind!r}")
+
+
+# The default search space; the notebook's values are the defaults.
+SPACE: dict[str, Param] = {
+    "n_blocks": Param("int", 1, 16, default=10),
+    "width": Param("int", 16, 512, log=True, default=128),
+    "activation": Param("choice", values=("tanh", "relu", "gelu", "swish"), default="tanh"),
+    "optimizer": Param("choice", values=("adam", "rmsprop", "nadam"), default="rmsprop"),
+    "learning_rate": Param("float", 1e-4, 3e-2, log=True, default=1e-2),
+    "fine_tune_factor": Param("float", 0.02, 0.5, log=True, default=0.1),
+    "batch_size": Param("choice", values=(512, 1024, 2048, 4096), default=2048),
+    "l2": Param("float", 1e-6, 1e-2, log=True, default=1e-3),
+}
+
+
+def _coerce(name: str, base: Param, text: str) -> Any:
+    """Turn a command-line string into a value of the hyperparameter's type."""
+    sample = base.default if base.default is not None else (base.values or (base.low,))[0]
+    try:
+        if isinstance(sample, bool):
+            return text.lower() in ("1", "true", "yes")
+        if isinstance(sample, int) and base.kind != "float":
+            return int(text)
+        if isinstance(sample, float) or base.kind == "float":
+            return float(text)
+    except ValueError:
+        raise ValueError(f"hyperparameter {name}: {text!r} is not a {type(sample).__name__}") from None
+    return text
+
+
+def fix(space: dict[str, Param], name: str, value: Any) -> dict[str, Param]:
+    """Replace a hyperparameter's range by one value (also outside the default range)."""
+    if name not in space:
+        raise ValueError(f"unknown hyperparameter {name!r} (known: {', '.join(space)})")
+    if isinstance(value, str):
+        value = _coerce(name, space[name], value)
+    if name == "optimizer" and value not in OPTIMIZERS:
+        raise ValueError(f"hyperparameter optimizer: {value!r} is not one of {OPTIMIZERS}")
+    return {**space, name: Param("fixed", values=(value,), default=value)}
+
+
+def narrow(space: dict[str, Param], name: str, spec: str) -> dict[str, Param]:
+    """Narrow a range (`low:high`) or a choice (`a,b,c`) of the space."""
+    if name not in space:
+        raise ValueError(f"unknown hyperparameter {name!r} (known: {', '.join(space)})")
+    base = space[name]
+    if base.kind in ("int", "float"):
+        try:
+            low, high = (_coerce(name, base, t) for t in spec.split(":"))
+        except ValueError:
+            raise ValueError(f"hyperparameter {name}: expected low:high, got {spec!r}") from None
+        default = min(max(base.default, low), high)
+        new = replace(base, low=low, high=high, default=default)
+    elif base.kind == "choice":
+        values = tuple(_coerce(name, base, t) for t in spec.split(",") if t)
+        default = base.default if base.default in values else values[0]
+        new = replace(base, values=values, default=default)
+    else:
+        raise ValueError(f"hyperparameter {name} is fixed; it cannot be narrowed")
+    new.check(name)
+    return {**space, name: new}
+
+
+def space_to_dict(space: dict[str, Param]) -> dict[str, dict]:
+    return {name: {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(p).items()}
+            for name, p in space.items()}
+
+
+def space_from_dict(raw: dict[str, dict]) -> dict[str, Param]:
+    space = {}
+    for name, fields in raw.items():
+        fields = dict(fields)
+        fields["values"] = tuple(fields.get("values", ()))
+        space[name] = Param(**fields)
+        space[name].check(name)
+    return space
+
+
+def declare(hp, space: dict[str, Param]) -> dict[str, Any]:
+    """Register every hyperparameter of `space` on a keras-tuner `HyperParameters`; return values."""
+    values = {}
+    for name, p in space.items():
+        if p.kind == "int":
+            values[name] = hp.Int(name, int(p.low), int(p.high), sampling="log" if p.log else "linear",
+                                  default=p.default)
+        elif p.kind == "float":
+            values[name] = hp.Float(name, p.low, p.high, sampling="log" if p.log else "linear",
+                                    default=p.default)
+        elif p.kind == "choice":
+            values[name] = hp.Choice(name, list(p.values), default=p.default)
+        else:
+            values[name] = hp.Fixed(name, p.values[0])
+    return values
+
+
+def build_network(
+    n_inputs: int, width: int, n_blocks: int, activation: str = "tanh", l2: float = 1e-3
+):
+    """The residual acceptance network (uncompiled)."""
+    import keras
+
+    inputs = keras.Input(shape=(n_inputs,), name="features")
+    x = keras.layers.Dense(width, activation=activation,
+                           kernel_regularizer=keras.regularizers.L2(l2), name="input_dense")(inputs)
+    for k in range(n_blocks):
+        residual = keras.layers.Dense(width, activation=activation, kernel_initializer="zeros",
+                                      name=f"block_{k}")(x)
+        x = keras.layers.Add(name=f"add_{k}")([x, residual])
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="acceptance")(x)
+    return keras.Model(inputs, outputs, name="acceptance")
+
+
+def make_optimizer(name: str, learning_rate: float):
+    import keras
+
+    classes = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+               "nadam": keras.optimizers.Nadam, "adamw": keras.optimizers.AdamW,
+               "sgd": keras.optimizers.SGD}
+    return classes[name](learning_rate=learning_rate)
+
+
+@dataclass
+class AcceptanceHyperModel:
+    """Search space + builder; `as_keras_tuner()` gives the keras_tuner.HyperModel."""
+
+    n_inputs: int
+    space: dict[str, Param] = field(default_factory=lambda: dict(SPACE))
+
+    def build(self, hp):
+        values = declare(hp, self.space)
+        return build_network(self.n_inputs, values["width"], values["n_blocks"],
+                             values["activation"], values["l2"])
+
+    def as_keras_tuner(self):
+        import keras_tuner
+
+        outer = self
+
+        class _HyperModel(keras_tuner.HyperModel):
+            def build(self, hp):
+                return outer.build(hp)
+
+        return _HyperModel(name="acceptance")
+
+
+def count_parameters(n_inputs: int, width: int, n_blocks: int) -> int:
+    """Parameters of the network, computed without building it."""
+    return (n_inputs + 1) * width + n_blocks * (width + 1) * width + width + 1
+

@@ -1,0 +1,83 @@
+"""A study's directory: its data, study.json, and the decision to start, resume or refuse.
+
+`results/<study>/study.json` holds the resolved StudyConfig, the search space and
+the fingerprint of the data. Running the same command again resumes; a different
+data fingerprint, search space or training setting stops with a clear message
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+from study.config import ConfigError, StudyConfig
+from study.data.dataset import PreparedDataset, generate_dataset, open_dataset
+from study.data.feather import write_json_atomic
+from study.model import space_to_dict
+
+log = logging.getLogger(__name__)
+
+
+def default_dataset(config: StudyConfig) -> PreparedDataset:
+    """The embedded sample under <results>/data/default, generated on first use."""
+    path = config.data_dir
+    if not path.exists():
+        log.info("generating the default data (%d rows) into %s; it is reused afterwards",
+                 config.default_rows, path)
+        stats = generate_dataset(config.default_rows, path, seed=config.seed)
+        log.info("default data: %d rows, accepted fraction %.3f, Bayes cross-entropy %.4f nats",
+                 stats["rows"], stats["accepted_fraction"], stats["bayes_cross_entropy"])
+    return open_dataset(path)
+
+
+def load_dataset(config: StudyConfig) -> PreparedDataset:
+    return open_dataset(config.data_dir) if config.data else default_dataset(config)
+
+
+def study_record(config: StudyConfig, fingerprint: str) -> dict:
+    return {
+        "config": config.to_dict(),
+        "search_space": space_to_dict(config.search_space()),
+        "data_fingerprint": fingerprint,
+    }
+
+
+def check_or_create(config: StudyConfig, dataset: PreparedDataset, overwrite: bool) -> bool:
+    """Write study.json for a new study, or check an existing one; True if resuming."""
+    study_dir = config.study_dir
+    path = study_dir / "study.json"
+    record = study_record(config, dataset.fingerprint())
+    if overwrite and study_dir.exists():
+        log.info("--overwrite: removing %s", study_dir)
+        shutil.rmtree(study_dir)
+    if not path.exists():
+        if study_dir.exists() and any(study_dir.iterdir()):
+            raise ConfigError(f"{study_dir}: exists but has no study.json; use another --study "
+                              "or --overwrite")
+        write_json_atomic(path, record)
+        return False
+    try:
+        old = json.loads(path.read_text())
+        old_config = StudyConfig.from_dict(old["config"], str(path))
+    except (ValueError, KeyError) as err:
+        raise ConfigError(f"{path}: unreadable study record ({err})") from None
+    hint = "use a new --study or --overwrite"
+    if old["data_fingerprint"] != record["data_fingerprint"]:
+        raise ConfigError(f"{path}: the data differ from this study's data "
+                          f"({config.data_dir}); {hint}")
+    if old["search_space"] != record["search_space"]:
+        changed = sorted(k for k in set(old["search_space"]) | set(record["search_space"])
+                         if old["search_space"].get(k) != record["search_space"].get(k))
+        raise ConfigError(f"{path}: the search space differs from this study's "
+                          f"(hyperparameters {', '.join(changed)}); {hint}")
+    differences = config.differences(old_config)
+    if differences:
+        first = differences[0]
+        raise ConfigError(f"{path}: {first} is {getattr(config, first)!r} but this study ran with "
+                          f"{getattr(old_config, first)!r}; {hint}")
+    if old_config.trials != config.trials:
+        write_json_atomic(path, record)
+    return True
+

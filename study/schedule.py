@@ -1,0 +1,180 @@
+"""Two-phase learning-rate training of one model.
+
+Phase 1 trains at the trial's learning rate with label smoothing 0.01 until the
+validation cross-entropy has not improved for `patience_1` epochs (or
+`max_epochs_1`), then its best weights are restored; phase 2 trains at
+`learning_rate * fine_tune_factor` without smoothing until no improvement for
+`patience_2` epochs (or `max_epochs_2`), and its best weights are restored.
+
+The monitored quantity is the validation binary cross-entropy *metric*
+(`val_bce`: no smoothing, no regularisation term), so phases and trials compare.
+Epochs are counted globally across the phases.
+
+`TwoPhaseSchedule` is the decision logic, plain code tested without training;
+`train_two_phase` wraps it with one thin Keras callback.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+CONTINUE, SWITCH, STOP = "continue", "switch", "stop"
+LABEL_SMOOTHING_1 = 0.01
+MONITOR = "val_bce"
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss or the validation cross-entropy became NaN or infinite."""
+
+
+@dataclass
+class TwoPhaseSchedule:
+    """When to switch phase, at what rate, and when to stop."""
+
+    learning_rate: float
+    fine_tune_factor: float = 0.1
+    patience_1: int = 5
+    patience_2: int = 5
+    max_epochs_1: int = 100
+    max_epochs_2: int = 100
+    min_delta: float = 0.0
+    phase: int = 1
+    epoch: int = 0  # global epochs finished
+    epoch_in_phase: int = 0
+    switch_epoch: int | None = None  # global index of the first phase-2 epoch
+    best: float = math.inf  # best value of the current phase
+    best_epoch: int | None = None  # global epoch of `best`
+    best_overall: float = math.inf
+    best_epochs: dict = field(default_factory=dict)  # phase -> global epoch of its best
+
+    @property
+    def current_rate(self) -> float:
+        return self.learning_rate * (1.0 if self.phase == 1 else self.fine_tune_factor)
+
+    @property
+    def label_smoothing(self) -> float:
+        return LABEL_SMOOTHING_1 if self.phase == 1 else 0.0
+
+    def update(self, value: float) -> tuple[str, bool]:
+        """Record one finished epoch's monitored value; return (decision, improved)."""
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"{MONITOR} is {value} at epoch {self.epoch}")
+        improved = value < self.best - self.min_delta
+        if improved:
+            self.best, self.best_epoch = value, self.epoch
+            self.best_epochs[self.phase] = self.epoch
+        self.best_overall = min(self.best_overall, value)
+        self.epoch += 1
+        self.epoch_in_phase += 1
+        patience = self.patience_1 if self.phase == 1 else self.patience_2
+        cap = self.max_epochs_1 if self.phase == 1 else self.max_epochs_2
+        waited = self.epoch - 1 - self.best_epoch
+        if waited < patience and self.epoch_in_phase < cap:
+            return CONTINUE, improved
+        return (SWITCH if self.phase == 1 else STOP), improved
+
+    def start_phase_2(self) -> None:
+        self.phase, self.epoch_in_phase, self.switch_epoch = 2, 0, self.epoch
+        self.best, self.best_epoch = math.inf, None
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    phase: int
+    learning_rate: float
+    loss: float
+    val_bce: float
+    seconds: float
+
+
+@dataclass
+class TrainingResult:
+    objective: float
+    history: list[EpochRecord]
+    epochs_1: int
+    epochs_2: int
+    switch_epoch: int | None
+    best_epoch: int | None
+    seconds: float
+    rows_per_second: float
+
+
+def _callback(schedule: TwoPhaseSchedule, history: list, on_epoch: Callable | None):
+    import keras
+
+    class PhaseCallback(keras.callbacks.Callback):
+        """Feeds the schedule; keeps the phase's best weights; stops the phase."""
+
+        def on_train_begin(self, logs=None):
+            self.best_weights, self.start = None, time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            loss, value = float(logs.get("loss", math.nan)), float(logs.get(MONITOR, math.nan))
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(f"training loss is {loss} at epoch {schedule.epoch}")
+            record = EpochRecord(schedule.epoch, schedule.phase, schedule.current_rate, loss,
+                                 value, time.perf_counter() - self.start)
+            decision, improved = schedule.update(value)
+            if improved:
+                self.best_weights = self.model.get_weights()
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record, schedule)
+            if decision != CONTINUE:
+                self.model.stop_training = True
+
+    return PhaseCallback()
+
+
+def train_two_phase(
+    model,
+    optimizer_factory: Callable[[float], object],
+    schedule: TwoPhaseSchedule,
+    train: tuple,
+    validation: tuple,
+    batch_size: int,
+    on_epoch: Callable[[EpochRecord, TwoPhaseSchedule], None] | None = None,
+) -> TrainingResult:
+    """Run both phases on in-memory (features, labels) arrays; return the objective and history.
+
+    `on_epoch(record, schedule)` is called after every epoch (progress, reporting).
+    """
+    import keras
+
+    history: list[EpochRecord] = []
+    start = time.perf_counter()
+    for phase in (1, 2):
+        if phase == 2:
+            schedule.start_phase_2()
+        model.compile(
+            optimizer=optimizer_factory(schedule.current_rate),
+            loss=keras.losses.BinaryCrossentropy(label_smoothing=schedule.label_smoothing),
+            metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
+        )
+        callback = _callback(schedule, history, on_epoch)
+        cap = schedule.max_epochs_1 if phase == 1 else schedule.max_epochs_2
+        model.fit(*train, batch_size=batch_size, epochs=schedule.epoch + cap,
+                  initial_epoch=schedule.epoch, validation_data=validation,
+                  validation_batch_size=8192, shuffle=True, callbacks=[callback], verbose=0)
+        if callback.best_weights is not None:
+            model.set_weights(callback.best_weights)
+    seconds = time.perf_counter() - start
+    epochs_2 = schedule.epoch - schedule.switch_epoch
+    return TrainingResult(
+        objective=schedule.best_overall,
+        history=history,
+        epochs_1=schedule.switch_epoch,
+        epochs_2=epochs_2,
+        switch_epoch=schedule.switch_epoch,
+        best_epoch=min(history, key=lambda r: r.val_bce).epoch,
+        seconds=seconds,
+        rows_per_second=len(train[0]) * len(history) / max(seconds, 1e-9),
+    )

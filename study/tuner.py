@@ -1,0 +1,216 @@
+"""The keras-tuner Tuner of the study, its oracle factory, and the resumable search.
+
+Each trial builds the residual network from the trial's hyperparameters and
+trains it with the two-phase schedule; every epoch's validation cross-entropy
+is reported to the oracle (one continuous history across the phases), and the
+trial's best value is its objective.
+
+keras-tuner 1.4 traps handled here:
+- the tuner's state file (`tuner0.json`) is written only at a trial's end, so a
+  kill during the first trial would reload nothing: we save at search begin;
+- `tuner_id=` is never passed (reload would look for the wrong file); the
+  distributed id comes from KERASTUNER_TUNER_ID, set by the CLI;
+- `clear_session()` is called here, since a custom `run_trial` does not get it;
+- the objective is reported every epoch, so the returned value is ignored by
+  keras-tuner (and its deprecation warning about that is silenced);
+- `max_trials` counts every trial created, failed and re-queued ones included:
+  a trial re-run after a kill keeps its id and counts once.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+import warnings
+
+import keras
+import keras_tuner
+import numpy as np
+
+from study.config import StudyConfig
+from study.model import AcceptanceHyperModel, count_parameters, make_optimizer
+from study.records import TrialRecords
+from study.schedule import MONITOR, NonFiniteLoss, TwoPhaseSchedule, train_two_phase
+
+log = logging.getLogger(__name__)
+OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
+ENDED = ("COMPLETED", "FAILED", "INVALID")
+
+
+def make_oracle(config: StudyConfig):
+    """The oracle named by `config.tuner`, seeded, with the failure limit."""
+    common = dict(
+        objective=OBJECTIVE,
+        max_trials=config.trials,
+        seed=config.seed + 1,  # keras-tuner treats seed 0 as "no seed"
+        max_consecutive_failed_trials=config.max_failures,
+    )
+    if config.tuner == "random":
+        return keras_tuner.oracles.RandomSearchOracle(**common)
+    if config.tuner == "bayesian":
+        return keras_tuner.oracles.BayesianOptimizationOracle(**common)
+    raise ValueError(f"unknown tuner {config.tuner!r}")
+
+
+class Progress:
+    """Terminal progress: trial k of N, epochs, best so far, elapsed and time left."""
+
+    def __init__(self, total: int, ended_before: int):
+        self.total, self.ended_before = total, ended_before
+        self.start = time.perf_counter()
+        self.ended_now = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> str:
+        if not self.ended_now:
+            return "?"
+        remaining = self.total - self.ended_before - self.ended_now
+        return _duration(self.elapsed() / self.ended_now * max(remaining, 0))
+
+    def trial_begin(self, trial_id: str, values: dict, best: float | None) -> None:
+        k = self.ended_before + self.ended_now + 1
+        shown = ", ".join(f"{n}={_short(v)}" for n, v in values.items())
+        best_text = f"{best:.5f}" if best is not None else "-"
+        log.info("trial %d of %d (id %s): %s | best so far %s | elapsed %s, left ~%s",
+                 k, self.total, trial_id, shown, best_text, _duration(self.elapsed()), self.left())
+
+    def epoch(self, record, schedule: TwoPhaseSchedule) -> None:
+        log.info("  epoch %3d  phase %d  lr %.2e  loss %.5f  val_bce %.5f  (trial best %.5f)",
+                 record.epoch, record.phase, record.learning_rate, record.loss, record.val_bce,
+                 schedule.best_overall)
+
+    def trial_end(self, trial_id: str, status: str, objective: float | None) -> None:
+        self.ended_now += 1
+        value = f"{objective:.5f}" if objective is not None else "-"
+        log.info("trial %s %s: objective %s | elapsed %s, left ~%s",
+                 trial_id, status.lower(), value, _duration(self.elapsed()), self.left())
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
+        f"{seconds // 60}m{seconds % 60:02d}s")
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class AcceptanceTuner(keras_tuner.Tuner):
+    """Runs each trial as the two-phase training of one residual network."""
+
+    def __init__(self, oracle, hypermodel: AcceptanceHyperModel, config: StudyConfig,
+                 train: tuple, validation: tuple, **kwargs):
+        self.config, self.train, self.validation = config, train, validation
+        self.acceptance_hypermodel = hypermodel
+        self.records = TrialRecords(config.study_dir)
+        self.progress = Progress(config.trials, 0)
+        self._outcome: dict = {}
+        super().__init__(oracle, hypermodel.as_keras_tuner(), directory=str(config.study_dir),
+                         project_name="tuner", **kwargs)
+
+    # -- search lifecycle --------------------------------------------------------------
+    def on_search_begin(self):
+        super().on_search_begin()
+        self.save()  # so that a kill during the first trial still reloads the study
+        ended = sum(t.status in ENDED for t in self.oracle.trials.values())
+        self.progress = Progress(self.config.trials, ended)
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        best = self.oracle.get_best_trials(1)
+        self.progress.trial_begin(trial.trial_id, trial.hyperparameters.values,
+                                  best[0].score if best else None)
+
+    def run_trial(self, trial, *args, **kwargs):
+        hp = trial.hyperparameters
+        keras.backend.clear_session()
+        gc.collect()
+        keras.utils.set_random_seed(self.config.seed * 100_003 + _trial_index(trial.trial_id))
+        model = self.hypermodel.build(hp)
+        values = hp.values
+        schedule = TwoPhaseSchedule(
+            learning_rate=values["learning_rate"], fine_tune_factor=values["fine_tune_factor"],
+            patience_1=self.config.patience_1, patience_2=self.config.patience_2,
+            max_epochs_1=self.config.max_epochs, max_epochs_2=self.config.max_epochs)
+        history: list = []
+        self._outcome[trial.trial_id] = {"history": history, "parameters": model.count_params(),
+                                         "start": time.perf_counter()}
+
+        def on_epoch(record, sched):
+            history.append(record)
+            self.oracle.update_trial(trial.trial_id, {MONITOR: record.val_bce}, step=record.epoch)
+            self.records.write_history(trial.trial_id, history)
+            self.progress.epoch(record, sched)
+
+        try:
+            result = train_two_phase(model, lambda lr: make_optimizer(values["optimizer"], lr),
+                                     schedule, self.train, self.validation,
+                                     int(values["batch_size"]), on_epoch)
+        except NonFiniteLoss as err:
+            raise keras_tuner.errors.FailedTrialError(str(err)) from None
+        self._outcome[trial.trial_id]["result"] = result
+        return {MONITOR: result.objective}
+
+    def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The use case of calling",
+                                    category=DeprecationWarning)
+            return super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+
+    def on_trial_end(self, trial):
+        # The record is written before the oracle ends the trial: a kill in between
+        # re-runs the trial, whose record is then rewritten.
+        report = self._report(trial)
+        self.records.write_report(trial.trial_id, report)
+        super().on_trial_end(trial)
+        self.records.write_table()
+        self.progress.trial_end(trial.trial_id, report["status"], report["objective"])
+
+    def _report(self, trial) -> dict:
+        outcome = self._outcome.pop(trial.trial_id, {})
+        result = outcome.get("result")
+        status = "COMPLETED" if trial.status == "COMPLETED" else "FAILED"
+        values = dict(trial.hyperparameters.values)
+        history = outcome.get("history", [])
+        report = {
+            "trial_id": trial.trial_id,
+            "status": status,
+            "objective": result.objective if result else None,
+            "hyperparameters": values,
+            "epochs_1": result.epochs_1 if result else None,
+            "epochs_2": result.epochs_2 if result else None,
+            "switch_epoch": result.switch_epoch if result else None,
+            "best_epoch": result.best_epoch if result else None,
+            "parameters": outcome.get("parameters") or count_parameters(
+                len(self.train[0][0]), values["width"], values["n_blocks"]),
+            "seconds": time.perf_counter() - outcome.get("start", time.perf_counter()),
+            "rows_per_second": result.rows_per_second if result else None,
+            "epochs": len(history),
+        }
+        if status == "FAILED":
+            report["message"] = (trial.message or "").strip().splitlines()[-1:] or [""]
+            report["message"] = report["message"][0]
+        return report
+
+
+def _trial_index(trial_id: str) -> int:
+    return int(trial_id) if str(trial_id).isdigit() else abs(hash(trial_id)) % 100_000
+
+
+def search(tuner: AcceptanceTuner) -> None:
+    """Run the search until `config.trials` trials have ended."""
+    tuner.search(verbose=0)
+    tuner.records.write_table()
+
+
+def ended_trials(tuner: AcceptanceTuner) -> int:
+    return sum(t.status in ENDED for t in tuner.oracle.trials.values())
+
+
+def load_arrays(dataset) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The training and validation splits in memory."""
+    return dataset.train.to_numpy(), dataset.validation.to_numpy()
