@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -71,23 +72,50 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("study (the default command)")
     g.add_argument("--trials", type=int, help="total trials that reach an end (default 50)")
     g.add_argument("--study", help="study name: results go to RESULTS/NAME (default: default)")
-    g.add_argument("--data", help="prepared dataset (default: the embedded sample, generated "
-                                  "under RESULTS/data/default on first use)")
+    g.add_argument(
+        "--data",
+        help="prepared dataset (default: the embedded sample, generated "
+        "under RESULTS/data/default on first use)",
+    )
     g.add_argument("--results", help="output root (default: results)")
     g.add_argument("--tuner", help="oracle: random or bayesian (default: random)")
     g.add_argument("--seed", type=int, help="seed of the oracle and the trials (default 0)")
-    g.add_argument("--max-epochs", type=int, dest="max_epochs",
-                   help="cap on the epochs of each phase (default 15)")
+    g.add_argument(
+        "--max-epochs",
+        type=int,
+        dest="max_epochs",
+        help="cap on the epochs of each phase (default 10)",
+    )
     g.add_argument("--patience-1", type=int, dest="patience_1", help="phase-1 patience (default 5)")
     g.add_argument("--patience-2", type=int, dest="patience_2", help="phase-2 patience (default 5)")
-    g.add_argument("--max-failures", type=int, dest="max_failures",
-                   help="consecutive failed trials that stop the study (default 3)")
-    g.add_argument("--default-rows", type=int, dest="default_rows",
-                   help="rows of the generated default sample (default 100000)")
-    g.add_argument("--fix", type=_key_value, action="append", default=[], metavar="NAME=VALUE",
-                   help="fix a hyperparameter, e.g. --fix width=128 --fix optimizer=rmsprop")
-    g.add_argument("--narrow", type=_key_value, action="append", default=[], metavar="NAME=SPEC",
-                   help="narrow a range (width=32:256) or a choice (optimizer=adam,nadam)")
+    g.add_argument(
+        "--max-failures",
+        type=int,
+        dest="max_failures",
+        help="consecutive failed trials that stop the study (default 3)",
+    )
+    g.add_argument(
+        "--default-rows",
+        type=int,
+        dest="default_rows",
+        help="rows of the generated default sample (default 80000)",
+    )
+    g.add_argument(
+        "--fix",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fix a hyperparameter, e.g. --fix width=128 --fix optimizer=rmsprop",
+    )
+    g.add_argument(
+        "--narrow",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="narrow a range (width=32:256) or a choice (optimizer=adam,nadam)",
+    )
     g.add_argument("--config", type=Path, help="JSON file of StudyConfig fields; flags override it")
     g.add_argument("--overwrite", action="store_true", help="delete the study and start afresh")
 
@@ -96,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run_study.py",
         description="Hyperparameter study of the acceptance model of a fast detector simulation. "
-                    "Without a command, runs (or resumes) the study.",
+        "Without a command, runs (or resumes) the study.",
     )
     _study_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -136,8 +164,19 @@ def study_config(args):
     from study.config import StudyConfig
 
     config = StudyConfig.from_file(args.config) if args.config else StudyConfig()
-    for name in ("trials", "study", "data", "results", "tuner", "seed", "max_epochs",
-                 "patience_1", "patience_2", "max_failures", "default_rows"):
+    for name in (
+        "trials",
+        "study",
+        "data",
+        "results",
+        "tuner",
+        "seed",
+        "max_epochs",
+        "patience_1",
+        "patience_2",
+        "max_failures",
+        "default_rows",
+    ):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
@@ -153,20 +192,25 @@ def cmd_study(args) -> None:
 
     dataset = load_dataset(config)
     resuming = check_or_create(config, dataset, args.overwrite)
-    print(f"{'resuming' if resuming else 'starting'} study {config.study} in {config.study_dir}: "
-          f"{config.trials} trials, tuner {config.tuner}, data {dataset.path}")
+    print(
+        f"{'resuming' if resuming else 'starting'} study {config.study} in {config.study_dir}: "
+        f"{config.trials} trials, tuner {config.tuner}, data {dataset.path}"
+    )
     from study import tuner as tuner_module
     from study.model import AcceptanceHyperModel
 
-    train, validation = tuner_module.load_arrays(dataset)
     hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
-    tuner = tuner_module.AcceptanceTuner(tuner_module.make_oracle(config), hypermodel, config,
-                                         train, validation)
+    tuner = tuner_module.AcceptanceTuner(tuner_module.make_oracle(config), hypermodel, config)
     tuner_module.search(tuner)
     best = tuner.oracle.get_best_trials(1)
-    print(f"study {config.study}: {tuner_module.ended_trials(tuner)} trials ended; "
-          + (f"best trial {best[0].trial_id}, val_bce {best[0].score:.5f}" if best else
-             "no completed trial"))
+    print(
+        f"study {config.study}: {tuner_module.ended_trials(tuner)} trials ended; "
+        + (
+            f"best trial {best[0].trial_id}, val_bce {best[0].score:.5f}"
+            if best
+            else "no completed trial"
+        )
+    )
     print(f"  table: {config.study_dir / 'trials.csv'}")
 
 
@@ -180,20 +224,29 @@ def cmd_check(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the trial processes
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from study.config import ConfigError, StudyStopped
     from study.data.checks import DataError
 
-    from study.config import ConfigError
-
-    handlers = {"generate": cmd_generate, "prepare": cmd_prepare, "check": cmd_check,
-                None: cmd_study}
+    handlers = {
+        "generate": cmd_generate,
+        "prepare": cmd_prepare,
+        "check": cmd_check,
+        None: cmd_study,
+    }
     try:
         handlers[args.command](args)
     except (DataError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except StudyStopped as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted: finished trials are kept; run the same command again to resume",
-              file=sys.stderr)
+        print(
+            "interrupted: finished trials are kept; run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     return 0

@@ -13,6 +13,10 @@ class ConfigError(ValueError):
     """A bad configuration: the message says what was expected and what was found."""
 
 
+class StudyStopped(RuntimeError):
+    """The study stopped before its trials were done (too many consecutive failures)."""
+
+
 @dataclass
 class StudyConfig:
     study: str = "default"  # name: results go to <results>/<study>/
@@ -21,13 +25,13 @@ class StudyConfig:
     tuner: str = "random"  # oracle: random | bayesian
     trials: int = 50  # trials that reach an end (completed or failed), in total
     seed: int = 0  # seeds the oracle and every trial's initialisation and shuffling
-    max_epochs: int = 15  # cap on the epochs of each phase
+    max_epochs: int = 10  # cap on the epochs of each phase
     patience_1: int = 5  # phase 1 stops after this many epochs without improvement
     patience_2: int = 5  # phase 2 likewise
     max_failures: int = 3  # consecutive failed trials that stop the study
     fixed: dict = field(default_factory=dict)  # hyperparameter -> value, replaces its range
     narrowed: dict = field(default_factory=dict)  # hyperparameter -> "low:high" or "a,b,c"
-    default_rows: int = 100_000  # rows of the generated default sample (train gets half)
+    default_rows: int = 80_000  # rows of the generated default sample (train gets half)
 
     # Fields a resume may change: the data is compared by its fingerprint instead.
     RESUMABLE = ("trials", "results", "max_failures", "data", "default_rows")
@@ -35,8 +39,14 @@ class StudyConfig:
     def check(self) -> None:
         if self.tuner not in TUNERS:
             raise ConfigError(f"tuner: expected one of {', '.join(TUNERS)}, found {self.tuner!r}")
-        for name in ("trials", "max_epochs", "patience_1", "patience_2", "max_failures",
-                     "default_rows"):
+        for name in (
+            "trials",
+            "max_epochs",
+            "patience_1",
+            "patience_2",
+            "max_failures",
+            "default_rows",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}: expected a positive integer, found {value!r}")
@@ -74,7 +84,9 @@ class StudyConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise ConfigError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
+            )
         return cls(**raw)
 
     @classmethod

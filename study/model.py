@@ -28,9 +28,13 @@ class Param:
     def check(self, name: str) -> None:
         if self.kind in ("int", "float"):
             if self.low is None or self.high is None or not self.low <= self.high:
-                raise ValueError(f"hyperparameter {name}: need low <= high, got {self.low}, {self.high}")
+                raise ValueError(
+                    f"hyperparameter {name}: need low <= high, got {self.low}, {self.high}"
+                )
             if self.log and self.low <= 0:
-                raise ValueError(f"hyperparameter {name}: a log range needs low > 0, got {self.low}")
+                raise ValueError(
+                    f"hyperparameter {name}: a log range needs low > 0, got {self.low}"
+                )
         elif self.kind == "choice":
             if not self.values:
                 raise ValueError(f"hyperparameter {name}: a choice needs at least one value")
@@ -62,7 +66,9 @@ def _coerce(name: str, base: Param, text: str) -> Any:
         if isinstance(sample, float) or base.kind == "float":
             return float(text)
     except ValueError:
-        raise ValueError(f"hyperparameter {name}: {text!r} is not a {type(sample).__name__}") from None
+        raise ValueError(
+            f"hyperparameter {name}: {text!r} is not a {type(sample).__name__}"
+        ) from None
     return text
 
 
@@ -100,8 +106,10 @@ def narrow(space: dict[str, Param], name: str, spec: str) -> dict[str, Param]:
 
 
 def space_to_dict(space: dict[str, Param]) -> dict[str, dict]:
-    return {name: {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(p).items()}
-            for name, p in space.items()}
+    return {
+        name: {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(p).items()}
+        for name, p in space.items()
+    }
 
 
 def space_from_dict(raw: dict[str, dict]) -> dict[str, Param]:
@@ -115,15 +123,21 @@ def space_from_dict(raw: dict[str, dict]) -> dict[str, Param]:
 
 
 def declare(hp, space: dict[str, Param]) -> dict[str, Any]:
-    """Register every hyperparameter of `space` on a keras-tuner `HyperParameters`; return values."""
+    """Register every hyperparameter of `space` on keras-tuner `HyperParameters`; return values."""
     values = {}
     for name, p in space.items():
         if p.kind == "int":
-            values[name] = hp.Int(name, int(p.low), int(p.high), sampling="log" if p.log else "linear",
-                                  default=p.default)
+            values[name] = hp.Int(
+                name,
+                int(p.low),
+                int(p.high),
+                sampling="log" if p.log else "linear",
+                default=p.default,
+            )
         elif p.kind == "float":
-            values[name] = hp.Float(name, p.low, p.high, sampling="log" if p.log else "linear",
-                                    default=p.default)
+            values[name] = hp.Float(
+                name, p.low, p.high, sampling="log" if p.log else "linear", default=p.default
+            )
         elif p.kind == "choice":
             values[name] = hp.Choice(name, list(p.values), default=p.default)
         else:
@@ -138,11 +152,16 @@ def build_network(
     import keras
 
     inputs = keras.Input(shape=(n_inputs,), name="features")
-    x = keras.layers.Dense(width, activation=activation,
-                           kernel_regularizer=keras.regularizers.L2(l2), name="input_dense")(inputs)
+    x = keras.layers.Dense(
+        width,
+        activation=activation,
+        kernel_regularizer=keras.regularizers.L2(l2),
+        name="input_dense",
+    )(inputs)
     for k in range(n_blocks):
-        residual = keras.layers.Dense(width, activation=activation, kernel_initializer="zeros",
-                                      name=f"block_{k}")(x)
+        residual = keras.layers.Dense(
+            width, activation=activation, kernel_initializer="zeros", name=f"block_{k}"
+        )(x)
         x = keras.layers.Add(name=f"add_{k}")([x, residual])
     outputs = keras.layers.Dense(1, activation="sigmoid", name="acceptance")(x)
     return keras.Model(inputs, outputs, name="acceptance")
@@ -151,9 +170,13 @@ def build_network(
 def make_optimizer(name: str, learning_rate: float):
     import keras
 
-    classes = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
-               "nadam": keras.optimizers.Nadam, "adamw": keras.optimizers.AdamW,
-               "sgd": keras.optimizers.SGD}
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "rmsprop": keras.optimizers.RMSprop,
+        "nadam": keras.optimizers.Nadam,
+        "adamw": keras.optimizers.AdamW,
+        "sgd": keras.optimizers.SGD,
+    }
     return classes[name](learning_rate=learning_rate)
 
 
@@ -166,8 +189,9 @@ class AcceptanceHyperModel:
 
     def build(self, hp):
         values = declare(hp, self.space)
-        return build_network(self.n_inputs, values["width"], values["n_blocks"],
-                             values["activation"], values["l2"])
+        return build_network(
+            self.n_inputs, values["width"], values["n_blocks"], values["activation"], values["l2"]
+        )
 
     def as_keras_tuner(self):
         import keras_tuner
@@ -184,4 +208,3 @@ class AcceptanceHyperModel:
 def count_parameters(n_inputs: int, width: int, n_blocks: int) -> int:
     """Parameters of the network, computed without building it."""
     return (n_inputs + 1) * width + n_blocks * (width + 1) * width + width + 1
-

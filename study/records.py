@@ -14,8 +14,18 @@ from pathlib import Path
 from study.data.feather import write_json_atomic, write_text_atomic
 
 HISTORY_COLUMNS = ["epoch", "phase", "learning_rate", "loss", "val_bce", "seconds"]
-TABLE_FIXED = ["trial_id", "status", "objective", "epochs_1", "epochs_2", "switch_epoch",
-               "best_epoch", "seconds", "rows_per_second", "parameters"]
+TABLE_FIXED = [
+    "trial_id",
+    "status",
+    "objective",
+    "epochs_1",
+    "epochs_2",
+    "switch_epoch",
+    "best_epoch",
+    "seconds",
+    "rows_per_second",
+    "parameters",
+]
 
 
 class TrialRecords:

@@ -24,11 +24,18 @@ def default_dataset(config: StudyConfig) -> PreparedDataset:
     """The embedded sample under <results>/data/default, generated on first use."""
     path = config.data_dir
     if not path.exists():
-        log.info("generating the default data (%d rows) into %s; it is reused afterwards",
-                 config.default_rows, path)
+        log.info(
+            "generating the default data (%d rows) into %s; it is reused afterwards",
+            config.default_rows,
+            path,
+        )
         stats = generate_dataset(config.default_rows, path, seed=config.seed)
-        log.info("default data: %d rows, accepted fraction %.3f, Bayes cross-entropy %.4f nats",
-                 stats["rows"], stats["accepted_fraction"], stats["bayes_cross_entropy"])
+        log.info(
+            "default data: %d rows, accepted fraction %.3f, Bayes cross-entropy %.4f nats",
+            stats["rows"],
+            stats["accepted_fraction"],
+            stats["bayes_cross_entropy"],
+        )
     return open_dataset(path)
 
 
@@ -54,8 +61,9 @@ def check_or_create(config: StudyConfig, dataset: PreparedDataset, overwrite: bo
         shutil.rmtree(study_dir)
     if not path.exists():
         if study_dir.exists() and any(study_dir.iterdir()):
-            raise ConfigError(f"{study_dir}: exists but has no study.json; use another --study "
-                              "or --overwrite")
+            raise ConfigError(
+                f"{study_dir}: exists but has no study.json; use another --study or --overwrite"
+            )
         write_json_atomic(path, record)
         return False
     try:
@@ -65,19 +73,26 @@ def check_or_create(config: StudyConfig, dataset: PreparedDataset, overwrite: bo
         raise ConfigError(f"{path}: unreadable study record ({err})") from None
     hint = "use a new --study or --overwrite"
     if old["data_fingerprint"] != record["data_fingerprint"]:
-        raise ConfigError(f"{path}: the data differ from this study's data "
-                          f"({config.data_dir}); {hint}")
+        raise ConfigError(
+            f"{path}: the data differ from this study's data ({config.data_dir}); {hint}"
+        )
     if old["search_space"] != record["search_space"]:
-        changed = sorted(k for k in set(old["search_space"]) | set(record["search_space"])
-                         if old["search_space"].get(k) != record["search_space"].get(k))
-        raise ConfigError(f"{path}: the search space differs from this study's "
-                          f"(hyperparameters {', '.join(changed)}); {hint}")
+        changed = sorted(
+            k
+            for k in set(old["search_space"]) | set(record["search_space"])
+            if old["search_space"].get(k) != record["search_space"].get(k)
+        )
+        raise ConfigError(
+            f"{path}: the search space differs from this study's "
+            f"(hyperparameters {', '.join(changed)}); {hint}"
+        )
     differences = config.differences(old_config)
     if differences:
         first = differences[0]
-        raise ConfigError(f"{path}: {first} is {getattr(config, first)!r} but this study ran with "
-                          f"{getattr(old_config, first)!r}; {hint}")
+        raise ConfigError(
+            f"{path}: {first} is {getattr(config, first)!r} but this study ran with "
+            f"{getattr(old_config, first)!r}; {hint}"
+        )
     if old_config.trials != config.trials:
         write_json_atomic(path, record)
     return True
-

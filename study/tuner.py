@@ -10,7 +10,9 @@ keras-tuner 1.4 traps handled here:
   kill during the first trial would reload nothing: we save at search begin;
 - `tuner_id=` is never passed (reload would look for the wrong file); the
   distributed id comes from KERASTUNER_TUNER_ID, set by the CLI;
-- `clear_session()` is called here, since a custom `run_trial` does not get it;
+- a custom `run_trial` gets no `clear_session()`; and since TensorFlow leaks
+  ~8 MB per trained model even with it, every trial trains in its own child
+  process (study/trial_process.py), which keeps the study's memory flat;
 - the objective is reported every epoch, so the returned value is ignored by
   keras-tuner (and its deprecation warning about that is silenced);
 - `max_trials` counts every trial created, failed and re-queued ones included:
@@ -19,19 +21,17 @@ keras-tuner 1.4 traps handled here:
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 import warnings
 
-import keras
 import keras_tuner
-import numpy as np
 
-from study.config import StudyConfig
-from study.model import AcceptanceHyperModel, count_parameters, make_optimizer
+from study.config import StudyConfig, StudyStopped
+from study.model import AcceptanceHyperModel, count_parameters
 from study.records import TrialRecords
-from study.schedule import MONITOR, NonFiniteLoss, TwoPhaseSchedule, train_two_phase
+from study.schedule import MONITOR
+from study.trial_process import TrialCrashed, TrialDiverged, run_trial_process
 
 log = logging.getLogger(__name__)
 OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
@@ -74,25 +74,48 @@ class Progress:
         k = self.ended_before + self.ended_now + 1
         shown = ", ".join(f"{n}={_short(v)}" for n, v in values.items())
         best_text = f"{best:.5f}" if best is not None else "-"
-        log.info("trial %d of %d (id %s): %s | best so far %s | elapsed %s, left ~%s",
-                 k, self.total, trial_id, shown, best_text, _duration(self.elapsed()), self.left())
+        log.info(
+            "trial %d of %d (id %s): %s | best so far %s | elapsed %s, left ~%s",
+            k,
+            self.total,
+            trial_id,
+            shown,
+            best_text,
+            _duration(self.elapsed()),
+            self.left(),
+        )
 
-    def epoch(self, record, schedule: TwoPhaseSchedule) -> None:
-        log.info("  epoch %3d  phase %d  lr %.2e  loss %.5f  val_bce %.5f  (trial best %.5f)",
-                 record.epoch, record.phase, record.learning_rate, record.loss, record.val_bce,
-                 schedule.best_overall)
+    def epoch(self, record, best: float) -> None:
+        log.info(
+            "  epoch %3d  phase %d  lr %.2e  loss %.5f  val_bce %.5f  (trial best %.5f)",
+            record.epoch,
+            record.phase,
+            record.learning_rate,
+            record.loss,
+            record.val_bce,
+            best,
+        )
 
     def trial_end(self, trial_id: str, status: str, objective: float | None) -> None:
         self.ended_now += 1
         value = f"{objective:.5f}" if objective is not None else "-"
-        log.info("trial %s %s: objective %s | elapsed %s, left ~%s",
-                 trial_id, status.lower(), value, _duration(self.elapsed()), self.left())
+        log.info(
+            "trial %s %s: objective %s | elapsed %s, left ~%s",
+            trial_id,
+            status.lower(),
+            value,
+            _duration(self.elapsed()),
+            self.left(),
+        )
 
 
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
-        f"{seconds // 60}m{seconds % 60:02d}s")
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else (f"{seconds // 60}m{seconds % 60:02d}s")
+    )
 
 
 def _short(value) -> str:
@@ -102,15 +125,18 @@ def _short(value) -> str:
 class AcceptanceTuner(keras_tuner.Tuner):
     """Runs each trial as the two-phase training of one residual network."""
 
-    def __init__(self, oracle, hypermodel: AcceptanceHyperModel, config: StudyConfig,
-                 train: tuple, validation: tuple, **kwargs):
-        self.config, self.train, self.validation = config, train, validation
-        self.acceptance_hypermodel = hypermodel
+    def __init__(self, oracle, hypermodel: AcceptanceHyperModel, config: StudyConfig, **kwargs):
+        self.config, self.n_features = config, hypermodel.n_inputs
         self.records = TrialRecords(config.study_dir)
         self.progress = Progress(config.trials, 0)
         self._outcome: dict = {}
-        super().__init__(oracle, hypermodel.as_keras_tuner(), directory=str(config.study_dir),
-                         project_name="tuner", **kwargs)
+        super().__init__(
+            oracle,
+            hypermodel.as_keras_tuner(),
+            directory=str(config.study_dir),
+            project_name="tuner",
+            **kwargs,
+        )
 
     # -- search lifecycle --------------------------------------------------------------
     def on_search_begin(self):
@@ -122,43 +148,46 @@ class AcceptanceTuner(keras_tuner.Tuner):
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         best = self.oracle.get_best_trials(1)
-        self.progress.trial_begin(trial.trial_id, trial.hyperparameters.values,
-                                  best[0].score if best else None)
+        self.progress.trial_begin(
+            trial.trial_id, trial.hyperparameters.values, best[0].score if best else None
+        )
 
     def run_trial(self, trial, *args, **kwargs):
-        hp = trial.hyperparameters
-        keras.backend.clear_session()
-        gc.collect()
-        keras.utils.set_random_seed(self.config.seed * 100_003 + _trial_index(trial.trial_id))
-        model = self.hypermodel.build(hp)
-        values = hp.values
-        schedule = TwoPhaseSchedule(
-            learning_rate=values["learning_rate"], fine_tune_factor=values["fine_tune_factor"],
-            patience_1=self.config.patience_1, patience_2=self.config.patience_2,
-            max_epochs_1=self.config.max_epochs, max_epochs_2=self.config.max_epochs)
-        history: list = []
-        self._outcome[trial.trial_id] = {"history": history, "parameters": model.count_params(),
-                                         "start": time.perf_counter()}
+        values = dict(trial.hyperparameters.values)
+        outcome = {"history": [], "parameters": None, "start": time.perf_counter()}
+        self._outcome[trial.trial_id] = outcome
+        spec = {
+            "data": str(self.config.data_dir),
+            "values": values,
+            "seed": self.config.seed * 100_003 + _trial_index(trial.trial_id),
+            "schedule": {
+                "patience_1": self.config.patience_1,
+                "patience_2": self.config.patience_2,
+                "max_epochs_1": self.config.max_epochs,
+                "max_epochs_2": self.config.max_epochs,
+            },
+        }
 
-        def on_epoch(record, sched):
-            history.append(record)
+        def on_epoch(record, best):
+            outcome["history"].append(record)
             self.oracle.update_trial(trial.trial_id, {MONITOR: record.val_bce}, step=record.epoch)
-            self.records.write_history(trial.trial_id, history)
-            self.progress.epoch(record, sched)
+            self.records.write_history(trial.trial_id, outcome["history"])
+            self.progress.epoch(record, best)
 
         try:
-            result = train_two_phase(model, lambda lr: make_optimizer(values["optimizer"], lr),
-                                     schedule, self.train, self.validation,
-                                     int(values["batch_size"]), on_epoch)
-        except NonFiniteLoss as err:
+            result = run_trial_process(
+                spec, on_epoch, lambda n: outcome.__setitem__("parameters", n)
+            )
+        except (TrialDiverged, TrialCrashed) as err:
             raise keras_tuner.errors.FailedTrialError(str(err)) from None
-        self._outcome[trial.trial_id]["result"] = result
+        outcome["result"] = result
         return {MONITOR: result.objective}
 
     def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The use case of calling",
-                                    category=DeprecationWarning)
+            warnings.filterwarnings(
+                "ignore", message="The use case of calling", category=DeprecationWarning
+            )
             return super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
 
     def on_trial_end(self, trial):
@@ -185,8 +214,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "epochs_2": result.epochs_2 if result else None,
             "switch_epoch": result.switch_epoch if result else None,
             "best_epoch": result.best_epoch if result else None,
-            "parameters": outcome.get("parameters") or count_parameters(
-                len(self.train[0][0]), values["width"], values["n_blocks"]),
+            "parameters": outcome.get("parameters")
+            or count_parameters(self.n_features, values["width"], values["n_blocks"]),
             "seconds": time.perf_counter() - outcome.get("start", time.perf_counter()),
             "rows_per_second": result.rows_per_second if result else None,
             "epochs": len(history),
@@ -203,14 +232,20 @@ def _trial_index(trial_id: str) -> int:
 
 def search(tuner: AcceptanceTuner) -> None:
     """Run the search until `config.trials` trials have ended."""
-    tuner.search(verbose=0)
-    tuner.records.write_table()
+    try:
+        tuner.search(verbose=0)
+    except RuntimeError as err:
+        if "consecutive failures" not in str(err):
+            raise
+        last = [r for r in tuner.records.reports() if r["status"] == "FAILED"][-1:]
+        raise StudyStopped(
+            f"study stopped: {tuner.config.max_failures} consecutive trials failed"
+            + (f" (last: {last[0].get('message', '')})" if last else "")
+            + "; fix the configuration, or raise --max-failures, and run again"
+        ) from None
+    finally:
+        tuner.records.write_table()
 
 
 def ended_trials(tuner: AcceptanceTuner) -> int:
     return sum(t.status in ENDED for t in tuner.oracle.trials.values())
-
-
-def load_arrays(dataset) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """The training and validation splits in memory."""
-    return dataset.train.to_numpy(), dataset.validation.to_numpy()

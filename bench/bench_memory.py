@@ -1,0 +1,109 @@
+"""Resident memory across a study: RSS after trial 1 and after trial N (default 30).
+
+Small trials (width 16-64, 1-4 blocks, 2 epochs per phase) on 20k generated rows.
+- ours: the study's process, whose trials train in child processes;
+- baseline: the same two-phase training of the same number of models in one
+  process with `clear_session()` between them (what keras-tuner does).
+Target: growth < 200 MB over 30 trials.
+
+    python bench/bench_memory.py [--trials 30] [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+from pathlib import Path
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def in_process_growth(dataset, trials: int) -> tuple[float, float]:
+    """RSS after model 1 and after model `trials`, all trained in this process."""
+    import gc
+
+    import keras
+
+    from study.model import build_network, make_optimizer
+    from study.schedule import TwoPhaseSchedule, train_two_phase
+
+    train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
+    rss = []
+    for k in range(trials):
+        keras.backend.clear_session()
+        gc.collect()
+        model = build_network(train[0].shape[1], 16 + k, 1 + k % 4)
+        schedule = TwoPhaseSchedule(3e-3, 0.1, 1, 1, 2, 2)
+        train_two_phase(model, lambda lr: make_optimizer("adam", lr), schedule, train,
+                        validation, 1024)
+        rss.append(rss_mb())
+    return rss[0], rss[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="seconds-long self-check (3 trials)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+    trials = 3 if args.quick else args.trials
+
+    from study import tuner as tuner_module
+    from study.config import StudyConfig
+    from study.model import AcceptanceHyperModel
+    from study.resume import check_or_create, load_dataset
+
+    rss: list[float] = []
+
+    class Measured(tuner_module.AcceptanceTuner):
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            rss.append(rss_mb())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = StudyConfig(
+            results=tmp,
+            trials=trials,
+            max_epochs=2,
+            patience_1=1,
+            patience_2=1,
+            default_rows=20_000,
+            narrowed={"width": "16:64", "n_blocks": "1:4"},
+            fixed={"batch_size": 1024},
+        )
+        config.check()
+        dataset = load_dataset(config)
+        check_or_create(config, dataset, overwrite=False)
+        hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
+        tuner = Measured(tuner_module.make_oracle(config), hypermodel, config)
+        before = rss_mb()
+        tuner_module.search(tuner)
+        children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        base_first, base_last = in_process_growth(dataset, trials)
+    figures = {
+        "trials": len(rss),
+        "rss_before_mb": before,
+        "rss_after_trial_1_mb": rss[0],
+        f"rss_after_trial_{len(rss)}_mb": rss[-1],
+        "growth_mb": rss[-1] - rss[0],
+        "growth_per_trial_mb": (rss[-1] - rss[0]) / max(len(rss) - 1, 1),
+        "trial_process_peak_mb": children_peak,
+        "baseline_rss_after_model_1_mb": base_first,
+        "baseline_rss_after_last_model_mb": base_last,
+        "baseline_growth_mb": base_last - base_first,
+    }
+    for key, value in figures.items():
+        print(f"{key:<24} {value:,.1f}" if isinstance(value, float) else f"{key:<24} {value}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

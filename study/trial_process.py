@@ -1,0 +1,117 @@
+"""One trial's training in a child process.
+
+TensorFlow keeps ~8 MB per trained model that `clear_session()` does not free
+(tensorflow/tensorflow#61791), so a study of many trials in one process grows
+without bound. Each trial therefore trains in a fresh `spawn`ed process that
+reads the data itself and streams its epochs back through a pipe; the tuner's
+process stays flat, and a trial that crashes or is killed (out of memory, a
+segfault) becomes a failed trial instead of the end of the study.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict
+
+from study.schedule import EpochRecord, TrainingResult
+
+
+class TrialCrashed(RuntimeError):
+    """The trial's process died or raised: the message says how."""
+
+
+class TrialDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def _child(conn, spec: dict) -> None:
+    """Entry point of the child process: build, train, report."""
+    try:
+        import keras
+
+        from study.data.dataset import open_dataset
+        from study.model import build_network, make_optimizer
+        from study.schedule import NonFiniteLoss, TwoPhaseSchedule, train_two_phase
+
+        dataset = open_dataset(spec["data"], check_values=False)
+        train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
+        values = spec["values"]
+        keras.utils.set_random_seed(spec["seed"])
+        model = build_network(
+            train[0].shape[1],
+            int(values["width"]),
+            int(values["n_blocks"]),
+            values["activation"],
+            float(values["l2"]),
+        )
+        conn.send(("parameters", model.count_params()))
+        schedule = TwoPhaseSchedule(
+            learning_rate=float(values["learning_rate"]),
+            fine_tune_factor=float(values["fine_tune_factor"]),
+            **spec["schedule"],
+        )
+
+        def on_epoch(record, sched):
+            conn.send(("epoch", asdict(record), sched.best_overall))
+
+        try:
+            result = train_two_phase(
+                model,
+                lambda lr: make_optimizer(values["optimizer"], lr),
+                schedule,
+                train,
+                validation,
+                int(values["batch_size"]),
+                on_epoch,
+            )
+        except NonFiniteLoss as err:
+            conn.send(("diverged", str(err)))
+            return
+        result_dict = asdict(result)
+        result_dict.pop("history")
+        conn.send(("done", result_dict))
+    except Exception:  # reported to the parent, which fails the trial
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def run_trial_process(
+    spec: dict,
+    on_epoch: Callable[[EpochRecord, float], None],
+    on_parameters: Callable[[int], None] = lambda n: None,
+) -> TrainingResult:
+    """Train one trial in a child process; `on_epoch(record, best)` runs here per epoch."""
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(child, spec), daemon=True)
+    process.start()
+    child.close()
+    history: list[EpochRecord] = []
+    try:
+        while True:
+            try:
+                message = parent.recv()
+            except EOFError:
+                process.join()
+                raise TrialCrashed(f"trial process died (exit code {process.exitcode})") from None
+            kind = message[0]
+            if kind == "parameters":
+                on_parameters(message[1])
+            elif kind == "epoch":
+                record = EpochRecord(**message[1])
+                history.append(record)
+                on_epoch(record, message[2])
+            elif kind == "diverged":
+                raise TrialDiverged(message[1])
+            elif kind == "error":
+                raise TrialCrashed(message[1].strip())
+            elif kind == "done":
+                return TrainingResult(history=history, **message[1])
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+        parent.close()

@@ -1,0 +1,80 @@
+"""The two-phase decision logic, tested without training."""
+
+import math
+
+import numpy as np
+import pytest
+
+from study.schedule import CONTINUE, STOP, SWITCH, NonFiniteLoss, TwoPhaseSchedule
+
+
+def replay(schedule, values):
+    """Feed values until STOP; return the decisions and the phase of each epoch."""
+    decisions, phases = [], []
+    for v in values:
+        phases.append(schedule.phase)
+        decision, _ = schedule.update(v)
+        decisions.append(decision)
+        if decision == SWITCH:
+            schedule.start_phase_2()
+        if decision == STOP:
+            break
+    return decisions, phases
+
+
+def test_switch_after_patience_then_stop():
+    s = TwoPhaseSchedule(learning_rate=1e-2, fine_tune_factor=0.1, patience_1=2, patience_2=3)
+    values = [
+        0.5,
+        0.4,
+        0.41,
+        0.42,  # phase 1: best at epoch 1, two epochs without -> switch
+        0.39,
+        0.38,
+        0.385,
+        0.383,
+        0.381,
+    ]  # phase 2: best at 5, three without -> stop
+    decisions, phases = replay(s, values)
+    assert decisions == [CONTINUE] * 3 + [SWITCH] + [CONTINUE] * 4 + [STOP]
+    assert phases == [1] * 4 + [2] * 5
+    assert s.switch_epoch == 4 and s.epoch == 9
+    assert s.best_epochs == {1: 1, 2: 5}
+    assert s.best_overall == pytest.approx(0.38)
+
+
+def test_rates_and_smoothing_per_phase():
+    s = TwoPhaseSchedule(learning_rate=3e-3, fine_tune_factor=0.1)
+    assert (s.current_rate, s.label_smoothing) == (3e-3, 0.01)
+    s.start_phase_2()
+    assert s.current_rate == pytest.approx(3e-4) and s.label_smoothing == 0.0
+
+
+def test_epoch_caps_end_each_phase():
+    s = TwoPhaseSchedule(
+        learning_rate=1.0, patience_1=100, patience_2=100, max_epochs_1=3, max_epochs_2=2
+    )
+    decisions, phases = replay(s, np.linspace(1.0, 0.5, 10))
+    assert decisions == [CONTINUE, CONTINUE, SWITCH, CONTINUE, STOP]
+    assert phases == [1, 1, 1, 2, 2]
+
+
+def test_phase_2_best_is_its_own_but_objective_is_overall():
+    """Phase 2 may never beat phase 1; the objective is still the best of both."""
+    s = TwoPhaseSchedule(learning_rate=1.0, patience_1=1, patience_2=1)
+    replay(s, [0.30, 0.31, 0.35, 0.36])
+    assert s.best_epochs == {1: 0, 2: 2}
+    assert s.best_overall == pytest.approx(0.30)
+
+
+def test_min_delta():
+    s = TwoPhaseSchedule(learning_rate=1.0, patience_1=1, min_delta=0.01)
+    assert s.update(0.5) == (CONTINUE, True)
+    assert s.update(0.495) == (SWITCH, False)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_values_raise(bad):
+    s = TwoPhaseSchedule(learning_rate=1.0)
+    with pytest.raises(NonFiniteLoss, match="val_bce is"):
+        s.update(bad)
