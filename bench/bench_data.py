@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import pyarrow.feather as pf
+from common import emit
 
 from study.data import synthetic
 from study.data.dataset import generate_dataset, prepare_dataset
@@ -61,10 +61,7 @@ def main() -> None:
     figures["generate_over_prepare"] = (
         figures["generate_rows_per_s"] / figures["prepare_rows_per_s"]
     )
-    for key, value in figures.items():
-        print(f"{key:<22} {value:,.2f}" if isinstance(value, float) else f"{key:<22} {value}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,11 @@ Target: growth < 200 MB over 30 trials.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import tempfile
 from pathlib import Path
+
+from common import emit
 
 
 def rss_mb() -> float:
@@ -99,10 +100,7 @@ def main() -> None:
         "baseline_rss_after_last_model_mb": base_last,
         "baseline_growth_mb": base_last - base_first,
     }
-    for key, value in figures.items():
-        print(f"{key:<24} {value:,.1f}" if isinstance(value, float) else f"{key:<24} {value}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    emit(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ All three read the same training split (at least 2M rows in several files) in on
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.feather as pf
+from common import emit
 
 from study.data.dataset import generate_dataset
 from study.data.feather import FeatherReader
@@ -103,10 +103,7 @@ def main() -> None:
     figures["unshuffled_over_limit"] = (
         figures["ours_unshuffled_rows_per_s"] / figures["limit_rows_per_s"]
     )
-    for key, value in figures.items():
-        print(f"{key:<22} {value:,.2f}" if isinstance(value, float) else f"{key:<22} {value}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    emit(figures, args.json)
 
 
 if __name__ == "__main__":

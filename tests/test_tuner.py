@@ -196,3 +196,25 @@ def test_too_many_failures_stop_the_study(tiny_dataset, tmp_path, capsys):
     assert code == 1
     assert "2 consecutive trials failed" in capsys.readouterr().err
     assert len(reports(results)) == 2
+
+
+def test_bayesian_tuner_and_config_file(tiny_dataset, tmp_path):
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps({"tuner": "bayesian", "trials": 2, "study": "s",
+                                  "results": str(tmp_path / "r"), "data": str(tiny_dataset)}))
+    assert main(["--config", str(config), *TINY]) == 0
+    found = reports(tmp_path / "r")
+    assert sorted(found) == ["0", "1"]
+    saved = json.loads((tmp_path / "r" / "s" / "study.json").read_text())
+    assert saved["config"]["tuner"] == "bayesian"
+    assert saved["search_space"]["width"]["kind"] == "fixed"
+
+
+def test_help_is_fast_and_imports_no_tensorflow():
+    code = ("import sys, time; t = time.time(); from study import cli; "
+            "cli.build_parser().format_help(); "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
+            "print(time.time() - t)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    assert float(out.stdout) < 2.0
