@@ -117,7 +117,39 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         help="narrow a range (width=32:256) or a choice (optimizer=adam,nadam)",
     )
     g.add_argument("--config", type=Path, help="JSON file of StudyConfig fields; flags override it")
+    g.add_argument(
+        "--retrain-max-epochs",
+        type=int,
+        dest="retrain_max_epochs",
+        help="cap on each phase's epochs when retraining the best trial (default 30)",
+    )
+    g.add_argument(
+        "--no-retrain",
+        action="store_true",
+        dest="no_retrain",
+        help="stop after the search (no retrain, validation, export)",
+    )
     g.add_argument("--overwrite", action="store_true", help="delete the study and start afresh")
+
+
+def _retrain_parser(sub) -> None:
+    p = sub.add_parser("retrain", help="retrain, validate and export the best (or a chosen) trial")
+    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument("--trial", default=None, help="trial id (default: the best completed trial)")
+    p.add_argument(
+        "--retrain-max-epochs",
+        type=int,
+        dest="retrain_max_epochs",
+        help="cap on each phase's epochs (default: the study's, 30)",
+    )
+
+
+def _predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="apply an exported model to raw feather data")
+    p.add_argument("--model", type=Path, required=True, help="an export directory (best/export)")
+    p.add_argument("--input", type=Path, required=True, help="a feather file or directory")
+    p.add_argument("--output", type=Path, required=True, help="output feather file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     _generate_parser(sub)
     _prepare_parser(sub)
     _check_parser(sub)
+    _retrain_parser(sub)
+    _predict_parser(sub)
     return parser
 
 
@@ -212,6 +246,41 @@ def cmd_study(args) -> None:
         )
     )
     print(f"  table: {config.study_dir / 'trials.csv'}")
+    if not args.no_retrain and best:
+        _run_best(config, dataset, None)
+
+
+def _run_best(config, dataset, trial_id) -> None:
+    from study.best import run_best
+
+    summary = run_best(config, dataset, trial_id)
+    print(
+        f"best trial {summary['trial_id']} retrained, validated and exported to {summary['export']}"
+    )
+
+
+def cmd_retrain(args) -> None:
+    import json
+
+    from study.config import ConfigError, StudyConfig
+    from study.resume import load_dataset
+
+    path = Path(args.results) / args.study / "study.json"
+    if not path.exists():
+        raise ConfigError(f"{path}: no such study (run the study first)")
+    config = StudyConfig.from_dict(json.loads(path.read_text())["config"], str(path))
+    config.results = args.results
+    if args.retrain_max_epochs is not None:
+        config.retrain_max_epochs = args.retrain_max_epochs
+    config.check()
+    _run_best(config, load_dataset(config), args.trial)
+
+
+def cmd_predict(args) -> None:
+    from study.export import predict
+
+    rows = predict(args.model, args.input, args.output)
+    print(f"predicted {rows} rows into {args.output}")
 
 
 def cmd_check(args) -> None:
@@ -233,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         "generate": cmd_generate,
         "prepare": cmd_prepare,
         "check": cmd_check,
+        "retrain": cmd_retrain,
+        "predict": cmd_predict,
         None: cmd_study,
     }
     try:

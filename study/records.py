@@ -28,6 +28,16 @@ TABLE_FIXED = [
 ]
 
 
+def write_history(path: Path, history: list) -> None:
+    """history.csv: one row per epoch of both phases."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for record in history:
+        writer.writerow({k: _fmt(v) for k, v in asdict(record).items()})
+    write_text_atomic(Path(path), out.getvalue())
+
+
 class TrialRecords:
     """Reads and writes the records under `<study_dir>/trials/`."""
 
@@ -39,12 +49,7 @@ class TrialRecords:
         return self.root / str(trial_id)
 
     def write_history(self, trial_id: str, history: list) -> None:
-        out = io.StringIO()
-        writer = csv.DictWriter(out, HISTORY_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for record in history:
-            writer.writerow({k: _fmt(v) for k, v in asdict(record).items()})
-        write_text_atomic(self.trial_dir(trial_id) / "history.csv", out.getvalue())
+        write_history(self.trial_dir(trial_id) / "history.csv", history)
 
     def write_report(self, trial_id: str, report: dict) -> None:
         write_json_atomic(self.trial_dir(trial_id) / "report.json", report)

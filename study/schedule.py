@@ -77,6 +77,14 @@ class TwoPhaseSchedule:
             return CONTINUE, improved
         return (SWITCH if self.phase == 1 else STOP), improved
 
+    def phase_done(self) -> bool:
+        """Whether the current phase has met its stopping rule (for resuming a checkpoint)."""
+        if self.best_epoch is None:
+            return False
+        patience = self.patience_1 if self.phase == 1 else self.patience_2
+        cap = self.max_epochs_1 if self.phase == 1 else self.max_epochs_2
+        return self.epoch - 1 - self.best_epoch >= patience or self.epoch_in_phase >= cap
+
     def start_phase_2(self) -> None:
         self.phase, self.epoch_in_phase, self.switch_epoch = 2, 0, self.epoch
         self.best, self.best_epoch = math.inf, None
@@ -104,14 +112,14 @@ class TrainingResult:
     rows_per_second: float
 
 
-def _callback(schedule: TwoPhaseSchedule, history: list, on_epoch: Callable | None):
+def _callback(schedule, history, on_epoch, best_weights, on_checkpoint):
     import keras
 
     class PhaseCallback(keras.callbacks.Callback):
         """Feeds the schedule; keeps the phase's best weights; stops the phase."""
 
         def on_train_begin(self, logs=None):
-            self.best_weights, self.start = None, time.perf_counter()
+            self.best_weights, self.start = best_weights, time.perf_counter()
 
         def on_epoch_begin(self, epoch, logs=None):
             self.start = time.perf_counter()
@@ -133,8 +141,10 @@ def _callback(schedule: TwoPhaseSchedule, history: list, on_epoch: Callable | No
             if improved:
                 self.best_weights = self.model.get_weights()
             history.append(record)
+            if on_checkpoint is not None:
+                on_checkpoint(self.model, schedule, history, self.best_weights)
             if on_epoch is not None:
-                on_epoch(record, schedule)
+                on_epoch(record, schedule.best_overall)
             if decision != CONTINUE:
                 self.model.stop_training = True
 
@@ -148,48 +158,65 @@ def train_two_phase(
     train: tuple,
     validation: tuple,
     batch_size: int,
-    on_epoch: Callable[[EpochRecord, TwoPhaseSchedule], None] | None = None,
+    on_epoch: Callable[[EpochRecord, float], None] | None = None,
+    *,
+    history: list[EpochRecord] | None = None,
+    compiled: bool = False,
+    best_weights: list | None = None,
+    on_checkpoint: Callable | None = None,
 ) -> TrainingResult:
     """Run both phases on in-memory (features, labels) arrays; return the objective and history.
 
-    `on_epoch(record, schedule)` is called after every epoch (progress, reporting).
+    `on_epoch(record, best_so_far)` is called after every epoch (progress, reporting);
+    `on_checkpoint(model, schedule, history, best_weights)` too, for a resumable
+    run. To resume, pass the restored `schedule`, `history` and the phase's
+    `best_weights`, with `compiled=True` if `model` carries the phase's optimizer state.
     """
     import keras
 
-    history: list[EpochRecord] = []
+    history = list(history or [])
     start = time.perf_counter()
     for phase in (1, 2):
-        if phase == 2:
+        if phase < schedule.phase:
+            continue
+        if phase == 2 and schedule.switch_epoch is None:
             schedule.start_phase_2()
-        model.compile(
-            optimizer=optimizer_factory(schedule.current_rate),
-            loss=keras.losses.BinaryCrossentropy(label_smoothing=schedule.label_smoothing),
-            metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
-            steps_per_execution=STEPS_PER_EXECUTION,
-            jit_compile=False,
-        )
-        callback = _callback(schedule, history, on_epoch)
-        cap = schedule.max_epochs_1 if phase == 1 else schedule.max_epochs_2
-        model.fit(
-            *train,
-            batch_size=batch_size,
-            epochs=schedule.epoch + cap,
-            initial_epoch=schedule.epoch,
-            validation_data=validation,
-            validation_batch_size=8192,
-            shuffle=True,
-            callbacks=[callback],
-            verbose=0,
-        )
-        if callback.best_weights is not None:
-            model.set_weights(callback.best_weights)
+            compiled, best_weights = False, None
+        if not compiled:
+            model.compile(
+                optimizer=optimizer_factory(schedule.current_rate),
+                loss=keras.losses.BinaryCrossentropy(label_smoothing=schedule.label_smoothing),
+                metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
+                steps_per_execution=STEPS_PER_EXECUTION,
+                jit_compile=False,
+            )
+        compiled = False
+        callback = _callback(schedule, history, on_epoch, best_weights, on_checkpoint)
+        if not schedule.phase_done():
+            cap = schedule.max_epochs_1 if phase == 1 else schedule.max_epochs_2
+            model.fit(
+                *train,
+                batch_size=batch_size,
+                epochs=schedule.epoch + cap - schedule.epoch_in_phase,
+                initial_epoch=schedule.epoch,
+                validation_data=validation,
+                validation_batch_size=8192,
+                shuffle=True,
+                callbacks=[callback],
+                verbose=0,
+            )
+        else:
+            callback.best_weights = best_weights
+        weights = getattr(callback, "best_weights", None) or best_weights
+        if weights is not None:
+            model.set_weights(weights)
+        best_weights = None
     seconds = time.perf_counter() - start
-    epochs_2 = schedule.epoch - schedule.switch_epoch
     return TrainingResult(
         objective=schedule.best_overall,
         history=history,
         epochs_1=schedule.switch_epoch,
-        epochs_2=epochs_2,
+        epochs_2=schedule.epoch - schedule.switch_epoch,
         switch_epoch=schedule.switch_epoch,
         best_epoch=min(history, key=lambda r: r.val_bce).epoch,
         seconds=seconds,

@@ -53,8 +53,8 @@ def _child(conn, spec: dict) -> None:
             **spec["schedule"],
         )
 
-        def on_epoch(record, sched):
-            conn.send(("epoch", asdict(record), sched.best_overall))
+        def on_epoch(record, best):
+            conn.send(("epoch", asdict(record), best))
 
         try:
             result = train_two_phase(

@@ -1,0 +1,118 @@
+"""The best trial's pipeline: retrain -> validate on the test split -> export.
+
+Writes `results/<study>/best/`: history.csv, learning_curve.png,
+validation/ (PNGs + metrics.json), export/ (see study/export.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from study.config import StudyConfig
+from study.data.feather import write_json_atomic
+from study.records import write_history
+
+log = logging.getLogger(__name__)
+CHECK_ROWS = 5_000
+
+
+def predict_split(model, reader) -> tuple[np.ndarray, np.ndarray]:
+    x, y = reader.to_numpy()
+    return model.predict(x, batch_size=8192, verbose=0)[:, 0], y[:, 0]
+
+
+def run_best(config: StudyConfig, dataset, trial_id: str | None = None) -> dict:
+    """Retrain, validate and export; return the summary figures."""
+    from study.data.synthetic import TRUTH
+    from study.export import export_model
+    from study.retrain import choose_trial, draw_learning_curve, retrain
+    from study.validation import draw_validation, validate, worst_bins
+
+    best_dir = config.study_dir / "best"
+    trial = choose_trial(config, trial_id)
+    log.info(
+        "retraining trial %s (search objective %.5f) with up to %d epochs a phase",
+        trial["trial_id"],
+        trial["objective"],
+        config.retrain_max_epochs,
+    )
+
+    def on_epoch(record, best):
+        log.info(
+            "  retrain epoch %3d  phase %d  lr %.2e  loss %.5f  val_bce %.5f  (best %.5f)",
+            record.epoch,
+            record.phase,
+            record.learning_rate,
+            record.loss,
+            record.val_bce,
+            best,
+        )
+
+    done = retrain(config, dataset, trial, on_epoch)
+    write_history(best_dir / "history.csv", done.result.history)
+    draw_learning_curve(
+        done.result.history, best_dir / "learning_curve.png", f"trial {trial['trial_id']} retrained"
+    )
+
+    prob, label = predict_split(done.model, dataset.test)
+    frame = dataset.test.to_pandas()
+    physical = dataset.preprocessing.inverse_transform(frame)
+    truth = frame[TRUTH].to_numpy() if TRUTH in frame else None
+    metrics = validate(physical, label, prob, dataset.features, truth)
+    metrics["trial_id"] = trial["trial_id"]
+    metrics["retrain_objective"] = done.result.objective
+    write_json_atomic(best_dir / "validation" / "metrics.json", metrics)
+    draw_validation(metrics, best_dir / "validation")
+    print_summary(metrics, worst_bins(metrics))
+
+    card = {
+        "study": config.study,
+        "trial_id": trial["trial_id"],
+        "hyperparameters": trial["hyperparameters"],
+        "search_objective": trial["objective"],
+        "retrain_objective": done.result.objective,
+        "test_metrics": _headline(metrics),
+        "data_fingerprint": dataset.fingerprint(),
+        "parameters": int(done.model.count_params()),
+    }
+    rows = physical[dataset.features].to_numpy(np.float32)[:CHECK_ROWS]
+    check = export_model(done.model, dataset.preprocessing, best_dir / "export", card, rows)
+    log.info(
+        "export checked: SavedModel on raw features vs model.keras, max |dp| %.2e on %d rows",
+        check["max_abs_difference"],
+        check["rows"],
+    )
+    from study.retrain import Checkpoint
+
+    Checkpoint(best_dir / "checkpoint").clear()
+    return {**_headline(metrics), "trial_id": trial["trial_id"], "export": str(best_dir / "export")}
+
+
+def _headline(metrics: dict) -> dict:
+    out = {"test_cross_entropy": metrics["model_cross_entropy"]}
+    if "truth" in metrics:
+        t = metrics["truth"]
+        out.update(
+            bayes_cross_entropy=t["bayes_cross_entropy"],
+            excess=t["excess"],
+            mean_abs_probability_difference=t["mean_abs_probability_difference"],
+        )
+    return out
+
+
+def print_summary(metrics: dict, worst: list[dict]) -> None:
+    head = _headline(metrics)
+    print("test split: " + ", ".join(f"{k} {v:.5f}" for k, v in head.items()))
+    if worst:
+        print(
+            f"{'particle':<9} {'p [GeV/c]':<11} {'variable':<8} {'chi2/ndf':>8} {'ndf':>4} "
+            f"{'eff true':>8} {'eff model':>9}"
+        )
+        for m in worst:
+            print(
+                f"{m['particle']:<9} {m['p_low']:>4g}-{m['p_high']:<6g} {m['variable']:<8} "
+                f"{m['chi2_ndf']:>8.2f} {m['ndf']:>4d} {m['efficiency_true']:>8.4f} "
+                f"{m['efficiency_model']:>9.4f}"
+            )

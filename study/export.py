@@ -1,0 +1,204 @@
+"""Export of the retrained model, load-back checks, and prediction on raw features.
+
+`best/export/` holds `model.keras` (on preprocessed features), a TensorFlow
+SavedModel `saved_model/` whose default serving signature takes **raw
+physical features** (float32 [N, n_features] in definitions.json order) with
+the quantile preprocessing built into the graph and returns the acceptance
+probability [N], `preprocessing.json` and `model_card.json`. The export is
+written into a temporary directory, reloaded and checked (SavedModel on raw
+features vs model.keras on preprocessed features, within 1e-5), then renamed
+into place. Export is the one stage that needs TensorFlow.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from study.data.checks import DataError, check_values, feather_files, read_schema
+from study.data.preprocessing import _CLIP, Preprocessing
+
+TOLERANCE = 1e-5
+
+
+class ExportError(RuntimeError):
+    """The exported model does not reproduce the trained one."""
+
+
+def _tf_interp(x, xp, fp):
+    """numpy.interp in TensorFlow ops, ends included (x <= xp[0] gives fp[0], as numpy does)."""
+    import tensorflow as tf
+
+    n = int(xp.shape[0])
+    upper = tf.clip_by_value(tf.searchsorted(xp, x, side="right"), 1, n - 1)
+    x0, x1 = tf.gather(xp, upper - 1), tf.gather(xp, upper)
+    f0, f1 = tf.gather(fp, upper - 1), tf.gather(fp, upper)
+    dx = x1 - x0
+    t = tf.where(dx > 0, (x - x0) / tf.where(dx > 0, dx, tf.ones_like(dx)), tf.zeros_like(dx))
+    interior = f0 + t * (f1 - f0)
+    return tf.where(x <= xp[0], fp[0], tf.where(x >= xp[-1], fp[-1], interior))
+
+
+def preprocessing_graph(pre: Preprocessing):
+    """A function raw float32 [N, F] -> preprocessed float32 [N, F], in TensorFlow ops."""
+    import tensorflow as tf
+
+    r = tf.constant(pre.references, tf.float64)
+    tables = {}
+    for name in pre.continuous:
+        q = np.asarray(pre.quantiles[name], np.float64)
+        tables[name] = (tf.constant(q), bool(np.any(np.diff(q) <= 0)))
+
+    def forward(raw):
+        x = tf.cast(raw, tf.float64)
+        columns = []
+        for j, name in enumerate(pre.features):
+            column = x[:, j]
+            if name in tables:
+                q, ties = tables[name]
+                u = _tf_interp(column, q, r)
+                if ties:
+                    u = 0.5 * (u - _tf_interp(-column, -tf.reverse(q, [0]), -tf.reverse(r, [0])))
+                column = tf.math.ndtri(tf.clip_by_value(u, _CLIP, 1.0 - _CLIP))
+            columns.append(column)
+        return tf.cast(tf.stack(columns, axis=1), tf.float32)
+
+    return forward
+
+
+def write_saved_model(model, pre: Preprocessing, path: Path) -> None:
+    import keras
+    import tensorflow as tf
+
+    forward = preprocessing_graph(pre)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(raw):
+        return tf.reshape(model(forward(raw), training=False), [-1])
+
+    archive.add_endpoint(
+        "serve",
+        serve,
+        input_signature=[tf.TensorSpec([None, len(pre.features)], tf.float32, name="features")],
+    )
+    archive.write_out(str(path), verbose=False)
+
+
+def versions() -> dict:
+    out = {}
+    for package in ("acceptance-study", "tensorflow", "keras", "keras-tuner", "numpy", "pyarrow"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def export_model(
+    model, pre: Preprocessing, directory: Path, card: dict, raw_sample: np.ndarray
+) -> dict:
+    """Write, reload and check the export; returns the check's figures."""
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save(tmp / "model.keras")
+    pre.save(tmp / "preprocessing.json")
+    write_saved_model(model, pre, tmp / "saved_model")
+    check = check_export(tmp, raw_sample)
+    card = {
+        **card,
+        "features": pre.features,
+        "flags": pre.flags,
+        "export_check": check,
+        "versions": versions(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "signature": {
+            "input": f"float32 [N, {len(pre.features)}] raw features",
+            "output": "float32 [N] acceptance probability",
+        },
+    }
+    (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    if directory.exists():
+        old = directory.with_name(directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, directory)
+    return check
+
+
+def check_export(directory: Path, raw_sample: np.ndarray) -> dict:
+    """SavedModel on raw features vs model.keras on preprocessed ones; raise if they differ."""
+    import keras
+    import tensorflow as tf
+
+    pre = Preprocessing.load(directory / "preprocessing.json")
+    raw = np.asarray(raw_sample, np.float32)
+    frame = pd.DataFrame(raw.astype(np.float64), columns=pre.features)
+    pre_x = pre.transform(frame)[pre.features].to_numpy(np.float32)
+    keras_p = keras.models.load_model(directory / "model.keras").predict(
+        pre_x, batch_size=8192, verbose=0
+    )[:, 0]
+    loaded = tf.saved_model.load(str(directory / "saved_model"))  # keep: it owns the variables
+    saved_p = loaded.serve(raw).numpy()
+    difference = float(np.max(np.abs(keras_p - saved_p))) if len(raw) else 0.0
+    if not difference <= TOLERANCE:
+        raise ExportError(
+            f"{directory}: the SavedModel and model.keras differ by {difference:.3g} "
+            f"(> {TOLERANCE}) on {len(raw)} test rows"
+        )
+    return {"rows": int(len(raw)), "max_abs_difference": difference}
+
+
+def read_raw_features(path: Path, features: list[str]) -> pd.DataFrame:
+    """All columns of raw feather input, after checking the model's features are there."""
+    files = feather_files(path)
+    for f in files:
+        schema, _ = read_schema(f)
+        for column in features:
+            if column not in schema.names:
+                raise DataError(f"{f}: column {column}: needed by the model but absent")
+    frame = pd.concat([pd.read_feather(f) for f in files], ignore_index=True)
+    for column in features:
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise DataError(f"{files[0]}: column {column}: not numeric ({frame[column].dtype})")
+        check_values(files[0] if len(files) == 1 else path, column, frame[column].to_numpy())
+    return frame
+
+
+def predict(model_dir: Path, input_path: Path, output: Path, batch_size: int = 100_000) -> int:
+    """Apply an export to raw feather data; write the input plus `predicted_acceptance`."""
+    model_dir = Path(model_dir)
+    for needed in ("saved_model", "preprocessing.json"):
+        if not (model_dir / needed).exists():
+            raise DataError(f"{model_dir / needed}: missing (is {model_dir} an export directory?)")
+    features = Preprocessing.load(model_dir / "preprocessing.json").features
+    frame = read_raw_features(Path(input_path), features)
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(model_dir / "saved_model"))  # keep: it owns the variables
+    raw = frame[features].to_numpy(np.float32)
+    probability = np.concatenate(
+        [
+            loaded.serve(raw[k : k + batch_size]).numpy()
+            for k in range(0, max(len(raw), 1), batch_size)
+        ]
+    )
+    frame["predicted_acceptance"] = probability[: len(frame)]
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    frame.to_feather(tmp)
+    os.replace(tmp, output)
+    return len(frame)

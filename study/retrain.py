@@ -1,0 +1,180 @@
+"""Retraining of the best trial (or a chosen one) from scratch, resumable from a checkpoint.
+
+The trial's hyperparameters are trained again with the full two-phase schedule
+and more generous epoch caps (`StudyConfig.retrain_max_epochs`), seeded. After
+every epoch a checkpoint (the compiled model with its optimizer state, the
+phase's best weights, the schedule's state and the history) replaces the
+previous one as a whole directory, so a killed retrain resumes at its last
+finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from study.config import ConfigError, StudyConfig
+from study.records import TrialRecords
+from study.schedule import EpochRecord, TrainingResult, TwoPhaseSchedule, train_two_phase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Retrained:
+    model: object
+    result: TrainingResult
+    trial: dict  # the trial's report.json
+
+
+def choose_trial(config: StudyConfig, trial_id: str | None = None) -> dict:
+    """The report of `trial_id`, or of the completed trial with the lowest objective."""
+    reports = TrialRecords(config.study_dir).reports()
+    if trial_id is not None:
+        found = [r for r in reports if r["trial_id"] == str(trial_id)]
+        if not found:
+            raise ConfigError(f"{config.study_dir / 'trials'}: no trial {trial_id!r}")
+        if found[0]["status"] != "COMPLETED":
+            raise ConfigError(f"trial {trial_id} is {found[0]['status']}, not completed")
+        return found[0]
+    completed = [r for r in reports if r["status"] == "COMPLETED"]
+    if not completed:
+        raise ConfigError(f"{config.study_dir}: no completed trial to retrain")
+    return min(completed, key=lambda r: r["objective"])
+
+
+class Checkpoint:
+    """`best/checkpoint/`: model.keras, phase_best.weights.h5, state.json; replaced whole."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.old = self.directory.with_name(self.directory.name + ".old")
+
+    def save(self, model, schedule: TwoPhaseSchedule, history: list, best_weights, key: dict):
+        tmp = self.directory.with_name(self.directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        model.save(tmp / "model.keras")
+        if best_weights is not None:
+            import numpy as np
+
+            np.savez(tmp / "phase_best.npz", *best_weights)
+        state = {"key": key, "schedule": asdict(schedule), "history": [asdict(r) for r in history]}
+        (tmp / "state.json").write_text(json.dumps(state))
+        if self.directory.exists():
+            os.replace(self.directory, self.old)
+        os.replace(tmp, self.directory)
+        shutil.rmtree(self.old, ignore_errors=True)
+
+    def load(self, key: dict):
+        """(model, schedule, history, best_weights) of a matching checkpoint, or None."""
+        directory = self.directory if self.directory.exists() else self.old
+        if not (directory / "state.json").exists():
+            return None
+        state = json.loads((directory / "state.json").read_text())
+        if state["key"] != key:
+            log.info(
+                "retrain: the checkpoint in %s is of another trial; starting afresh", directory
+            )
+            return None
+        import keras
+        import numpy as np
+
+        model = keras.models.load_model(directory / "model.keras")
+        best = None
+        if (directory / "phase_best.npz").exists():
+            with np.load(directory / "phase_best.npz") as data:
+                best = [data[f"arr_{k}"] for k in range(len(data.files))]
+        schedule = TwoPhaseSchedule(**state["schedule"])
+        schedule.best_epochs = {int(k): v for k, v in schedule.best_epochs.items()}
+        history = [EpochRecord(**r) for r in state["history"]]
+        return model, schedule, history, best
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        shutil.rmtree(self.old, ignore_errors=True)
+
+
+def retrain(config: StudyConfig, dataset, trial: dict, on_epoch=None) -> Retrained:
+    """Train `trial`'s hyperparameters from scratch (or from its checkpoint)."""
+    import keras
+
+    from study.model import build_network, make_optimizer
+
+    values = trial["hyperparameters"]
+    key = {
+        "trial_id": trial["trial_id"],
+        "hyperparameters": values,
+        "max_epochs": config.retrain_max_epochs,
+        "seed": config.seed,
+    }
+    checkpoint = Checkpoint(config.study_dir / "best" / "checkpoint")
+    train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
+    restored = checkpoint.load(key)
+    if restored is not None:
+        model, schedule, history, best_weights = restored
+        log.info(
+            "retrain: resuming trial %s at epoch %d (phase %d)",
+            trial["trial_id"],
+            schedule.epoch,
+            schedule.phase,
+        )
+    else:
+        keras.utils.set_random_seed(config.seed)
+        model = build_network(
+            train[0].shape[1],
+            int(values["width"]),
+            int(values["n_blocks"]),
+            values["activation"],
+            float(values["l2"]),
+        )
+        schedule = TwoPhaseSchedule(
+            learning_rate=float(values["learning_rate"]),
+            fine_tune_factor=float(values["fine_tune_factor"]),
+            patience_1=config.patience_1,
+            patience_2=config.patience_2,
+            max_epochs_1=config.retrain_max_epochs,
+            max_epochs_2=config.retrain_max_epochs,
+        )
+        history, best_weights = [], None
+    result = train_two_phase(
+        model,
+        lambda lr: make_optimizer(values["optimizer"], lr),
+        schedule,
+        train,
+        validation,
+        int(values["batch_size"]),
+        on_epoch,
+        history=history,
+        compiled=restored is not None,
+        best_weights=best_weights,
+        on_checkpoint=lambda m, s, h, w: checkpoint.save(m, s, h, w, key),
+    )
+    return Retrained(model, result, trial)
+
+
+def draw_learning_curve(history: list[EpochRecord], path: Path, title: str = "") -> Path:
+    """Loss and val_bce against the global epoch, the phase switch marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r.epoch for r in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [r.loss for r in history], label="training loss")
+    ax.plot(epochs, [r.val_bce for r in history], label="validation cross-entropy")
+    switch = next((r.epoch for r in history if r.phase == 2), None)
+    if switch is not None:
+        ax.axvline(switch - 0.5, color="0.5", linestyle="--", label="phase switch")
+    ax.set_xlabel("epoch")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return Path(path)
