@@ -42,8 +42,9 @@ def in_process_growth(dataset, trials: int) -> tuple[float, float]:
         gc.collect()
         model = build_network(train[0].shape[1], 16 + k, 1 + k % 4)
         schedule = TwoPhaseSchedule(3e-3, 0.1, 1, 1, 2, 2)
-        train_two_phase(model, lambda lr: make_optimizer("adam", lr), schedule, train,
-                        validation, 1024)
+        train_two_phase(
+            model, lambda lr: make_optimizer("adam", lr), schedule, train, validation, 1024
+        )
         rss.append(rss_mb())
     return rss[0], rss[-1]
 

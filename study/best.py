@@ -108,11 +108,12 @@ def print_summary(metrics: dict, worst: list[dict]) -> None:
     if worst:
         print(
             f"{'particle':<9} {'p [GeV/c]':<11} {'variable':<8} {'chi2/ndf':>8} {'ndf':>4} "
-            f"{'eff true':>8} {'eff model':>9}"
+            f"{'binomial':>8} {'eff true':>8} {'eff model':>9}"
         )
         for m in worst:
             print(
                 f"{m['particle']:<9} {m['p_low']:>4g}-{m['p_high']:<6g} {m['variable']:<8} "
-                f"{m['chi2_ndf']:>8.2f} {m['ndf']:>4d} {m['efficiency_true']:>8.4f} "
+                f"{m['chi2_ndf']:>8.2f} {m['ndf']:>4d} {m['chi2_ndf_binomial']:>8.2f} "
+                f"{m['efficiency_true']:>8.4f} "
                 f"{m['efficiency_model']:>9.4f}"
             )

@@ -33,17 +33,22 @@ class ExportError(RuntimeError):
 
 
 def _tf_interp(x, xp, fp):
-    """numpy.interp in TensorFlow ops, ends included (x <= xp[0] gives fp[0], as numpy does)."""
+    """numpy.interp in TensorFlow ops, with numpy's rules at ties and at the ends.
+
+    numpy takes the largest j with xp[j] <= x (so a run of equal xp gives the
+    fp of its last element), fp[-1] at x >= xp[-1], fp[0] below xp[0].
+    """
     import tensorflow as tf
 
     n = int(xp.shape[0])
-    upper = tf.clip_by_value(tf.searchsorted(xp, x, side="right"), 1, n - 1)
-    x0, x1 = tf.gather(xp, upper - 1), tf.gather(xp, upper)
-    f0, f1 = tf.gather(fp, upper - 1), tf.gather(fp, upper)
+    upper = tf.searchsorted(xp, x, side="right")  # j + 1
+    j = tf.clip_by_value(upper - 1, 0, n - 2)
+    x0, x1 = tf.gather(xp, j), tf.gather(xp, j + 1)
+    f0, f1 = tf.gather(fp, j), tf.gather(fp, j + 1)
     dx = x1 - x0
     t = tf.where(dx > 0, (x - x0) / tf.where(dx > 0, dx, tf.ones_like(dx)), tf.zeros_like(dx))
     interior = f0 + t * (f1 - f0)
-    return tf.where(x <= xp[0], fp[0], tf.where(x >= xp[-1], fp[-1], interior))
+    return tf.where(x < xp[0], fp[0], tf.where(upper >= n, fp[-1], interior))
 
 
 def preprocessing_graph(pre: Preprocessing):

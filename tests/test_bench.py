@@ -11,16 +11,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("script,keys", [
-    ("bench_data.py", {"generate_rows_per_s", "prepare_rows_per_s", "prepare_over_copy"}),
-    ("bench_reader.py", {"ours_rows_per_s", "notebook_rows_per_s", "ours_over_limit"}),
-    ("bench_memory.py", {"growth_mb", "baseline_growth_mb", "trial_process_peak_mb"}),
-])
+@pytest.mark.parametrize(
+    "script,keys",
+    [
+        ("bench_data.py", {"generate_rows_per_s", "prepare_rows_per_s", "prepare_over_copy"}),
+        ("bench_reader.py", {"ours_rows_per_s", "notebook_rows_per_s", "ours_over_limit"}),
+        ("bench_memory.py", {"growth_mb", "baseline_growth_mb", "trial_process_peak_mb"}),
+    ],
+)
 def test_quick_bench(script, keys, tmp_path):
     out = tmp_path / "figures.json"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--json", str(out)],
-                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     figures = json.loads(out.read_text())
     assert keys <= set(figures)
     assert all(isinstance(v, (int, float)) for v in figures.values())

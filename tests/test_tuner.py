@@ -200,8 +200,17 @@ def test_too_many_failures_stop_the_study(tiny_dataset, tmp_path, capsys):
 
 def test_bayesian_tuner_and_config_file(tiny_dataset, tmp_path):
     config = tmp_path / "study.json"
-    config.write_text(json.dumps({"tuner": "bayesian", "trials": 2, "study": "s",
-                                  "results": str(tmp_path / "r"), "data": str(tiny_dataset)}))
+    config.write_text(
+        json.dumps(
+            {
+                "tuner": "bayesian",
+                "trials": 2,
+                "study": "s",
+                "results": str(tmp_path / "r"),
+                "data": str(tiny_dataset),
+            }
+        )
+    )
     assert main(["--config", str(config), *TINY]) == 0
     found = reports(tmp_path / "r")
     assert sorted(found) == ["0", "1"]
@@ -211,10 +220,13 @@ def test_bayesian_tuner_and_config_file(tiny_dataset, tmp_path):
 
 
 def test_help_is_fast_and_imports_no_tensorflow():
-    code = ("import sys, time; t = time.time(); from study import cli; "
-            "cli.build_parser().format_help(); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
-            "print(time.time() - t)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, time; t = time.time(); from study import cli; "
+        "cli.build_parser().format_help(); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; "
+        "print(time.time() - t)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert float(out.stdout) < 2.0

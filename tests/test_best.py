@@ -1,0 +1,186 @@
+"""A tiny study end to end: search, retrain, validate, export, predict; retrain resumes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from study.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "--fix",
+    "width=8",
+    "--fix",
+    "n_blocks=1",
+    "--fix",
+    "batch_size=512",
+    "--max-epochs",
+    "2",
+    "--patience-1",
+    "1",
+    "--patience-2",
+    "1",
+    "--retrain-max-epochs",
+    "3",
+]
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_dataset, tmp_path_factory):
+    results = tmp_path_factory.mktemp("best")
+    code = main(
+        [
+            "--trials",
+            "2",
+            "--data",
+            str(tiny_dataset),
+            "--results",
+            str(results),
+            "--study",
+            "s",
+            *TINY,
+        ]
+    )
+    assert code == 0
+    return results / "s"
+
+
+def test_best_directory_layout(finished):
+    best = finished / "best"
+    assert (best / "history.csv").exists() and (best / "learning_curve.png").exists()
+    metrics = json.loads((best / "validation" / "metrics.json").read_text())
+    assert {"model_cross_entropy", "features", "kinematic_bins", "truth"} <= set(metrics)
+    assert metrics["truth"]["excess"] > 0
+    assert (best / "validation" / "hadron_mc_eta.png").exists()
+    export = best / "export"
+    for name in ("model.keras", "saved_model", "preprocessing.json", "model_card.json"):
+        assert (export / name).exists(), name
+    card = json.loads((export / "model_card.json").read_text())
+    assert card["export_check"]["max_abs_difference"] <= 1e-5
+    assert card["features"][0] == "mc_x" and card["versions"]["tensorflow"]
+    assert not (best / "checkpoint").exists()
+
+
+def test_predict_matches_a_tensorflow_only_process(finished, tiny_dataset, tmp_path):
+    from study.data import synthetic
+
+    raw = next(synthetic.generate(500, seed=77))
+    raw.to_feather(tmp_path / "raw.feather")
+    out = tmp_path / "out.feather"
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(finished / "best" / "export"),
+                "--input",
+                str(tmp_path / "raw.feather"),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    predicted = pd.read_feather(out)
+    assert list(predicted.columns) == list(raw.columns) + ["predicted_acceptance"]
+    assert predicted["predicted_acceptance"].between(0, 1).all()
+    code = (
+        "import sys, json, numpy as np, pandas as pd, tensorflow as tf\n"
+        f"m = tf.saved_model.load({str(finished / 'best/export/saved_model')!r})\n"
+        f"f = pd.read_feather({str(out)!r})\n"
+        f"names = json.load(open({str(finished / 'best/export/preprocessing.json')!r}))['features']\n"
+        "p = list(m.signatures['serving_default'](tf.constant(f[names].to_numpy(np.float32)))"
+        ".values())[0].numpy()\n"
+        "assert not any(k == 'study' or k.startswith('study.') for k in sys.modules)\n"
+        "print(float(np.abs(p - f['predicted_acceptance'].to_numpy()).max()))\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert float(result.stdout.strip().splitlines()[-1]) <= 1e-6
+
+
+def test_predict_bad_inputs(finished, tmp_path, capsys):
+    pd.DataFrame({"mc_x": [1.0]}).to_feather(tmp_path / "raw.feather")
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(finished / "best" / "export"),
+            "--input",
+            str(tmp_path / "raw.feather"),
+            "--output",
+            str(tmp_path / "o.feather"),
+        ]
+    )
+    assert code == 2 and "column mc_y: needed by the model but absent" in capsys.readouterr().err
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(tmp_path),
+            "--input",
+            str(tmp_path / "raw.feather"),
+            "--output",
+            str(tmp_path / "o.feather"),
+        ]
+    )
+    assert code == 2 and "saved_model: missing" in capsys.readouterr().err
+    assert not (tmp_path / "o.feather").exists()
+
+
+def test_saved_model_preprocessing_matches_numpy_with_ties_at_both_ends():
+    import tensorflow as tf
+
+    from study.data.preprocessing import Preprocessing
+    from study.export import preprocessing_graph
+
+    rng = np.random.default_rng(0)
+    v = np.concatenate([np.full(300, 2.0), rng.normal(3, 0.3, 400), np.full(300, 4.0)])
+    frame = pd.DataFrame({"v": v, "flag": rng.integers(0, 2, 1000).astype(float)})
+    pre = Preprocessing.fit(frame, ["v", "flag"], ["flag"])
+    raw = np.array([[1.0, 0], [2.0, 1], [2.5, 0], [3.0, 1], [4.0, 0], [9.0, 1]], np.float32)
+    expected = pre.transform(pd.DataFrame(raw.astype(float), columns=["v", "flag"])).to_numpy()
+    got = preprocessing_graph(pre)(tf.constant(raw)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset):
+    from study.config import StudyConfig
+    from study.data.dataset import open_dataset
+    from study.retrain import Checkpoint, choose_trial, retrain
+
+    raw = json.loads((finished / "study.json").read_text())["config"]
+    config = StudyConfig.from_dict({**raw, "study": "resume", "retrain_max_epochs": 3})
+    dataset = open_dataset(tiny_dataset)
+    trial = choose_trial(StudyConfig.from_dict(raw))
+    seen = []
+
+    class Killed(Exception):
+        pass
+
+    def die_after_three(record, best):
+        seen.append(record.epoch)
+        if record.epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        retrain(config, dataset, trial, die_after_three)
+    assert (config.study_dir / "best" / "checkpoint" / "state.json").exists()
+    resumed = []
+    done = retrain(config, dataset, trial, lambda r, b: resumed.append(r.epoch))
+    assert seen == [0, 1, 2] and resumed[0] == 3
+    assert [r.epoch for r in done.result.history] == list(range(len(done.result.history)))
+    Checkpoint(config.study_dir / "best" / "checkpoint").clear()

@@ -1,0 +1,94 @@
+"""Histogram, chi-square and truth metrics on hand-made inputs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from study import validation as v
+
+
+def test_weighted_histogram_hand_values():
+    sums, variances = v.weighted_histogram(
+        [0.5, 1.5, 1.6, 2.5], [0, 1, 2, 3], [0.2, 0.5, 0.25, 1.0]
+    )
+    np.testing.assert_allclose(sums, [0.2, 0.75, 1.0])
+    np.testing.assert_allclose(variances, [0.04, 0.3125, 1.0])
+    counts, count_var = v.weighted_histogram([0.5, 1.5, 1.6, 9.0], [0, 1, 2, 3])
+    np.testing.assert_allclose(counts, [1, 2, 0])
+    np.testing.assert_allclose(count_var, [1, 2, 0])
+
+
+def test_chi2_hand_values_and_empty_bins_skipped():
+    # bin 1: (4 - 2)^2 / (4 + 0.5) ; bin 2: (1 - 2)^2 / (1 + 1) ; bin 3 empty: skipped
+    chi2_ndf, ndf = v.chi2_per_ndf([4, 1, 0], [4, 1, 0], [2, 2, 0], [0.5, 1, 0])
+    assert ndf == 2
+    assert chi2_ndf == pytest.approx((4 / 4.5 + 1 / 2) / 2)
+    assert np.isnan(v.chi2_per_ndf([0], [0], [0], [0])[0])
+
+
+def test_ratio_and_efficiencies():
+    np.testing.assert_allclose(v.ratio([1, 2, 3], [2, 0, 3]), [0.5, np.nan, 1.0])
+    out = v.compare_populations(
+        [0.1, 0.2, 0.7, 0.8], [1, 0, 1, 1], [0.5, 0.5, 1.0, 0.5], [0, 0.5, 1]
+    )
+    assert out["generated"] == [2, 2] and out["accepted"] == [1, 2]
+    assert out["weighted"] == [1.0, 1.5]
+    assert out["efficiency_true"] == 0.75 and out["efficiency_model"] == 0.625
+
+
+@pytest.fixture(scope="module")
+def truth_sample():
+    from study.data import synthetic
+
+    frame = pd.concat(synthetic.generate(200_000, seed=21), ignore_index=True)
+    return frame
+
+
+def test_true_probability_scores_no_excess_and_chi2_near_one(truth_sample):
+    f = truth_sample
+    truth, label = f["true_probability"].to_numpy(), f["acceptance"].to_numpy()
+    metrics = v.validate(f, label, truth, ["mc_log10_p", "mc_eta"], truth=truth)
+    assert metrics["truth"]["excess"] == pytest.approx(0.0, abs=1e-9)
+    assert abs(metrics["truth"]["excess_on_labels"]) < 1e-12
+    used = [m for m in metrics["kinematic_bins"] if m["ndf"] >= 5]
+    assert 0.8 < np.mean([m["chi2_ndf_binomial"] for m in used]) < 1.2
+    assert np.mean([m["chi2_ndf"] for m in used]) < 0.5  # both variances: conservative
+    assert metrics["features"]["mc_eta"]["chi2_ndf_binomial"] < 2.0
+
+    constant = np.full_like(truth, label.mean())
+    worse = v.validate(f, label, constant, ["mc_eta"], truth=truth)
+    assert worse["truth"]["excess"] > 0.2
+    used = [m for m in worse["kinematic_bins"] if m["ndf"] >= 5]
+    assert np.mean([m["chi2_ndf"] for m in used]) > 20
+    assert np.mean([m["chi2_ndf_binomial"] for m in used]) > 50
+    assert worse["features"]["mc_eta"]["chi2_ndf"] > 50
+
+
+def test_kinematic_bins_cover_types_and_momentum_edges(truth_sample):
+    f = truth_sample.iloc[:20_000]
+    bins = v.kinematic_bins(f, f["acceptance"].to_numpy(), f["true_probability"].to_numpy())
+    assert len(bins) == 3 * (len(v.P_EDGES_GEV) - 1) * 2
+    assert {b["particle"] for b in bins} == {"hadron", "muon", "electron"}
+    assert (
+        v.worst_bins({"kinematic_bins": bins}, 3)[0]["chi2_ndf"]
+        >= v.worst_bins({"kinematic_bins": bins}, 3)[-1]["chi2_ndf"]
+    )
+
+
+def test_kinematic_bins_skipped_without_default_columns():
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    assert v.kinematic_bins(frame, np.array([0, 1]), np.array([0.5, 0.5])) == []
+
+
+def test_drawing_writes_pngs(truth_sample, tmp_path):
+    f = truth_sample.iloc[:5_000]
+    t = f["true_probability"].to_numpy()
+    metrics = v.validate(f, f["acceptance"].to_numpy(), t, ["mc_eta", "mc_phi"], truth=t)
+    paths = v.draw_validation(metrics, tmp_path)
+    assert {p.name for p in paths} >= {
+        "labels_vs_prediction.png",
+        "features.png",
+        "hadron_mc_eta.png",
+        "calibration.png",
+    }
+    assert all(p.stat().st_size > 1000 for p in paths)
