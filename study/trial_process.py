@@ -11,6 +11,7 @@ segfault) becomes a failed trial instead of the end of the study.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict
@@ -26,9 +27,27 @@ class TrialDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def _quiet_import() -> None:
+    """Import the backend and start its device with stderr closed.
+
+    Its start-up lines (absl, CUDA probing) would otherwise repeat for every trial.
+    """
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+
+        keras.ops.zeros(1)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _child(conn, spec: dict) -> None:
     """Entry point of the child process: build, train, report."""
     try:
+        _quiet_import()
         import keras
 
         from study.data.dataset import open_dataset
