@@ -167,6 +167,17 @@ def build_network(
     return keras.Model(inputs, outputs, name="acceptance")
 
 
+def build_from_values(n_inputs: int, values: dict):
+    """The network of one trial's hyperparameter values."""
+    return build_network(
+        n_inputs,
+        int(values["width"]),
+        int(values["n_blocks"]),
+        values["activation"],
+        float(values["l2"]),
+    )
+
+
 def make_optimizer(name: str, learning_rate: float):
     import keras
 

@@ -103,7 +103,7 @@ def retrain(config: StudyConfig, dataset, trial: dict, on_epoch=None) -> Retrain
     """Train `trial`'s hyperparameters from scratch (or from its checkpoint)."""
     import keras
 
-    from study.model import build_network, make_optimizer
+    from study.model import build_from_values, make_optimizer
 
     values = trial["hyperparameters"]
     key = {
@@ -125,16 +125,9 @@ def retrain(config: StudyConfig, dataset, trial: dict, on_epoch=None) -> Retrain
         )
     else:
         keras.utils.set_random_seed(config.seed)
-        model = build_network(
-            train[0].shape[1],
-            int(values["width"]),
-            int(values["n_blocks"]),
-            values["activation"],
-            float(values["l2"]),
-        )
-        schedule = TwoPhaseSchedule(
-            learning_rate=float(values["learning_rate"]),
-            fine_tune_factor=float(values["fine_tune_factor"]),
+        model = build_from_values(train[0].shape[1], values)
+        schedule = TwoPhaseSchedule.from_values(
+            values,
             patience_1=config.patience_1,
             patience_2=config.patience_2,
             max_epochs_1=config.retrain_max_epochs,

@@ -51,6 +51,15 @@ class TwoPhaseSchedule:
     best_overall: float = math.inf
     best_epochs: dict = field(default_factory=dict)  # phase -> global epoch of its best
 
+    @classmethod
+    def from_values(cls, values: dict, **settings) -> TwoPhaseSchedule:
+        """The schedule of one trial's hyperparameter values (patience and caps in `settings`)."""
+        return cls(
+            learning_rate=float(values["learning_rate"]),
+            fine_tune_factor=float(values["fine_tune_factor"]),
+            **settings,
+        )
+
     @property
     def current_rate(self) -> float:
         return self.learning_rate * (1.0 if self.phase == 1 else self.fine_tune_factor)

@@ -51,26 +51,16 @@ def _child(conn, spec: dict) -> None:
         import keras
 
         from study.data.dataset import open_dataset
-        from study.model import build_network, make_optimizer
+        from study.model import build_from_values, make_optimizer
         from study.schedule import NonFiniteLoss, TwoPhaseSchedule, train_two_phase
 
         dataset = open_dataset(spec["data"], check_values=False)
         train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
         values = spec["values"]
         keras.utils.set_random_seed(spec["seed"])
-        model = build_network(
-            train[0].shape[1],
-            int(values["width"]),
-            int(values["n_blocks"]),
-            values["activation"],
-            float(values["l2"]),
-        )
+        model = build_from_values(train[0].shape[1], values)
         conn.send(("parameters", model.count_params()))
-        schedule = TwoPhaseSchedule(
-            learning_rate=float(values["learning_rate"]),
-            fine_tune_factor=float(values["fine_tune_factor"]),
-            **spec["schedule"],
-        )
+        schedule = TwoPhaseSchedule.from_values(values, **spec["schedule"])
 
         def on_epoch(record, best):
             conn.send(("epoch", asdict(record), best))
