@@ -121,7 +121,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         "--retrain-max-epochs",
         type=int,
         dest="retrain_max_epochs",
-        help="cap on each phase's epochs when retraining the best trial (default 30)",
+        help="cap on each phase's epochs when retraining the best trial (default 15)",
     )
     g.add_argument(
         "--no-retrain",
@@ -141,7 +141,7 @@ def _retrain_parser(sub) -> None:
         "--retrain-max-epochs",
         type=int,
         dest="retrain_max_epochs",
-        help="cap on each phase's epochs (default: the study's, 30)",
+        help="cap on each phase's epochs (default: the study's, 15)",
     )
 
 

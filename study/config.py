@@ -31,7 +31,7 @@ class StudyConfig:
     max_failures: int = 3  # consecutive failed trials that stop the study
     fixed: dict = field(default_factory=dict)  # hyperparameter -> value, replaces its range
     narrowed: dict = field(default_factory=dict)  # hyperparameter -> "low:high" or "a,b,c"
-    retrain_max_epochs: int = 30  # cap on each phase's epochs when retraining the best trial
+    retrain_max_epochs: int = 15  # cap on each phase's epochs when retraining the best trial
     default_rows: int = 80_000  # rows of the generated default sample (train gets half)
 
     # Fields a resume may change: the data is compared by its fingerprint instead.
