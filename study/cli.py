@@ -14,8 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-COMMANDS = ("generate", "prepare", "check")
-
 
 def _csv(text: str) -> list[str]:
     return [t for t in text.split(",") if t]

@@ -221,8 +221,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "epochs": len(history),
         }
         if status == "FAILED":
-            report["message"] = (trial.message or "").strip().splitlines()[-1:] or [""]
-            report["message"] = report["message"][0]
+            lines = (trial.message or "").strip().splitlines()
+            report["message"] = lines[-1] if lines else ""
         return report
 
 

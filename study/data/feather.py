@@ -128,11 +128,6 @@ class FeatherReader:
             f"FeatherReader({str(self.split_dir)!r}: {len(self.files)} files, {self.num_rows} rows)"
         )
 
-    def read_file(self, path: Path, columns: list[str]) -> np.ndarray:
-        """Some columns of one file as a float32 (rows, columns) array."""
-        table = pf.read_table(path, columns=columns, memory_map=True)
-        return _columns_to_numpy(table, columns)
-
     def read_xy(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         """(features, labels) of one file as C-contiguous float32 arrays."""
         table = pf.read_table(path, columns=self.features + self.labels, memory_map=True)
