@@ -52,10 +52,10 @@ def in_process_growth(dataset, trials: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--quick", action="store_true", help="seconds-long self-check (3 trials)")
+    parser.add_argument("--quick", action="store_true", help="seconds-long self-check (2 trials)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    trials = 3 if args.quick else args.trials
+    trials = 2 if args.quick else args.trials
 
     from study import tuner as tuner_module
     from study.config import StudyConfig

@@ -14,6 +14,15 @@ import os
 import sys
 from pathlib import Path
 
+from study import faults, signals
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr and exit status 2 (argparse prints the usage too)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
 
 def _csv(text: str) -> list[str]:
     return [t for t in text.split(",") if t]
@@ -151,7 +160,7 @@ def _predict_parser(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="run_study.py",
         description="Hyperparameter study of the acceptance model of a fast detector simulation. "
         "Without a command, runs (or resumes) the study.",
@@ -220,9 +229,19 @@ def study_config(args):
 
 def cmd_study(args) -> None:
     config = study_config(args)
-    from study.resume import check_or_create, load_dataset
+    from study.lock import StudyLock
+    from study.resume import check_writable, load_dataset
 
+    check_writable(config.study_dir)
     dataset = load_dataset(config)
+    faults.point("data")
+    with StudyLock(config.study_dir):
+        _search(args, config, dataset)
+
+
+def _search(args, config, dataset) -> None:
+    from study.resume import check_or_create
+
     resuming = check_or_create(config, dataset, args.overwrite)
     print(
         f"{'resuming' if resuming else 'starting'} study {config.study} in {config.study_dir}: "
@@ -271,7 +290,11 @@ def cmd_retrain(args) -> None:
     if args.retrain_max_epochs is not None:
         config.retrain_max_epochs = args.retrain_max_epochs
     config.check()
-    _run_best(config, load_dataset(config), args.trial)
+    from study.lock import StudyLock
+
+    dataset = load_dataset(config)
+    with StudyLock(config.study_dir):
+        _run_best(config, dataset, args.trial)
 
 
 def cmd_predict(args) -> None:
@@ -305,17 +328,19 @@ def main(argv: list[str] | None = None) -> int:
         None: cmd_study,
     }
     try:
-        handlers[args.command](args)
+        with signals.handling():
+            handlers[args.command](args)
     except (DataError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except StudyStopped as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except signals.StudyInterrupted as stop:
         print(
-            "interrupted: finished trials are kept; run the same command again to resume",
+            f"interrupted ({stop}): finished trials are kept and the running one is "
+            "recorded as interrupted; run the same command again to resume",
             file=sys.stderr,
         )
-        return 130
+        return stop.exit_status
     return 0

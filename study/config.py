@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -15,6 +16,16 @@ class ConfigError(ValueError):
 
 class StudyStopped(RuntimeError):
     """The study stopped before its trials were done (too many consecutive failures)."""
+
+
+_TYPES = {"str": (str,), "int": (int,), "dict": (dict,), "str | None": (str, type(None))}
+
+
+def _has_type(value, annotation: str) -> bool:
+    """Whether `value` fits a field annotated `annotation` (bool is not an int here)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, _TYPES[annotation])
 
 
 @dataclass
@@ -51,7 +62,12 @@ class StudyConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}: expected a positive integer, found {value!r}")
-        if not self.study or "/" in self.study or self.study.startswith("."):
+        if (
+            not self.study
+            or any(c in self.study for c in "/\\" + os.sep)
+            or self.study.startswith(".")
+            or not self.study.isprintable()
+        ):
             raise ConfigError(f"study: expected a plain directory name, found {self.study!r}")
         self.search_space()  # raises on unknown or ill-typed hyperparameters
 
@@ -88,6 +104,9 @@ class StudyConfig:
             raise ConfigError(
                 f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
             )
+        for f in fields(cls):
+            if f.name in raw and not _has_type(raw[f.name], f.type):
+                raise ConfigError(f"{source}: {f.name}: expected {f.type}, found {raw[f.name]!r}")
         return cls(**raw)
 
     @classmethod

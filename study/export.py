@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from study import faults
 from study.data.checks import DataError, check_values, feather_files, read_schema
 from study.data.preprocessing import _CLIP, Preprocessing
 
@@ -132,6 +133,7 @@ def export_model(
         },
     }
     (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    faults.point("export")
     if directory.exists():
         old = directory.with_name(directory.name + ".old")
         shutil.rmtree(old, ignore_errors=True)

@@ -205,13 +205,23 @@ class AcceptanceHyperModel:
         )
 
     def as_keras_tuner(self):
+        """The keras_tuner.HyperModel the study's tuner holds: it declares the space only.
+
+        keras-tuner builds the hypermodel in its own process to discover the space;
+        the networks themselves are built in each trial's process (study/trial_process.py),
+        so a trial's model too large for memory fails that trial, not the study.
+        """
         import keras_tuner
 
         outer = self
 
         class _HyperModel(keras_tuner.HyperModel):
+            def declare_hyperparameters(self, hp):
+                declare(hp, outer.space)
+
             def build(self, hp):
-                return outer.build(hp)
+                declare(hp, outer.space)
+                return None
 
         return _HyperModel(name="acceptance")
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import tempfile
+from pathlib import Path
 
 from study.config import ConfigError, StudyConfig
 from study.data.dataset import PreparedDataset, generate_dataset, open_dataset
 from study.data.feather import write_json_atomic
+from study.lock import NAME as LOCK_NAME
 from study.model import space_to_dict
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,27 @@ def default_dataset(config: StudyConfig) -> PreparedDataset:
     return open_dataset(path)
 
 
+def check_writable(path: Path) -> None:
+    """Refuse (ConfigError) a results path that cannot be written, before writing anything.
+
+    The nearest existing ancestor must be a directory in which a file can be created
+    (probed with a temporary file, removed at once: permission bits do not tell for
+    root, read-only mounts or quotas).
+    """
+    path = Path(path).absolute()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{path}: cannot be created ({existing} is not a directory)")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(f"{path}: not writable ({err.strerror} in {existing})") from None
+
+
 def load_dataset(config: StudyConfig) -> PreparedDataset:
     return open_dataset(config.data_dir) if config.data else default_dataset(config)
 
@@ -57,10 +82,12 @@ def check_or_create(config: StudyConfig, dataset: PreparedDataset, overwrite: bo
     path = study_dir / "study.json"
     record = study_record(config, dataset.fingerprint())
     if overwrite and study_dir.exists():
-        log.info("--overwrite: removing %s", study_dir)
-        shutil.rmtree(study_dir)
+        log.info("--overwrite: removing the contents of %s", study_dir)
+        for entry in study_dir.iterdir():
+            if entry.name != LOCK_NAME:  # held by this process
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     if not path.exists():
-        if study_dir.exists() and any(study_dir.iterdir()):
+        if study_dir.exists() and any(e.name != LOCK_NAME for e in study_dir.iterdir()):
             raise ConfigError(
                 f"{study_dir}: exists but has no study.json; use another --study or --overwrite"
             )

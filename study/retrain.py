@@ -17,7 +17,9 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from study import faults
 from study.config import ConfigError, StudyConfig
+from study.data.feather import write_atomic
 from study.records import TrialRecords
 from study.schedule import EpochRecord, TrainingResult, TwoPhaseSchedule, train_two_phase
 
@@ -134,6 +136,11 @@ def retrain(config: StudyConfig, dataset, trial: dict, on_epoch=None) -> Retrain
             max_epochs_2=config.retrain_max_epochs,
         )
         history, best_weights = [], None
+
+    def save_checkpoint(model, schedule, history, best_weights):
+        checkpoint.save(model, schedule, history, best_weights, key)
+        faults.point("retrain")
+
     result = train_two_phase(
         model,
         lambda lr: make_optimizer(values["optimizer"], lr),
@@ -145,7 +152,7 @@ def retrain(config: StudyConfig, dataset, trial: dict, on_epoch=None) -> Retrain
         history=history,
         compiled=restored is not None,
         best_weights=best_weights,
-        on_checkpoint=lambda m, s, h, w: checkpoint.save(m, s, h, w, key),
+        on_checkpoint=save_checkpoint,
     )
     return Retrained(model, result, trial)
 
@@ -168,6 +175,6 @@ def draw_learning_curve(history: list[EpochRecord], path: Path, title: str = "")
     ax.set_title(title, fontsize=9)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
     plt.close(fig)
     return Path(path)

@@ -5,7 +5,9 @@ TensorFlow keeps ~8 MB per trained model that `clear_session()` does not free
 without bound. Each trial therefore trains in a fresh `spawn`ed process that
 reads the data itself and streams its epochs back through a pipe; the tuner's
 process stays flat, and a trial that crashes or is killed (out of memory, a
-segfault) becomes a failed trial instead of the end of the study.
+segfault) becomes a failed trial instead of the end of the study. The child
+ignores SIGINT and SIGTERM (the study process decides, see study/signals.py) and
+dies with the study process.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict
 
+from study import faults, signals
 from study.schedule import EpochRecord, TrainingResult
 
 
@@ -46,6 +49,7 @@ def _quiet_import() -> None:
 
 def _child(conn, spec: dict) -> None:
     """Entry point of the child process: build, train, report."""
+    signals.ignore_in_child()
     try:
         _quiet_import()
         import keras
@@ -63,6 +67,7 @@ def _child(conn, spec: dict) -> None:
         schedule = TwoPhaseSchedule.from_values(values, **spec["schedule"])
 
         def on_epoch(record, best):
+            faults.point("child-epoch")
             conn.send(("epoch", asdict(record), best))
 
         try:
@@ -97,6 +102,7 @@ def run_trial_process(
     parent, child = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(child, spec), daemon=True)
     process.start()
+    signals.watch_child(process.pid)
     child.close()
     history: list[EpochRecord] = []
     try:
@@ -120,7 +126,8 @@ def run_trial_process(
             elif kind == "done":
                 return TrainingResult(history=history, **message[1])
     finally:
+        signals.watch_child(None)
         if process.is_alive():
-            process.terminate()
+            process.kill()  # it ignores SIGTERM and SIGINT
         process.join()
         parent.close()

@@ -17,6 +17,11 @@ keras-tuner 1.4 traps handled here:
   keras-tuner (and its deprecation warning about that is silenced);
 - `max_trials` counts every trial created, failed and re-queued ones included:
   a trial re-run after a kill keeps its id and counts once.
+- its state files are written in place and a re-run trial averages its old and
+  new epochs: study/state.py makes the writes atomic, repairs torn files and
+  clears a re-run trial's metrics;
+- a signal stops the search only while a trial trains or at a trial boundary
+  (study/signals.py), and the running trial is recorded as INTERRUPTED.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import warnings
 
 import keras_tuner
 
+from study import faults, signals, state
 from study.config import StudyConfig, StudyStopped
-from study.model import AcceptanceHyperModel, count_parameters
+from study.model import AcceptanceHyperModel, count_parameters, declare
 from study.records import TrialRecords
 from study.schedule import MONITOR
 from study.trial_process import TrialCrashed, TrialDiverged, run_trial_process
@@ -47,9 +53,9 @@ def make_oracle(config: StudyConfig):
         max_consecutive_failed_trials=config.max_failures,
     )
     if config.tuner == "random":
-        return keras_tuner.oracles.RandomSearchOracle(**common)
+        return state.RandomOracle(**common)
     if config.tuner == "bayesian":
-        return keras_tuner.oracles.BayesianOptimizationOracle(**common)
+        return state.BayesianOracle(**common)
     raise ValueError(f"unknown tuner {config.tuner!r}")
 
 
@@ -130,6 +136,11 @@ class AcceptanceTuner(keras_tuner.Tuner):
         self.records = TrialRecords(config.study_dir)
         self.progress = Progress(config.trials, 0)
         self._outcome: dict = {}
+        self.current = None  # the trial being run, for an interruption's record
+        state.install_atomic_json()
+        space = keras_tuner.HyperParameters()
+        declare(space, hypermodel.space)
+        state.repair(config.study_dir, space)
         super().__init__(
             oracle,
             hypermodel.as_keras_tuner(),
@@ -146,7 +157,13 @@ class AcceptanceTuner(keras_tuner.Tuner):
         self.progress = Progress(self.config.trials, ended)
 
     def on_trial_begin(self, trial):
+        signals.check()
         super().on_trial_begin(trial)
+        self.current = trial
+        self._outcome[trial.trial_id] = {"history": [], "parameters": None}
+        self._outcome[trial.trial_id]["start"] = time.perf_counter()
+        self.records.write_report(trial.trial_id, self._report(trial, "RUNNING", keep=True))
+        faults.point("trial-begin")
         best = self.oracle.get_best_trials(1)
         self.progress.trial_begin(
             trial.trial_id, trial.hyperparameters.values, best[0].score if best else None
@@ -154,8 +171,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
 
     def run_trial(self, trial, *args, **kwargs):
         values = dict(trial.hyperparameters.values)
-        outcome = {"history": [], "parameters": None, "start": time.perf_counter()}
-        self._outcome[trial.trial_id] = outcome
+        outcome = self._outcome[trial.trial_id]
         spec = {
             "data": str(self.config.data_dir),
             "values": values,
@@ -169,15 +185,18 @@ class AcceptanceTuner(keras_tuner.Tuner):
         }
 
         def on_epoch(record, best):
+            previous = outcome["history"][-1].phase if outcome["history"] else 1
+            faults.point("switch" if record.phase > previous else f"phase{record.phase}")
             outcome["history"].append(record)
             self.oracle.update_trial(trial.trial_id, {MONITOR: record.val_bce}, step=record.epoch)
             self.records.write_history(trial.trial_id, outcome["history"])
             self.progress.epoch(record, best)
 
         try:
-            result = run_trial_process(
-                spec, on_epoch, lambda n: outcome.__setitem__("parameters", n)
-            )
+            with signals.interruptible():
+                result = run_trial_process(
+                    spec, on_epoch, lambda n: outcome.__setitem__("parameters", n)
+                )
         except (TrialDiverged, TrialCrashed) as err:
             raise keras_tuner.errors.FailedTrialError(str(err)) from None
         outcome["result"] = result
@@ -193,16 +212,27 @@ class AcceptanceTuner(keras_tuner.Tuner):
     def on_trial_end(self, trial):
         # The record is written before the oracle ends the trial: a kill in between
         # re-runs the trial, whose record is then rewritten.
-        report = self._report(trial)
+        status = "COMPLETED" if trial.status == "COMPLETED" else "FAILED"
+        report = self._report(trial, status)
         self.records.write_report(trial.trial_id, report)
+        faults.point("trial-end")
         super().on_trial_end(trial)
+        self.current = None
         self.records.write_table()
         self.progress.trial_end(trial.trial_id, report["status"], report["objective"])
+        signals.check()
 
-    def _report(self, trial) -> dict:
-        outcome = self._outcome.pop(trial.trial_id, {})
+    def record_interrupted(self) -> None:
+        """The running trial's record says INTERRUPTED; keras-tuner re-runs it on resume."""
+        if self.current is not None:
+            trial, self.current = self.current, None
+            self.records.write_report(trial.trial_id, self._report(trial, "INTERRUPTED"))
+            self.progress.trial_end(trial.trial_id, "INTERRUPTED", None)
+
+    def _report(self, trial, status: str, keep: bool = False) -> dict:
+        """report.json of a trial that is RUNNING, COMPLETED, FAILED or INTERRUPTED."""
+        outcome = (self._outcome.get if keep else self._outcome.pop)(trial.trial_id, {})
         result = outcome.get("result")
-        status = "COMPLETED" if trial.status == "COMPLETED" else "FAILED"
         values = dict(trial.hyperparameters.values)
         history = outcome.get("history", [])
         report = {
@@ -231,20 +261,39 @@ def _trial_index(trial_id: str) -> int:
 
 
 def search(tuner: AcceptanceTuner) -> None:
-    """Run the search until `config.trials` trials have ended."""
+    """Run the search until `config.trials` trials have ended.
+
+    A signal (study.signals) records the running trial as interrupted, saves the
+    state and re-raises `StudyInterrupted`; the consecutive-failure limit becomes
+    `StudyStopped` with the reasons of the failures.
+    """
     try:
-        tuner.search(verbose=0)
+        with signals.deferred():
+            tuner.search(verbose=0)
+    except signals.StudyInterrupted:
+        tuner.record_interrupted()
+        tuner.save()
+        raise
     except RuntimeError as err:
         if "consecutive failures" not in str(err):
             raise
-        last = [r for r in tuner.records.reports() if r["status"] == "FAILED"][-1:]
-        raise StudyStopped(
-            f"study stopped: {tuner.config.max_failures} consecutive trials failed"
-            + (f" (last: {last[0].get('message', '')})" if last else "")
-            + "; fix the configuration, or raise --max-failures, and run again"
-        ) from None
+        raise StudyStopped(_failure_message(tuner)) from None
     finally:
         tuner.records.write_table()
+
+
+def _failure_message(tuner: AcceptanceTuner) -> str:
+    k = tuner.config.max_failures
+    reports = {r["trial_id"]: r for r in tuner.records.reports()}
+    reasons = [
+        f"trial {t}: {reports.get(t, {}).get('message') or 'no message'}"
+        for t in tuner.oracle.end_order[-k:]
+    ]
+    return (
+        f"study stopped: {k} consecutive trials failed ("
+        + "; ".join(reasons)
+        + "); fix the configuration, or raise --max-failures, and run again"
+    )
 
 
 def ended_trials(tuner: AcceptanceTuner) -> int:

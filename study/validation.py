@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from study.data.feather import write_atomic
+
 log = logging.getLogger(__name__)
 
 P_EDGES_GEV = (0.5, 3.0, 5.0, 10.0, 30.0, 100.0, 200.0)
@@ -206,7 +208,7 @@ def draw_validation(metrics: dict, directory: Path) -> list[Path]:
     def save(fig, name):
         path = directory / name
         fig.tight_layout()
-        fig.savefig(path, dpi=80)
+        write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
         plt.close(fig)
         paths.append(path)
 

@@ -52,9 +52,12 @@ def test_hypermodel_builds_fixed_point():
     space = model.SPACE
     for name, value in {"width": 128, "n_blocks": 10, "activation": "tanh"}.items():
         space = model.fix(space, name, value)
-    hm = model.AcceptanceHyperModel(12, space).as_keras_tuner()
+    hm = model.AcceptanceHyperModel(12, space)
     net = hm.build(keras_tuner.HyperParameters())
     assert net.count_params() == 166_913
+    hp = keras_tuner.HyperParameters()  # the tuner's hypermodel declares, builds nothing
+    assert hm.as_keras_tuner().build(hp) is None
+    assert hp.values["width"] == 128 and "learning_rate" in hp.values
 
 
 def test_space_round_trips_through_json_dict():

@@ -2,11 +2,8 @@
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -89,7 +86,7 @@ def test_three_trials_with_both_phases(three_trials):
     assert {"width", "optimizer", "objective", "switch_epoch", "parameters"} <= set(table[0])
 
 
-def test_rerun_with_more_trials_adds_exactly_two(three_trials, tiny_dataset, tmp_path):
+def test_rerun_with_more_trials_adds_exactly_one(three_trials, tiny_dataset, tmp_path):
     import shutil
 
     results = tmp_path / "copy"
@@ -99,9 +96,9 @@ def test_rerun_with_more_trials_adds_exactly_two(three_trials, tiny_dataset, tmp
     }
     assert main(args(tiny_dataset, results, 3)) == 0  # nothing left to do
     assert sorted(reports(results)) == ["0", "1", "2"]
-    assert main(args(tiny_dataset, results, 5)) == 0
+    assert main(args(tiny_dataset, results, 4)) == 0
     found = reports(results)
-    assert sorted(found) == ["0", "1", "2", "3", "4"]
+    assert sorted(found) == ["0", "1", "2", "3"]
     assert all(r["status"] == "COMPLETED" for r in found.values())
     for t, raw in before.items():
         assert (results / "s" / "trials" / t / "report.json").read_bytes() == raw
@@ -115,87 +112,22 @@ def test_changed_space_or_data_is_refused(three_trials, tiny_dataset, capsys):
     assert code == 2 and "max_epochs is 4 but this study ran with 3" in capsys.readouterr().err
 
 
-def _start(tiny_dataset, results, trials):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "run_study.py"), *args(tiny_dataset, results, trials)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _kill_when(process, condition, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            return
-        if process.poll() is not None:
-            pytest.fail(f"study ended (code {process.returncode}) before the kill point")
-        time.sleep(0.05)
-    process.kill()
-    pytest.fail("kill point not reached")
-
-
-def test_sigkill_during_second_trial_then_resume(tiny_dataset, tmp_path):
-    results = tmp_path / "r"
-    trials = results / "s" / "trials"
-    process = _start(tiny_dataset, results, 3)
-    _kill_when(
-        process,
-        lambda: (trials / "0" / "report.json").exists() and (trials / "1" / "history.csv").exists(),
-    )
-    first = (trials / "0" / "report.json").read_bytes()
-    assert not (trials / "1" / "report.json").exists()
-    assert main(args(tiny_dataset, results, 3)) == 0
-    found = reports(results)
-    assert sorted(found) == ["0", "1", "2"]
-    assert all(r["status"] == "COMPLETED" for r in found.values())
-    assert (trials / "0" / "report.json").read_bytes() == first
-    oracle = json.loads((results / "s" / "tuner" / "oracle.json").read_text())
-    assert sorted(oracle["end_order"]) == ["0", "1", "2"]
-
-
-def test_sigkill_during_first_trial_reloads(tiny_dataset, tmp_path):
-    """keras-tuner alone writes no tuner state before the first trial ends."""
-    results = tmp_path / "r"
-    trials = results / "s" / "trials"
-    process = _start(tiny_dataset, results, 2)
-    _kill_when(process, lambda: (trials / "0" / "history.csv").exists())
-    assert (results / "s" / "tuner" / "tuner0.json").exists()
-    assert main(args(tiny_dataset, results, 2)) == 0
-    assert sorted(reports(results)) == ["0", "1"]
-
-
 def test_nan_trial_is_failed_and_study_continues(tiny_dataset, tmp_path, monkeypatch):
     from study import tuner
 
     original = tuner.AcceptanceTuner.run_trial
 
     def run_trial(self, trial, *a, **k):
-        if trial.trial_id == "1":  # a learning rate that overflows the weights
+        if trial.trial_id == "0":  # a learning rate that overflows the weights
             trial.hyperparameters.values["learning_rate"] = 1e30
         return original(self, trial, *a, **k)
 
     monkeypatch.setattr(tuner.AcceptanceTuner, "run_trial", run_trial)
     results = tmp_path / "r"
-    assert main(args(tiny_dataset, results, 3)) == 0
+    assert main(args(tiny_dataset, results, 2)) == 0
     found = reports(results)
-    assert [found[t]["status"] for t in ("0", "1", "2")] == ["COMPLETED", "FAILED", "COMPLETED"]
-    assert "loss is" in found["1"]["message"] and found["1"]["objective"] is None
-
-
-def test_too_many_failures_stop_the_study(tiny_dataset, tmp_path, capsys):
-    results = tmp_path / "r"
-    code = main(
-        args(tiny_dataset, results, 5, "--fix", "learning_rate=1e30", "--max-failures", "2")
-    )
-    assert code == 1
-    assert "2 consecutive trials failed" in capsys.readouterr().err
-    assert len(reports(results)) == 2
+    assert [found[t]["status"] for t in ("0", "1")] == ["FAILED", "COMPLETED"]
+    assert "loss is" in found["0"]["message"] and found["0"]["objective"] is None
 
 
 def test_bayesian_tuner_and_config_file(tiny_dataset, tmp_path):

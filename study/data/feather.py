@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as pf
 
+from study import faults
 from study.data.checks import (
     DataError,
     check_schemas,
@@ -46,16 +47,25 @@ def _atomic_target(path: Path) -> Path:
 def write_json_atomic(path: Path, obj) -> None:
     """Write JSON through a temporary file and a rename: a kill never leaves half a file."""
     path = Path(path)
-    tmp = _atomic_target(path)
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temporary file and a rename."""
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def write_atomic(path: Path, write) -> None:
+    """`write(tmp)` fills a temporary file beside `path`, which is then renamed into place."""
     path = Path(path)
     tmp = _atomic_target(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        faults.point("save")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_split(

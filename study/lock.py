@@ -1,0 +1,83 @@
+"""One writer per study: `results/<study>/.lock`, held with flock while the process lives.
+
+The kernel drops an flock when its holder exits or is killed, so a lock whose
+holder is gone is free again without any clean-up; the pid and host written in
+the file only serve the message shown to a second process. On NFS, Linux maps
+flock onto POSIX byte-range locks, which hold across clients.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+from study.config import ConfigError
+
+log = logging.getLogger(__name__)
+NAME = ".lock"
+
+
+class StudyLock:
+    """Hold with `with StudyLock(study_dir):`; a second holder gets a ConfigError."""
+
+    def __init__(self, study_dir: Path):
+        self.path = Path(study_dir) / NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read(fd)
+            os.close(fd)
+            raise ConfigError(
+                f"{self.path.parent}: study in use by pid {holder.get('pid', '?')} on host "
+                f"{holder.get('host', '?')} (since {holder.get('since', '?')}); "
+                "wait for it to end or stop it, or use another --study"
+            ) from None
+        previous = _read(fd)
+        if previous:
+            log.info(
+                "taking over the lock of %s from pid %s on host %s, which is gone",
+                self.path.parent,
+                previous.get("pid", "?"),
+                previous.get("host", "?"),
+            )
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        os.ftruncate(self._fd, 0)  # an empty file: nobody to take over from
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> StudyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read(fd: int) -> dict:
+    try:
+        text = os.pread(fd, 4096, 0).decode()
+        return json.loads(text) if text.strip() else {}
+    except (OSError, ValueError):
+        return {}

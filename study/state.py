@@ -1,0 +1,227 @@
+"""keras-tuner's state made crash-safe: atomic JSON, torn files repaired, retries made clean.
+
+keras-tuner 1.4 writes `oracle.json`, `tuner0.json` and each `trial_*/trial.json`
+in place; a kill during a write leaves a truncated file that makes the study
+unloadable. Here:
+
+- `install_atomic_json()` routes keras-tuner's one JSON writer
+  (`keras_tuner.src.utils.save_json`) through a temporary file and a rename;
+- `repair(study_dir, hyperparameters)` runs before the tuner loads the study
+  (under the study's lock): it removes the temporaries of killed writes; a
+  torn `trial.json` is rebuilt from our `report.json` (hyperparameters, status,
+  objective) and `history.csv` (the metric per epoch); a torn `report.json` from
+  `trial.json` and `history.csv`; a torn `tuner0.json` is rewritten (its state is
+  empty); each torn file is kept beside as `*.torn` and named in the log;
+- `RecoveringOracle` (mixed into every oracle of the study) rebuilds a torn or
+  missing `oracle.json` from the trial files; clears the metrics of a trial that
+  is re-run after a kill (keras-tuner would average the old and new values of
+  each epoch); and saves the state before raising the consecutive-failure stop
+  (keras-tuner raises before saving, so the failed trial would be re-run).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from pathlib import Path
+
+import keras_tuner
+from keras_tuner.src.engine import metrics_tracking
+from keras_tuner.src.engine import trial as trial_module
+
+from study.data.feather import write_json_atomic, write_text_atomic
+from study.schedule import MONITOR
+
+log = logging.getLogger(__name__)
+ENDED = ("COMPLETED", "FAILED")
+
+
+def install_atomic_json() -> None:
+    """Make keras-tuner write every state file atomically (idempotent)."""
+    from keras_tuner.src import utils
+
+    if getattr(utils.save_json, "atomic", False):
+        return
+
+    def save_json(path, obj):
+        text = json.dumps(obj)
+        write_text_atomic(Path(path), text)
+        return text
+
+    save_json.atomic = True
+    utils.save_json = save_json
+
+
+def completed_records(study_dir: Path) -> dict[str, bytes]:
+    """Trial id -> report.json bytes, for the trials the oracle holds as COMPLETED."""
+    study_dir = Path(study_dir)
+    out = {}
+    for path in (study_dir / "tuner").glob("trial_*/trial.json"):
+        trial = json.loads(path.read_text())
+        if trial["status"] == "COMPLETED":
+            report = study_dir / "trials" / trial["trial_id"] / "report.json"
+            out[trial["trial_id"]] = report.read_bytes()
+    return out
+
+
+def _readable(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _set_aside(path: Path) -> None:
+    torn = path.with_name(path.name + ".torn")
+    os.replace(path, torn)
+    log.warning("%s: torn (not valid JSON); kept as %s and rebuilt", path, torn.name)
+
+
+def read_history(path: Path) -> list[dict]:
+    """history.csv as dicts of numbers ([] if absent)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int:
+    """Rebuild torn state files of the study in `study_dir`; return how many were rebuilt."""
+    study_dir = Path(study_dir)
+    project, trials = study_dir / "tuner", study_dir / "trials"
+    for leftover in study_dir.rglob(".*.tmp"):  # a killed atomic write's temporary file
+        leftover.unlink()
+    rebuilt = 0
+    for path in sorted(project.glob("tuner*.json")):
+        if not _readable(path):
+            _set_aside(path)
+            write_text_atomic(path, "{}")
+            rebuilt += 1
+    for path in sorted(project.glob("trial_*/trial.json")):
+        if _readable(path):
+            continue
+        trial_id = path.parent.name.removeprefix("trial_")
+        report_path = trials / trial_id / "report.json"
+        if not _readable(report_path):
+            raise RuntimeError(
+                f"{path}: torn, and {report_path} cannot rebuild it; "
+                f"move {path.parent} aside to drop the trial, then resume"
+            )
+        report = json.loads(report_path.read_text())
+        _set_aside(path)
+        _trial_from_report(report, trials / trial_id, hyperparameters).save(str(path))
+        rebuilt += 1
+    for path in sorted(trials.glob("*/report.json")):
+        if _readable(path):
+            continue
+        trial_path = project / f"trial_{path.parent.name}" / "trial.json"
+        if not _readable(trial_path):
+            raise RuntimeError(f"{path}: torn, and {trial_path} cannot rebuild it")
+        _set_aside(path)
+        write_json_atomic(path, _report_from_trial(json.loads(trial_path.read_text()), path.parent))
+        rebuilt += 1
+    return rebuilt
+
+
+def _trial_from_report(report: dict, trial_dir: Path, space) -> trial_module.Trial:
+    hp = space.copy()
+    for name, value in report["hyperparameters"].items():
+        hp.values[name] = value
+    status = report["status"] if report["status"] in ENDED else "RUNNING"
+    trial = trial_module.Trial(hp, trial_id=report["trial_id"], status=status)
+    for row in read_history(trial_dir / "history.csv"):
+        trial.metrics.update(MONITOR, row[MONITOR], step=int(row["epoch"]))
+    if status == "COMPLETED":
+        trial.score = report["objective"]
+        trial.best_step = report.get("best_epoch") or 0
+    trial.message = report.get("message")
+    return trial
+
+
+def _report_from_trial(state: dict, trial_dir: Path) -> dict:
+    history = read_history(trial_dir / "history.csv")
+    phases = [int(r["phase"]) for r in history]
+    status = state["status"] if state["status"] in ENDED else "INTERRUPTED"
+    return {
+        "trial_id": state["trial_id"],
+        "status": status,
+        "objective": state.get("score") if status == "COMPLETED" else None,
+        "hyperparameters": state["hyperparameters"]["values"],
+        "epochs_1": phases.count(1),
+        "epochs_2": phases.count(2),
+        "switch_epoch": phases.index(2) if 2 in phases else None,
+        "best_epoch": state.get("best_step"),
+        "parameters": None,
+        "seconds": sum(r.get("seconds", 0.0) for r in history),
+        "rows_per_second": None,
+        "epochs": len(history),
+        "rebuilt": "from trial.json and history.csv after report.json was found torn",
+    }
+
+
+class RecoveringOracle:
+    """Mixin for keras-tuner oracles: rebuilds a torn oracle.json, clean retries."""
+
+    def reload(self):
+        path = Path(self._get_oracle_fname())
+        if _readable(path):
+            return super().reload()
+        if path.exists():
+            _set_aside(path)
+        else:
+            log.warning("%s: missing; rebuilt from the trial files", path)
+        self._rebuild_from_trials()
+        self.save()
+
+    def _rebuild_from_trials(self) -> None:
+        for fname in Path(self._project_dir).glob("trial_*/trial.json"):
+            trial = trial_module.Trial.load(str(fname))
+            self.trials[trial.trial_id] = trial
+        ids = sorted(self.trials, key=lambda t: (len(t), t))
+        ended = [t for t in ids if self.trials[t].status in ENDED]
+        self.start_order, self.end_order = list(ids), ended
+        self.ongoing_trials = {}
+        self._retry_queue = [t for t in reversed(ids) if t not in ended]  # lowest pops first
+        for trial_id in ended:
+            self._run_times[trial_id] = 1
+        for trial_id in ids:
+            trial = self.trials[trial_id]
+            self.update_space(trial.hyperparameters)
+            self._record_values(trial)
+        self._seed_state = self.seed + 1000 * len(ids)  # a fresh part of the random stream
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        trial = super().create_trial(tuner_id)
+        if trial.status == "RUNNING" and trial.metrics.exists(MONITOR):
+            # A trial re-run after a kill: forget the epochs of the killed run.
+            trial.metrics = metrics_tracking.MetricsTracker()
+            trial.score = trial.best_step = None
+            self._save_trial(trial)
+        return trial
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        try:
+            super().end_trial(trial)
+        except RuntimeError as err:
+            if "consecutive failures" not in str(err):
+                raise
+            ended = self.trials[trial.trial_id]
+            self._save_trial(ended)
+            for tuner_id, ongoing in list(self.ongoing_trials.items()):
+                if ongoing.trial_id == trial.trial_id:
+                    self.ongoing_trials.pop(tuner_id)
+            self.save()
+            raise
+
+
+class RandomOracle(RecoveringOracle, keras_tuner.oracles.RandomSearchOracle):
+    pass
+
+
+class BayesianOracle(RecoveringOracle, keras_tuner.oracles.BayesianOptimizationOracle):
+    pass
