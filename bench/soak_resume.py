@@ -33,7 +33,8 @@ from pathlib import Path
 
 from common import emit
 
-from study.state import completed_records
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from study.state import completed_records  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = (
@@ -48,10 +49,11 @@ def moment(study: Path) -> str:
         try:
             if json.loads(path.read_text())["status"] != "RUNNING":
                 continue
-            rows = (path.parent / "history.csv").read_text().splitlines()[1:]
         except (OSError, ValueError):
             continue
-        return f"phase{rows[-1].split(',')[1]}" if rows else "trial start-up"
+        history = path.parent / "history.csv"  # written from the first epoch on
+        rows = history.read_text().splitlines()[1:] if history.exists() else []
+        return f"phase{rows[-1].split(',')[1]}" if rows else "trial start-up (before epoch 0)"
     return "study start-up or between trials"
 
 
