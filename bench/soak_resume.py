@@ -12,7 +12,8 @@ again, until it has been killed `--kills` times; then lets it finish. Reports:
   trials whose hyperparameters repeat another completed trial's, i.e. a trial run
   again under a new id (target 0);
 - trials_completed: completed trials at the end (must equal --trials);
-- kills_at: where the kills fell (start-up or between trials, phase 1, phase 2).
+- kills_at: where the kills fell: in phase 1 or 2 of a trial (the phase of the run's
+  last reported epoch), or before the run's first epoch (study or trial start-up).
 
     python bench/soak_resume.py [--trials 20] [--kills 30] [--seed 0] [--quick] [--json PATH]
 """
@@ -43,18 +44,23 @@ TINY = (
 ).split()
 
 
-def moment(study: Path) -> str:
-    """What the study is doing now: the phase of the running trial, or start-up."""
-    for path in (study / "trials").glob("*/report.json"):
+def moment(study: Path, since: float) -> str:
+    """What this run (started at `since`, epoch seconds) is doing: the phase of the
+    epoch it last reported, or that it has reported none yet (study start-up, trial
+    start-up: a process, TensorFlow, tracing)."""
+    latest = None
+    for history in (study / "trials").glob("*/history.csv"):
         try:
-            if json.loads(path.read_text())["status"] != "RUNNING":
-                continue
-        except (OSError, ValueError):
+            if history.stat().st_mtime >= since and (
+                latest is None or history.stat().st_mtime > latest.stat().st_mtime
+            ):
+                latest = history
+        except OSError:
             continue
-        history = path.parent / "history.csv"  # written from the first epoch on
-        rows = history.read_text().splitlines()[1:] if history.exists() else []
-        return f"phase{rows[-1].split(',')[1]}" if rows else "trial start-up (before epoch 0)"
-    return "study start-up or between trials"
+    if latest is None:
+        return "before this run's first epoch"
+    rows = latest.read_text().splitlines()[1:]
+    return f"phase {rows[-1].split(',')[1]}" if rows else "before this run's first epoch"
 
 
 def main() -> None:
@@ -97,6 +103,7 @@ def main() -> None:
         seen: dict[str, bytes] = {}
         kills, kills_at, runs = 0, Counter(), 0
         while True:
+            since = time.time()
             process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )
@@ -105,7 +112,7 @@ def main() -> None:
                 try:
                     process.wait(timeout=rng.uniform(1.0, args.max_delay))
                 except subprocess.TimeoutExpired:
-                    kills_at[moment(study)] += 1
+                    kills_at[moment(study, since)] += 1
                     process.send_signal(signal.SIGKILL)
                     process.wait()
                     kills += 1
