@@ -4,6 +4,8 @@
 python run_study.py generate --rows N --output DIR [--seed S]
 python run_study.py prepare --input RAW --output DIR [--label NAME] [--flags a,b]
 python run_study.py check --data DIR
+python run_study.py report [--study NAME] [--format json]
+python run_study.py compare STUDY[:TRIAL] STUDY[:TRIAL] ... [--output DIR]
 """
 
 from __future__ import annotations
@@ -136,6 +138,18 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         dest="no_retrain",
         help="stop after the search (no retrain, validation, export)",
     )
+    g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="write per-trial TensorBoard logs with keras-tuner's hyperparameter data",
+    )
+    g.add_argument(
+        "--no-report",
+        action="store_true",
+        dest="no_report",
+        help="do not write the HTML report at the end (run `report` any time instead)",
+    )
     g.add_argument("--overwrite", action="store_true", help="delete the study and start afresh")
 
 
@@ -159,6 +173,32 @@ def _predict_parser(sub) -> None:
     p.add_argument("--output", type=Path, required=True, help="output feather file")
 
 
+def _report_parser(sub) -> None:
+    p = sub.add_parser("report", help="write the study's HTML/Markdown report and print a summary")
+    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument("--top", type=int, default=5, help="learning curves of the k best (default 5)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
+
+
+def _compare_parser(sub) -> None:
+    p = sub.add_parser("compare", help="compare trials of one or more studies side by side")
+    p.add_argument(
+        "specs",
+        nargs="+",
+        metavar="STUDY[:TRIAL]",
+        help="a study name (its best trial) or study:trial_id; two or more",
+    )
+    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path("compare"),
+        help="directory for compare.html, compare.md, compare.json (default: ./compare)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="run_study.py",
@@ -172,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     _check_parser(sub)
     _retrain_parser(sub)
     _predict_parser(sub)
+    _report_parser(sub)
+    _compare_parser(sub)
     return parser
 
 
@@ -217,6 +259,7 @@ def study_config(args):
         "patience_2",
         "max_failures",
         "default_rows",
+        "tensorboard",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -265,6 +308,11 @@ def _search(args, config, dataset) -> None:
     print(f"  table: {config.study_dir / 'trials.csv'}")
     if not args.no_retrain and best:
         _run_best(config, dataset, None)
+    if not args.no_report:
+        from study.report import build_report
+
+        summary = build_report(config.study_dir)
+        print(f"  report: {summary['files']['html']}")
 
 
 def _run_best(config, dataset, trial_id) -> None:
@@ -304,6 +352,35 @@ def cmd_predict(args) -> None:
     print(f"predicted {rows} rows into {args.output}")
 
 
+def cmd_report(args) -> None:
+    import json
+
+    from study.config import ConfigError
+    from study.report import build_report, render
+
+    if args.top < 1:
+        raise ConfigError(f"--top: expected a positive integer, found {args.top}")
+    summary = build_report(Path(args.results) / args.study, top=args.top)
+    if args.format == "json":
+        print(json.dumps(summary, indent=1))
+        return
+    print(render.report_text(summary), end="")
+    print(f"report: {summary['files']['html']} (and report.md)")
+
+
+def cmd_compare(args) -> None:
+    import json
+
+    from study.report import compare, render
+
+    table = compare(args.specs, Path(args.results), args.output)
+    if args.format == "json":
+        print(json.dumps(table, indent=1))
+        return
+    print(render.compare_text(table), end="")
+    print(f"comparison: {table['files']['html']} (and compare.md)")
+
+
 def cmd_check(args) -> None:
     from study.data.dataset import open_dataset
 
@@ -325,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         "check": cmd_check,
         "retrain": cmd_retrain,
         "predict": cmd_predict,
+        "report": cmd_report,
+        "compare": cmd_compare,
         None: cmd_study,
     }
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -18,13 +19,19 @@ class StudyStopped(RuntimeError):
     """The study stopped before its trials were done (too many consecutive failures)."""
 
 
-_TYPES = {"str": (str,), "int": (int,), "dict": (dict,), "str | None": (str, type(None))}
+_TYPES = {
+    "str": (str,),
+    "int": (int,),
+    "dict": (dict,),
+    "str | None": (str, type(None)),
+    "bool": (bool,),
+}
 
 
 def _has_type(value, annotation: str) -> bool:
     """Whether `value` fits a field annotated `annotation` (bool is not an int here)."""
     if isinstance(value, bool):
-        return False
+        return annotation == "bool"
     return isinstance(value, _TYPES[annotation])
 
 
@@ -44,9 +51,18 @@ class StudyConfig:
     narrowed: dict = field(default_factory=dict)  # hyperparameter -> "low:high" or "a,b,c"
     retrain_max_epochs: int = 15  # cap on each phase's epochs when retraining the best trial
     default_rows: int = 80_000  # rows of the generated default sample (train gets half)
+    tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
 
     # Fields a resume may change: the data is compared by its fingerprint instead.
-    RESUMABLE = ("trials", "results", "max_failures", "data", "default_rows", "retrain_max_epochs")
+    RESUMABLE = (
+        "trials",
+        "results",
+        "max_failures",
+        "data",
+        "default_rows",
+        "retrain_max_epochs",
+        "tensorboard",
+    )
 
     def check(self) -> None:
         if self.tuner not in TUNERS:
@@ -70,6 +86,11 @@ class StudyConfig:
         ):
             raise ConfigError(f"study: expected a plain directory name, found {self.study!r}")
         self.search_space()  # raises on unknown or ill-typed hyperparameters
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise ConfigError(
+                "tensorboard: the tensorboard package is not installed "
+                '(pip install -e ".[tensorboard]")'
+            )
 
     def search_space(self) -> dict:
         """The default space with `narrowed` and `fixed` applied."""

@@ -122,6 +122,31 @@ def space_from_dict(raw: dict[str, dict]) -> dict[str, Param]:
     return space
 
 
+def searched(space: dict[str, Param]) -> dict[str, Param]:
+    """The hyperparameters that take more than one value (fixed ones and single choices dropped)."""
+    return {
+        name: p
+        for name, p in space.items()
+        if (p.kind == "choice" and len(p.values) > 1)
+        or (p.kind in ("int", "float") and p.low < p.high)
+    }
+
+
+def optuna_distributions(space: dict[str, Param]) -> dict:
+    """Optuna distributions of the searched hyperparameters (Int, Float with log, Categorical)."""
+    import optuna.distributions as od
+
+    out = {}
+    for name, p in searched(space).items():
+        if p.kind == "int":
+            out[name] = od.IntDistribution(int(p.low), int(p.high), log=p.log)
+        elif p.kind == "float":
+            out[name] = od.FloatDistribution(float(p.low), float(p.high), log=p.log)
+        else:
+            out[name] = od.CategoricalDistribution(list(p.values))
+    return out
+
+
 def declare(hp, space: dict[str, Param]) -> dict[str, Any]:
     """Register every hyperparameter of `space` on keras-tuner `HyperParameters`; return values."""
     values = {}

@@ -173,6 +173,7 @@ def train_two_phase(
     compiled: bool = False,
     best_weights: list | None = None,
     on_checkpoint: Callable | None = None,
+    callbacks: list | None = None,
 ) -> TrainingResult:
     """Run both phases on in-memory (features, labels) arrays; return the objective and history.
 
@@ -180,6 +181,7 @@ def train_two_phase(
     `on_checkpoint(model, schedule, history, best_weights)` too, for a resumable
     run. To resume, pass the restored `schedule`, `history` and the phase's
     `best_weights`, with `compiled=True` if `model` carries the phase's optimizer state.
+    `callbacks` are further Keras callbacks of both phases (TensorBoard).
     """
     import keras
 
@@ -211,7 +213,7 @@ def train_two_phase(
                 validation_data=validation,
                 validation_batch_size=8192,
                 shuffle=True,
-                callbacks=[callback],
+                callbacks=[callback, *(callbacks or [])],
                 verbose=0,
             )
         else:

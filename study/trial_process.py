@@ -47,6 +47,25 @@ def _quiet_import() -> None:
         os.close(devnull)
 
 
+def _tensorboard_callbacks(board: dict | None) -> list:
+    """Keras's TensorBoard callback, with the trial's hyperparameters written as keras-tuner
+    writes them (`hparams` summaries, for TensorBoard's HParams dashboard)."""
+    if not board:
+        return []
+    import keras
+    import keras_tuner
+    import tensorflow as tf
+    from keras_tuner.src.engine.tuner_utils import convert_hyperparams_to_hparams
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    hp = keras_tuner.HyperParameters.from_config(board["hyperparameters"])
+    with tf.summary.create_file_writer(board["log_dir"]).as_default():
+        hparams_api.hparams(
+            convert_hyperparams_to_hparams(hp, hparams_api), trial_id=board["trial_id"]
+        )
+    return [keras.callbacks.TensorBoard(board["log_dir"], write_graph=False)]
+
+
 def _child(conn, spec: dict) -> None:
     """Entry point of the child process: build, train, report."""
     signals.ignore_in_child()
@@ -79,6 +98,7 @@ def _child(conn, spec: dict) -> None:
                 validation,
                 int(values["batch_size"]),
                 on_epoch,
+                callbacks=_tensorboard_callbacks(spec.get("tensorboard")),
             )
         except NonFiniteLoss as err:
             conn.send(("diverged", str(err)))

@@ -176,6 +176,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "data": str(self.config.data_dir),
             "values": values,
             "seed": self.config.seed * 100_003 + _trial_index(trial.trial_id),
+            "tensorboard": self._tensorboard(trial),
             "schedule": {
                 "patience_1": self.config.patience_1,
                 "patience_2": self.config.patience_2,
@@ -201,6 +202,16 @@ class AcceptanceTuner(keras_tuner.Tuner):
             raise keras_tuner.errors.FailedTrialError(str(err)) from None
         outcome["result"] = result
         return {MONITOR: result.objective}
+
+    def _tensorboard(self, trial) -> dict | None:
+        """Where and what the trial process logs for TensorBoard (None: no logs)."""
+        if not self.config.tensorboard:
+            return None
+        return {
+            "log_dir": str(self.records.trial_dir(trial.trial_id) / "tensorboard"),
+            "trial_id": trial.trial_id,
+            "hyperparameters": trial.hyperparameters.get_config(),
+        }
 
     def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
         with warnings.catch_warnings():

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_data.py", {"generate_rows_per_s", "prepare_rows_per_s", "prepare_over_copy"}),
         ("bench_reader.py", {"ours_rows_per_s", "notebook_rows_per_s", "ours_over_limit"}),
         ("bench_memory.py", {"growth_mb", "baseline_growth_mb", "trial_process_peak_mb"}),
+        ("bench_report.py", {"report_wall_s", "wall_over_budget", "importances_s"}),
     ],
 )
 def test_quick_bench(script, keys, tmp_path):

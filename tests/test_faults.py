@@ -20,6 +20,7 @@ from study.state import completed_records
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
+    "--no-report",
     "--fix",
     "width=8",
     "--fix",

@@ -12,6 +12,7 @@ from study.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
+    "--no-report",
     "--fix",
     "width=8",
     "--fix",

@@ -1,0 +1,178 @@
+"""Trial reports: tables, plots, importances, an HTML/Markdown report, comparisons.
+
+    summary = build_report(results / study)       # writes <study>/report/
+    table = compare(["a", "b:3"], results, out)   # writes out/compare.{html,md}
+
+collect.py reads the results directory, analysis.py computes, plots.py draws,
+render.py formats; this module ties them together and writes the files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from study.config import ConfigError
+from study.data.feather import write_json_atomic, write_text_atomic
+from study.report import analysis, plots, render
+from study.report.collect import StudyRecord, TrialRecord, load_study
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build_report", "compare", "load_study", "summarise", "StudyRecord", "TrialRecord"]
+
+FIGURES = {
+    "objective per trial": "objective.png",
+    "objective against each hyperparameter": "hyperparameters.png",
+    "learning curves of the best trials": "learning_curves.png",
+    "hyperparameter importances": "importances.png",
+    "wall time per trial": "wall_time.png",
+}
+
+
+def _from_report(path: Path, study_dir: Path) -> str:
+    """`path` as a link from report/index.html."""
+    return "../" + path.relative_to(study_dir).as_posix()
+
+
+def _trial_row(rank: int | None, t: TrialRecord, study_dir: Path) -> dict:
+    return {
+        "rank": rank,
+        "trial_id": t.trial_id,
+        "status": t.status,
+        "objective": t.objective,
+        "epochs_1": t.epochs_1,
+        "epochs_2": t.epochs_2,
+        "switch_epoch": t.switch_epoch,
+        "parameters": t.parameters,
+        "seconds": t.seconds,
+        "rows_per_second": t.rows_per_second,
+        "hyperparameters": t.hyperparameters,
+        "message": t.message,
+        "tensorboard": _from_report(t.tensorboard, study_dir) if t.tensorboard else "",
+    }
+
+
+def summarise(study: StudyRecord, importance: dict) -> dict:
+    """The report as one JSON-ready dict (what `report --format json` prints)."""
+    best = study.best()
+    rows, rank = [], 0
+    for t in study.sorted_trials():
+        ranked = t.status == "COMPLETED" and t.objective is not None
+        rank += ranked
+        rows.append(_trial_row(rank if ranked else None, t, study.directory))
+    card = study.retrained
+    holder = study.holder
+    any_board = any(r["tensorboard"] for r in rows)
+    return {
+        "study": study.name,
+        "directory": str(study.directory),
+        "state": (
+            f"running (pid {holder.get('pid')} on host {holder.get('host')}, "
+            f"since {holder.get('since')})"
+            if holder
+            else "not running"
+        ),
+        "config": study.config,
+        "counts": study.counts(),
+        "hyperparameter_names": analysis.searched_names(study),
+        "best": (
+            {
+                "trial_id": best.trial_id,
+                "objective": best.objective,
+                "hyperparameters": best.hyperparameters,
+            }
+            if best
+            else None
+        ),
+        "retrained": (
+            {"trial_id": str(card.get("trial_id")), "test_metrics": card.get("test_metrics", {})}
+            if card
+            else None
+        ),
+        "importances": importance["values"],
+        "importance_note": importance["note"],
+        "trials": rows,
+        "figures": dict(FIGURES),
+        "tensorboard": "../trials" if any_board else "",
+        "links": _links(study.directory),
+    }
+
+
+def _links(study_dir: Path) -> dict:
+    links = {"trials.csv": "../trials.csv"}
+    best = study_dir / "best"
+    for text, rel in (
+        ("retrained best: learning curve", "learning_curve.png"),
+        ("retrained best: validation metrics", "validation/metrics.json"),
+        ("retrained best: model card", "export/model_card.json"),
+    ):
+        if (best / rel).exists():
+            links[text] = f"../best/{rel}"
+    for png in sorted((best / "validation").glob("*.png")):
+        links[f"validation: {png.stem}"] = f"../best/validation/{png.name}"
+    return links
+
+
+def build_report(study_dir: Path, top: int = 5) -> dict:
+    """Read the study, compute, draw and write `<study>/report/`; return the summary."""
+    start = time.perf_counter()
+    study = load_study(study_dir)
+    out = Path(study_dir) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    importance = analysis.importances(study)
+    summary = summarise(study, importance)
+    names = summary["hyperparameter_names"]
+    failed = [t.trial_id for t in study.trials if t.status == "FAILED"]
+    plots.draw_objective(analysis.objective_series(study), failed, out / "objective.png")
+    plots.draw_hyperparameters(plots.hyperparameter_data(study, names), out / "hyperparameters.png")
+    curves = plots.learning_curve_data(analysis.top_trials(study, top))
+    plots.draw_learning_curves(curves, out / "learning_curves.png", f"top {top} trials")
+    plots.draw_importances(importance["values"], importance["note"], out / "importances.png")
+    plots.draw_wall_time(study.trials, out / "wall_time.png")
+    write_text_atomic(out / "index.html", render.report_html(summary))
+    write_text_atomic(out / "report.md", render.report_markdown(summary))
+    write_json_atomic(out / "report.json", summary)
+    summary["files"] = {"html": str(out / "index.html"), "markdown": str(out / "report.md")}
+    seconds = time.perf_counter() - start
+    log.info("report of %d trials written in %.1f s", len(study.trials), seconds)
+    return summary
+
+
+def _entry(spec: str, results: Path, cache: dict) -> analysis.Entry:
+    """`study` (its best completed trial) or `study:trial_id`."""
+    name, _, trial_id = spec.partition(":")
+    if name not in cache:
+        cache[name] = load_study(Path(results) / name)
+    study = cache[name]
+    if trial_id:
+        trial = study.trial(trial_id)
+    else:
+        trial = study.best()
+        if trial is None:
+            raise ConfigError(f"{study.directory}: no completed trial to compare")
+    return analysis.Entry(f"{name}:{trial.trial_id}", study, trial)
+
+
+def compare(specs: list[str], results: Path, output: Path) -> dict:
+    """Side-by-side table of the given trials; writes compare.{html,md,json} + curves."""
+    if len(specs) < 2:
+        raise ConfigError("compare: give at least two studies or study:trial pairs")
+    cache: dict = {}
+    entries = [_entry(s, results, cache) for s in specs]
+    table = analysis.comparison(entries)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    drawn = [e for e in entries if e.trial.history is not None and len(e.trial.history)]
+    curves = plots.learning_curve_data([e.trial for e in drawn])
+    for curve, e in zip(curves, drawn, strict=True):
+        curve["label"] = e.label
+    figure = "compare_curves.png"
+    plots.draw_learning_curves(curves, output / figure)
+    write_text_atomic(output / "compare.html", render.compare_html(table, figure))
+    write_text_atomic(output / "compare.md", render.compare_markdown(table, figure))
+    write_text_atomic(output / "compare.json", json.dumps(table, indent=1) + "\n")
+    table["files"] = {"html": str(output / "compare.html"), "markdown": str(output / "compare.md")}
+    return table

@@ -1,0 +1,138 @@
+"""Numbers behind the report: best-so-far curve, hyperparameter importances, comparisons.
+
+Pure functions of StudyRecord/TrialRecord objects; nothing here reads or writes files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from study.model import optuna_distributions, searched
+from study.report.collect import StudyRecord, TrialRecord
+
+log = logging.getLogger(__name__)
+
+
+def objective_series(study: StudyRecord) -> dict:
+    """Objective of every trial in id order and the best objective so far after each."""
+    ids, objective, best = [], [], []
+    current = math.inf
+    for t in study.trials:
+        value = t.objective if t.status == "COMPLETED" and t.objective is not None else None
+        if value is not None:
+            current = min(current, value)
+        ids.append(t.trial_id)
+        objective.append(value)
+        best.append(current if math.isfinite(current) else None)
+    return {"trial_id": ids, "objective": objective, "best_so_far": best}
+
+
+def importances(study: StudyRecord, seed: int = 0) -> dict:
+    """Hyperparameter importances (Optuna's fANOVA) over the completed trials.
+
+    Returns {"values": {name: importance}, "note": str}; the importances of the
+    searched hyperparameters sum to 1. With fewer than two completed trials, or
+    objectives that do not vary, the values are empty and the note says why.
+    """
+    import optuna
+
+    distributions = optuna_distributions(study.space)
+    done = [t for t in study.completed() if math.isfinite(t.objective)]
+    if not distributions:
+        return {"values": {}, "note": "no hyperparameter is searched"}
+    if len(done) < 2:
+        return {"values": {}, "note": f"needs at least 2 completed trials, has {len(done)}"}
+    if len({t.objective for t in done}) < 2:
+        return {"values": {}, "note": "every completed trial has the same objective"}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ostudy = optuna.create_study(direction="minimize")
+    for t in done:
+        params = {name: t.hyperparameters[name] for name in distributions}
+        ostudy.add_trial(
+            optuna.trial.create_trial(params=params, distributions=distributions, value=t.objective)
+        )
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    values = optuna.importance.get_param_importances(ostudy, evaluator=evaluator, normalize=True)
+    values = {name: float(v) for name, v in values.items()}
+    for name in distributions:  # a hyperparameter that explains nothing still gets a row
+        values.setdefault(name, 0.0)
+    return {
+        "values": dict(sorted(values.items(), key=lambda kv: -kv[1])),
+        "note": f"fANOVA (Optuna) over {len(done)} completed trials",
+    }
+
+
+def top_trials(study: StudyRecord, k: int) -> list[TrialRecord]:
+    """The k best completed trials that have a history, best first."""
+    return [t for t in study.sorted_trials() if t.status == "COMPLETED" and t.history is not None][
+        :k
+    ]
+
+
+# -- comparison -----------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """One column of a comparison: a trial of a study, with the study's retrained metrics."""
+
+    label: str
+    study: StudyRecord
+    trial: TrialRecord
+
+    @property
+    def test_metrics(self) -> dict:
+        card = self.study.retrained
+        if card and str(card.get("trial_id")) == self.trial.trial_id:
+            return card.get("test_metrics", {})
+        return {}
+
+
+SUMMARY_ROWS = ("status", "objective", "epochs_1", "epochs_2", "switch_epoch", "seconds")
+TEST_ROWS = ("test_cross_entropy", "bayes_cross_entropy", "excess")
+
+
+def comparison(entries: list[Entry]) -> dict:
+    """Side-by-side table: rows of hyperparameters, summary figures and test metrics.
+
+    `differing` names exactly the hyperparameters whose values are not all equal
+    (a hyperparameter one entry lacks counts as differing).
+    """
+    hp_names = []
+    for e in entries:
+        hp_names += [n for n in e.trial.hyperparameters if n not in hp_names]
+    rows = {}
+    for name in hp_names:
+        rows[name] = [e.trial.hyperparameters.get(name) for e in entries]
+    differing = [name for name in hp_names if _differ(rows[name])]
+    for name in SUMMARY_ROWS:
+        rows[name] = [getattr(e.trial, name) for e in entries]
+    for name in TEST_ROWS:
+        values = [e.test_metrics.get(name) for e in entries]
+        if any(v is not None for v in values):
+            rows[name] = values
+    return {
+        "columns": [e.label for e in entries],
+        "hyperparameters": hp_names,
+        "differing": differing,
+        "rows": rows,
+    }
+
+
+def _differ(values: list) -> bool:
+    first = values[0]
+    for v in values[1:]:
+        if isinstance(first, float) and isinstance(v, float):
+            if not np.isclose(first, v, rtol=1e-12, atol=0.0):
+                return True
+        elif v != first:
+            return True
+    return False
+
+
+def searched_names(study: StudyRecord) -> list[str]:
+    return list(searched(study.space))

@@ -1,0 +1,194 @@
+"""Read a study's results directory into plain objects: the one place the report does input.
+
+A study that is still running, or was killed, is read as it stands: its records
+are written atomically, so every file read here is whole. A trial whose record
+says RUNNING while no process holds the study's lock was running when the study
+was killed; it is shown as KILLED (a resume runs it again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from study.config import ConfigError
+from study.model import Param, space_from_dict
+
+log = logging.getLogger(__name__)
+
+# Order of the trials table: completed by objective, then the rest by id.
+STATUS_ORDER = {"COMPLETED": 0, "PRUNED": 1, "RUNNING": 2, "KILLED": 3, "INTERRUPTED": 4}
+
+
+@dataclass
+class TrialRecord:
+    """One trial as its report.json and history.csv describe it."""
+
+    trial_id: str
+    status: str
+    objective: float | None
+    hyperparameters: dict
+    epochs_1: int | None = None
+    epochs_2: int | None = None
+    switch_epoch: int | None = None
+    best_epoch: int | None = None
+    parameters: int | None = None
+    seconds: float | None = None
+    rows_per_second: float | None = None
+    message: str = ""
+    history: pd.DataFrame | None = None  # epoch, phase, learning_rate, loss, val_bce, seconds
+    tensorboard: Path | None = None  # the trial's TensorBoard log directory, when written
+
+    @property
+    def label(self) -> str:
+        return f"trial {self.trial_id}"
+
+
+@dataclass
+class StudyRecord:
+    """A whole study: its settings, search space, trials and retrained best (if any)."""
+
+    name: str
+    directory: Path
+    config: dict
+    space: dict[str, Param]
+    trials: list[TrialRecord]
+    holder: dict | None = None  # the live process holding the study's lock, if any
+    retrained: dict = field(default_factory=dict)  # best/export/model_card.json, when written
+
+    def trial(self, trial_id: str) -> TrialRecord:
+        for t in self.trials:
+            if t.trial_id == trial_id or _same_id(t.trial_id, trial_id):
+                return t
+        known = ", ".join(t.trial_id for t in self.trials) or "none"
+        raise ConfigError(f"{self.directory}: no trial {trial_id!r} (trials: {known})")
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.trials:
+            out[t.status] = out.get(t.status, 0) + 1
+        return out
+
+    def completed(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.status == "COMPLETED" and t.objective is not None]
+
+    def best(self) -> TrialRecord | None:
+        done = self.completed()
+        return min(done, key=lambda t: t.objective) if done else None
+
+    def sorted_trials(self) -> list[TrialRecord]:
+        """Completed trials by objective (best first), then the others by status and id."""
+
+        def key(t: TrialRecord):
+            rank = STATUS_ORDER.get(t.status, 5)
+            objective = t.objective if rank <= 1 and t.objective is not None else float("inf")
+            return (rank, objective, _id_key(t.trial_id))
+
+        return sorted(self.trials, key=key)
+
+
+def load_study(study_dir: Path) -> StudyRecord:
+    """Read `results/<study>/`; a ConfigError names what is missing."""
+    study_dir = Path(study_dir)
+    path = study_dir / "study.json"
+    if not path.is_file():
+        raise ConfigError(f"{study_dir}: no such study (no study.json)")
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    holder = lock_holder(study_dir)
+    trials = [_read_trial(d, live=holder is not None) for d in _trial_dirs(study_dir)]
+    return StudyRecord(
+        name=meta["config"].get("study", study_dir.name),
+        directory=study_dir,
+        config=meta["config"],
+        space=space_from_dict(meta["search_space"]),
+        trials=[t for t in trials if t is not None],
+        holder=holder,
+        retrained=_read_json(study_dir / "best" / "export" / "model_card.json") or {},
+    )
+
+
+def lock_holder(study_dir: Path) -> dict | None:
+    """The process holding the study's lock, read from `.lock` without touching the lock.
+
+    The holder writes its pid and host into the file and empties it on release; a
+    killed holder leaves its record, so on this host the pid is checked to be alive.
+    A holder on another host is taken at its word.
+    """
+    record = _read_json(Path(study_dir) / ".lock")
+    if not record or "pid" not in record:
+        return None
+    if record.get("host") == socket.gethostname():
+        try:
+            os.kill(int(record["pid"]), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by another user
+    return record
+
+
+def _trial_dirs(study_dir: Path) -> list[Path]:
+    root = study_dir / "trials"
+    if not root.is_dir():
+        return []
+    return sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: _id_key(d.name))
+
+
+def _read_trial(directory: Path, live: bool) -> TrialRecord | None:
+    report = _read_json(directory / "report.json")
+    if report is None:
+        return None
+    status = report.get("status", "UNKNOWN")
+    if status == "RUNNING" and not live:
+        status = "KILLED"
+    history = None
+    if (directory / "history.csv").is_file():
+        history = pd.read_csv(directory / "history.csv")
+    board = directory / "tensorboard"
+    seconds = report.get("seconds")
+    if status != "COMPLETED" and history is not None and len(history):
+        # an unfinished trial's report is from its start; its epochs say how long it ran
+        seconds = max(seconds or 0.0, float(history["seconds"].sum()))
+    return TrialRecord(
+        trial_id=str(report.get("trial_id", directory.name)),
+        status=status,
+        objective=report.get("objective"),
+        hyperparameters=report.get("hyperparameters", {}),
+        epochs_1=report.get("epochs_1"),
+        epochs_2=report.get("epochs_2"),
+        switch_epoch=report.get("switch_epoch"),
+        best_epoch=report.get("best_epoch"),
+        parameters=report.get("parameters"),
+        seconds=seconds,
+        rows_per_second=report.get("rows_per_second"),
+        message=report.get("message", ""),
+        history=history,
+        tensorboard=board if board.is_dir() else None,
+    )
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        log.warning("%s: not valid JSON; skipped (a resume of the study repairs it)", path)
+        return None
+
+
+def _id_key(trial_id: str):
+    return (0, int(trial_id)) if str(trial_id).isdigit() else (1, str(trial_id))
+
+
+def _same_id(a: str, b: str) -> bool:
+    return a.isdigit() and b.isdigit() and int(a) == int(b)

@@ -1,0 +1,179 @@
+"""Figures of the report. `*_data` functions compute what a figure shows; `draw_*` draw it.
+
+Every draw function takes the data and the path of the PNG it writes (atomically),
+and returns that path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from study.data.feather import write_atomic
+from study.report.collect import StudyRecord, TrialRecord
+
+STATUS_COLOURS = {
+    "COMPLETED": "C0",
+    "PRUNED": "C1",
+    "FAILED": "C3",
+    "RUNNING": "C2",
+    "KILLED": "C4",
+    "INTERRUPTED": "C4",
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
+    plt.close(fig)
+    return path
+
+
+def _no_data(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_objective(series: dict, failed: list[str], path: Path) -> Path:
+    """Objective per trial (id order) with the best-so-far line; failed trials marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    x = np.arange(len(series["trial_id"]))
+    y = np.array([np.nan if v is None else v for v in series["objective"]], dtype=float)
+    best = np.array([np.nan if v is None else v for v in series["best_so_far"]], dtype=float)
+    if np.isfinite(y).any():
+        ax.plot(x, y, "o", color="C0", label="completed trial")
+        ax.step(x, best, where="post", color="C3", label="best so far")
+        top = np.nanmax(y)
+        fx = [i for i, t in enumerate(series["trial_id"]) if t in failed]
+        if fx:
+            ax.plot(fx, [top] * len(fx), "x", color="0.3", label="failed (no objective)")
+        ax.legend(fontsize=8)
+    else:
+        _no_data(ax, "no completed trial yet")
+    ax.set_xlabel("trial (in the order they began)")
+    ax.set_ylabel("objective: best val_bce")
+    return _save(fig, path)
+
+
+def hyperparameter_data(study: StudyRecord, names: list[str]) -> list[dict]:
+    """For each searched hyperparameter: its values and objectives over completed trials.
+
+    Ranges give numeric x (log axis where the space samples logarithmically);
+    choices give category positions 0..k-1 with a small deterministic jitter.
+    """
+    done = study.completed()
+    rng = np.random.default_rng(0)
+    out = []
+    for name in names:
+        p = study.space[name]
+        y = [t.objective for t in done]
+        if p.kind == "choice":
+            categories = [str(v) for v in p.values]
+            index = [categories.index(str(t.hyperparameters.get(name))) for t in done]
+            x = (np.array(index, dtype=float) + rng.uniform(-0.15, 0.15, len(index))).tolist()
+            out.append({"name": name, "kind": "choice", "categories": categories, "x": x, "y": y})
+        else:
+            x = [float(t.hyperparameters.get(name)) for t in done]
+            out.append({"name": name, "kind": p.kind, "log": p.log, "x": x, "y": y})
+    return out
+
+
+def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
+    plt = _pyplot()
+    cols = 4
+    rows = max(1, (len(panels) + cols - 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.axis("off")
+    for ax, panel in zip(axes.ravel(), panels, strict=False):
+        ax.plot(panel["x"], panel["y"], "o", alpha=0.7, color="C0")
+        if panel["kind"] == "choice":
+            ax.set_xticks(range(len(panel["categories"])), panel["categories"], fontsize=8)
+            ax.set_xlim(-0.5, len(panel["categories"]) - 0.5)
+        elif panel["log"]:
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(panel["name"])
+        ax.set_ylabel("objective", fontsize=8)
+    if not panels:
+        _no_data(axes[0, 0], "no hyperparameter is searched")
+    return _save(fig, path)
+
+
+def learning_curve_data(trials: list[TrialRecord]) -> list[dict]:
+    """val_bce over the global epoch of each trial, with its phase switch."""
+    return [
+        {
+            "label": f"{t.label} ({t.objective:.4f})" if t.objective is not None else t.label,
+            "epoch": t.history["epoch"].tolist(),
+            "val_bce": t.history["val_bce"].tolist(),
+            "switch_epoch": t.switch_epoch,
+        }
+        for t in trials
+        if t.history is not None and len(t.history)
+    ]
+
+
+def draw_learning_curves(curves: list[dict], path: Path, title: str = "") -> Path:
+    """Overlaid validation curves; a dotted line in each curve's colour marks its phase switch."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, c in enumerate(curves):
+        colour = f"C{i % 10}"
+        ax.plot(c["epoch"], c["val_bce"], "-o", markersize=3, color=colour, label=c["label"])
+        if c["switch_epoch"] is not None:
+            ax.axvline(c["switch_epoch"] - 0.5, color=colour, linestyle=":", alpha=0.8)
+    if curves:
+        ax.legend(fontsize=8)
+    else:
+        _no_data(ax, "no learning curve yet")
+    ax.set_xlabel("global epoch (dotted: switch to the fine-tuning phase)")
+    ax.set_ylabel("val_bce")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def draw_importances(values: dict, note: str, path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 0.4 * max(3, len(values)) + 1))
+    if values:
+        names = list(values)[::-1]
+        ax.barh(names, [values[n] for n in names], color="C0")
+        ax.set_xlabel("importance (sums to 1)")
+    else:
+        _no_data(ax, note)
+    ax.set_title(note, fontsize=8)
+    return _save(fig, path)
+
+
+def draw_wall_time(trials: list[TrialRecord], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = np.arange(len(trials))
+    seconds = [t.seconds or 0.0 for t in trials]
+    colours = [STATUS_COLOURS.get(t.status, "0.5") for t in trials]
+    ax.bar(x, seconds, color=colours)
+    for status in sorted({t.status for t in trials}):
+        ax.bar([0], [0], color=STATUS_COLOURS.get(status, "0.5"), label=status.lower())
+    if trials:
+        ax.legend(fontsize=8)
+    ax.set_xlabel("trial (in the order they began)")
+    ax.set_ylabel("wall time [s]")
+    return _save(fig, path)
