@@ -81,9 +81,9 @@ def main() -> None:
         wall = time.perf_counter() - start
         stages = _stages(results / "s")
         recorded = len(list((results / "s" / "trials").glob("*/report.json")))
+    print(f"study: {source}")
     emit(
         {
-            "source": source,
             "trials": recorded,
             "report_wall_s": wall,
             "budget_s": BUDGET_S,
