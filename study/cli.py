@@ -87,7 +87,15 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         "under RESULTS/data/default on first use)",
     )
     g.add_argument("--results", help="output root (default: results)")
-    g.add_argument("--tuner", help="oracle: random or bayesian (default: random)")
+    g.add_argument(
+        "--tuner",
+        help="oracle: random or bayesian (keras-tuner), tpe, cmaes or gp (Optuna) "
+        "(default: random)",
+    )
+    g.add_argument(
+        "--prune",
+        help="pruner of an Optuna tuner: none, median or hyperband (default: none)",
+    )
     g.add_argument("--seed", type=int, help="seed of the oracle and the trials (default 0)")
     g.add_argument(
         "--max-epochs",
@@ -253,6 +261,7 @@ def study_config(args):
         "data",
         "results",
         "tuner",
+        "prune",
         "seed",
         "max_epochs",
         "patience_1",

@@ -8,7 +8,9 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-TUNERS = ("random", "bayesian")
+TUNERS = ("random", "bayesian", "tpe", "cmaes", "gp")  # keras-tuner's two, then Optuna's
+PRUNERS = ("none", "median", "hyperband")
+NEEDS = {"cmaes": "cmaes", "gp": "torch"}  # the package an Optuna sampler needs
 
 
 class ConfigError(ValueError):
@@ -40,7 +42,8 @@ class StudyConfig:
     study: str = "default"  # name: results go to <results>/<study>/
     data: str | None = None  # prepared dataset directory; None: the embedded default sample
     results: str = "results"  # output root
-    tuner: str = "random"  # oracle: random | bayesian
+    tuner: str = "random"  # oracle: random | bayesian (keras-tuner) | tpe | cmaes | gp (Optuna)
+    prune: str = "none"  # pruner of the Optuna tuners: none | median | hyperband
     trials: int = 50  # trials that reach an end (completed or failed), in total
     seed: int = 0  # seeds the oracle and every trial's initialisation and shuffling
     max_epochs: int = 10  # cap on the epochs of each phase
@@ -67,6 +70,18 @@ class StudyConfig:
     def check(self) -> None:
         if self.tuner not in TUNERS:
             raise ConfigError(f"tuner: expected one of {', '.join(TUNERS)}, found {self.tuner!r}")
+        if self.prune not in PRUNERS:
+            raise ConfigError(f"prune: expected one of {', '.join(PRUNERS)}, found {self.prune!r}")
+        if self.prune != "none" and self.tuner in ("random", "bayesian"):
+            raise ConfigError(
+                f"prune: pruning needs an Optuna tuner (tpe, cmaes, gp), found tuner {self.tuner}"
+            )
+        package = NEEDS.get(self.tuner)
+        if package and importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"tuner {self.tuner}: Optuna's sampler needs the {package} package "
+                f"(pip install {package})"
+            )
         for name in (
             "trials",
             "max_epochs",

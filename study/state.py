@@ -32,7 +32,7 @@ from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine import trial as trial_module
 
 from study.data.feather import write_json_atomic, write_text_atomic
-from study.schedule import MONITOR
+from study.schedule import EPOCH_METRIC, MONITOR
 
 log = logging.getLogger(__name__)
 ENDED = ("COMPLETED", "FAILED")
@@ -130,13 +130,15 @@ def _trial_from_report(report: dict, trial_dir: Path, space) -> trial_module.Tri
     hp = space.copy()
     for name, value in report["hyperparameters"].items():
         hp.values[name] = value
-    status = report["status"] if report["status"] in ENDED else "RUNNING"
+    status = "COMPLETED" if report["status"] == "PRUNED" else report["status"]
+    status = status if status in ENDED else "RUNNING"
     trial = trial_module.Trial(hp, trial_id=report["trial_id"], status=status)
     for row in read_history(trial_dir / "history.csv"):
-        trial.metrics.update(MONITOR, row[MONITOR], step=int(row["epoch"]))
+        trial.metrics.update(EPOCH_METRIC, row[MONITOR], step=int(row["epoch"]))
     if status == "COMPLETED":
         trial.score = report["objective"]
         trial.best_step = report.get("best_epoch") or 0
+        trial.metrics.update(MONITOR, trial.score, step=trial.best_step)
     trial.message = report.get("message")
     return trial
 
@@ -193,10 +195,30 @@ class RecoveringOracle:
             self._record_values(trial)
         self._seed_state = self.seed + 1000 * len(ids)  # a fresh part of the random stream
 
+    pruned: set = frozenset()  # ids of trials stopped by a pruner (study/oracle.py)
+
+    def get_best_trials(self, num_trials=1):
+        """The best completed trials, pruned ones excluded; fewer when fewer completed.
+
+        (keras-tuner's own fills up with running or failed trials.)"""
+        done = [
+            t
+            for t in self.trials.values()
+            if t.status == "COMPLETED" and t.score is not None and t.trial_id not in self.pruned
+        ]
+        return sorted(done, key=lambda t: t.score)[:num_trials]
+
+    def _check_objective_found(self, metrics):
+        """The per-epoch value comes alone, under its own name; the objective comes at the end."""
+        if set(metrics) != {EPOCH_METRIC}:
+            super()._check_objective_found(metrics)
+
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
         trial = super().create_trial(tuner_id)
-        if trial.status == "RUNNING" and trial.metrics.exists(MONITOR):
+        if trial.status == "RUNNING" and (
+            trial.metrics.exists(EPOCH_METRIC) or trial.metrics.exists(MONITOR)
+        ):
             # A trial re-run after a kill: forget the epochs of the killed run.
             trial.metrics = metrics_tracking.MetricsTracker()
             trial.score = trial.best_step = None

@@ -82,7 +82,7 @@ def _child(conn, spec: dict) -> None:
         values = spec["values"]
         keras.utils.set_random_seed(spec["seed"])
         model = build_from_values(train[0].shape[1], values)
-        conn.send(("parameters", model.count_params()))
+        conn.send(("start", model.count_params(), len(train[0])))
         schedule = TwoPhaseSchedule.from_values(values, **spec["schedule"])
 
         def on_epoch(record, best):
@@ -115,9 +115,11 @@ def _child(conn, spec: dict) -> None:
 def run_trial_process(
     spec: dict,
     on_epoch: Callable[[EpochRecord, float], None],
-    on_parameters: Callable[[int], None] = lambda n: None,
+    on_start: Callable[[int, int], None] = lambda parameters, rows: None,
 ) -> TrainingResult:
-    """Train one trial in a child process; `on_epoch(record, best)` runs here per epoch."""
+    """Train one trial in a child process; `on_epoch(record, best)` runs here per epoch,
+    `on_start(parameters, training_rows)` once the network is built. An exception
+    raised by `on_epoch` kills the child and propagates (a pruned trial)."""
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(child, spec), daemon=True)
@@ -133,8 +135,8 @@ def run_trial_process(
                 process.join()
                 raise TrialCrashed(f"trial process died (exit code {process.exitcode})") from None
             kind = message[0]
-            if kind == "parameters":
-                on_parameters(message[1])
+            if kind == "start":
+                on_start(message[1], message[2])
             elif kind == "epoch":
                 record = EpochRecord(**message[1])
                 history.append(record)

@@ -13,8 +13,9 @@ keras-tuner 1.4 traps handled here:
 - a custom `run_trial` gets no `clear_session()`; and since TensorFlow leaks
   ~8 MB per trained model even with it, every trial trains in its own child
   process (study/trial_process.py), which keeps the study's memory flat;
-- the objective is reported every epoch, so the returned value is ignored by
-  keras-tuner (and its deprecation warning about that is silenced);
+- every epoch's value is reported under EPOCH_METRIC, not the objective's name
+  (keras-tuner would then ignore run_trial's return value); the oracle may answer
+  STOPPED (pruned, study/oracle.py), which ends the trial's training at once;
 - `max_trials` counts every trial created, failed and re-queued ones included:
   a trial re-run after a kill keeps its id and counts once.
 - its state files are written in place and a re-run trial averages its old and
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 
 import keras_tuner
 
@@ -36,7 +36,7 @@ from study import faults, signals, state
 from study.config import StudyConfig, StudyStopped
 from study.model import AcceptanceHyperModel, count_parameters, declare
 from study.records import TrialRecords
-from study.schedule import MONITOR
+from study.schedule import EPOCH_METRIC, MONITOR, TrainingResult
 from study.trial_process import TrialCrashed, TrialDiverged, run_trial_process
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,15 @@ def make_oracle(config: StudyConfig):
         return state.RandomOracle(**common)
     if config.tuner == "bayesian":
         return state.BayesianOracle(**common)
-    raise ValueError(f"unknown tuner {config.tuner!r}")
+    from study.oracle import OptunaOracle
+
+    return OptunaOracle(
+        sampler=config.tuner, pruner=config.prune, max_epochs=config.max_epochs, **common
+    )
+
+
+class TrialPruned(Exception):
+    """The oracle stopped the trial (its pruner): the epochs so far are its result."""
 
 
 class Progress:
@@ -101,6 +109,9 @@ class Progress:
             record.val_bce,
             best,
         )
+
+    def pruned(self, trial_id: str, epoch: int) -> None:
+        log.info("  trial %s pruned after global epoch %d", trial_id, epoch)
 
     def trial_end(self, trial_id: str, status: str, objective: float | None) -> None:
         self.ended_now += 1
@@ -189,17 +200,28 @@ class AcceptanceTuner(keras_tuner.Tuner):
             previous = outcome["history"][-1].phase if outcome["history"] else 1
             faults.point("switch" if record.phase > previous else f"phase{record.phase}")
             outcome["history"].append(record)
-            self.oracle.update_trial(trial.trial_id, {MONITOR: record.val_bce}, step=record.epoch)
+            told = self.oracle.update_trial(
+                trial.trial_id, {EPOCH_METRIC: record.val_bce}, step=record.epoch
+            )
             self.records.write_history(trial.trial_id, outcome["history"])
             self.progress.epoch(record, best)
+            if told.status == "STOPPED":
+                raise TrialPruned()
 
+        def on_start(parameters, rows):
+            outcome["parameters"], outcome["rows"] = parameters, rows
+
+        begin = time.perf_counter()
         try:
             with signals.interruptible():
-                result = run_trial_process(
-                    spec, on_epoch, lambda n: outcome.__setitem__("parameters", n)
-                )
+                result = run_trial_process(spec, on_epoch, on_start)
         except (TrialDiverged, TrialCrashed) as err:
             raise keras_tuner.errors.FailedTrialError(str(err)) from None
+        except TrialPruned:
+            outcome["pruned"] = True
+            seconds = time.perf_counter() - begin
+            result = TrainingResult.from_history(outcome["history"], outcome["rows"], seconds)
+            self.progress.pruned(trial.trial_id, result.history[-1].epoch)
         outcome["result"] = result
         return {MONITOR: result.objective}
 
@@ -213,17 +235,12 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "hyperparameters": trial.hyperparameters.get_config(),
         }
 
-    def _run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message="The use case of calling", category=DeprecationWarning
-            )
-            return super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
-
     def on_trial_end(self, trial):
         # The record is written before the oracle ends the trial: a kill in between
         # re-runs the trial, whose record is then rewritten.
         status = "COMPLETED" if trial.status == "COMPLETED" else "FAILED"
+        if status == "COMPLETED" and self._outcome.get(trial.trial_id, {}).get("pruned"):
+            status = "PRUNED"
         report = self._report(trial, status)
         self.records.write_report(trial.trial_id, report)
         faults.point("trial-end")
@@ -241,7 +258,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
             self.progress.trial_end(trial.trial_id, "INTERRUPTED", None)
 
     def _report(self, trial, status: str, keep: bool = False) -> dict:
-        """report.json of a trial that is RUNNING, COMPLETED, FAILED or INTERRUPTED."""
+        """report.json of a trial that is RUNNING, COMPLETED, PRUNED, FAILED or INTERRUPTED."""
         outcome = (self._outcome.get if keep else self._outcome.pop)(trial.trial_id, {})
         result = outcome.get("result")
         values = dict(trial.hyperparameters.values)

@@ -77,9 +77,14 @@ def write_study(
         history = curve(
             objective, epochs_1, epochs_2, values["learning_rate"], values["fine_tune_factor"]
         )
-        if status != "COMPLETED":
+        if status == "PRUNED":  # stopped in phase 1; keeps the best value it reached
+            history = history[:3]
+            objective = min(r.val_bce for r in history)
+        elif status != "COMPLETED":
             history = history[: 2 if status != "FAILED" else 1]
-        done = status == "COMPLETED"
+        done = status in ("COMPLETED", "PRUNED")
+        if status == "PRUNED":
+            epochs_1, epochs_2 = 3, 0
         report = {
             "trial_id": trial_id,
             "status": status,
@@ -87,7 +92,7 @@ def write_study(
             "hyperparameters": values,
             "epochs_1": epochs_1 if done else None,
             "epochs_2": epochs_2 if done else None,
-            "switch_epoch": epochs_1 if done else None,
+            "switch_epoch": epochs_1 if status == "COMPLETED" else None,
             "best_epoch": epochs_1 + epochs_2 - 1 if done else None,
             "parameters": 1000 + index,
             "seconds": 10.0 + index,

@@ -283,6 +283,11 @@ BAD = {
     "trials not a number": (["--trials", "many"], "invalid int value: 'many'"),
     "max epochs zero": (["--max-epochs", "0"], "max_epochs: expected a positive integer"),
     "unknown tuner": (["--tuner", "grid"], "tuner: expected one of"),
+    "unknown pruner": (["--tuner", "tpe", "--prune", "asha"], "prune: expected one of"),
+    "pruning a keras-tuner oracle": (
+        ["--prune", "median"],
+        "prune: pruning needs an Optuna tuner (tpe, cmaes, gp), found tuner random",
+    ),
     "unknown fix name": (["--fix", "depth=3"], "unknown hyperparameter"),
     "fix of wrong type": (["--fix", "width=wide"], "width"),
     "narrow of wrong form": (["--narrow", "width=64"], "width"),

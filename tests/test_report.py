@@ -223,3 +223,18 @@ def test_tensorboard_logs_and_report_link(tiny_dataset, tmp_path, capsys):
     html = (tmp_path / "tb" / "report" / "index.html").read_text()
     assert '<a href="../trials/0/tensorboard">0</a>' in html
     assert "tensorboard --logdir ../trials" in html
+
+
+def test_pruned_trials_listed_after_completed_and_never_best(tmp_path):
+    study_dir = write_study(tmp_path, "p", ["COMPLETED", "PRUNED", "COMPLETED", "PRUNED"])
+    for trial_id in ("1", "3"):  # a pruned trial with the lowest value is still not the best
+        path = study_dir / "trials" / trial_id / "report.json"
+        record = json.loads(path.read_text())
+        record["objective"] = 0.01 * int(trial_id)
+        path.write_text(json.dumps(record))
+    summary = build_report(study_dir)
+    order = [(r["trial_id"], r["status"], r["rank"]) for r in summary["trials"]]
+    assert [o[1] for o in order] == ["COMPLETED", "COMPLETED", "PRUNED", "PRUNED"]
+    assert order[2:] == [("1", "PRUNED", None), ("3", "PRUNED", None)]
+    assert summary["best"]["trial_id"] in ("0", "2")
+    assert (study_dir / "report" / "index.html").read_text().count('<tr class="PRUNED">') == 2

@@ -131,6 +131,33 @@ def test_nan_trial_is_failed_and_study_continues(tiny_dataset, tmp_path, monkeyp
     assert "loss is" in found["0"]["message"] and found["0"]["objective"] is None
 
 
+def test_pruned_trial_stops_training_and_is_recorded(tiny_dataset, tmp_path, monkeypatch):
+    """The oracle answers STOPPED after global epoch 1: the trial process is stopped there."""
+    from study.oracle import OptunaOracle
+
+    original = OptunaOracle.update_trial
+
+    def update_trial(self, trial_id, metrics, step=0):
+        trial = original(self, trial_id, metrics, step)
+        if step == 1:
+            self.pruned.add(trial_id)
+            trial.status = "STOPPED"
+        return trial
+
+    monkeypatch.setattr(OptunaOracle, "update_trial", update_trial)
+    results = tmp_path / "r"
+    assert main(args(tiny_dataset, results, 1, "--tuner", "tpe", "--prune", "median")) == 0
+    report = reports(results)["0"]
+    rows = history(results, "0")
+    assert report["status"] == "PRUNED" and report["epochs"] == len(rows) == 2
+    assert (report["epochs_1"], report["epochs_2"], report["switch_epoch"]) == (2, 0, None)
+    assert report["objective"] == pytest.approx(min(float(r["val_bce"]) for r in rows), rel=1e-5)
+    table = (results / "s" / "trials.csv").read_text().splitlines()
+    assert table[1].startswith("0,PRUNED,")
+    oracle = json.loads((results / "s" / "tuner" / "oracle.json").read_text())
+    assert oracle["pruned"] == ["0"]
+
+
 def test_bayesian_tuner_and_config_file(tiny_dataset, tmp_path):
     config = tmp_path / "study.json"
     config.write_text(

@@ -18,8 +18,11 @@ log = logging.getLogger(__name__)
 
 
 def objective_series(study: StudyRecord) -> dict:
-    """Objective of every trial in id order and the best objective so far after each."""
-    ids, objective, best = [], [], []
+    """Objective of every trial in id order and the best objective so far after each.
+
+    Pruned trials have their best value reached under `pruned` (not in the best so far).
+    """
+    ids, objective, pruned, best = [], [], [], []
     current = math.inf
     for t in study.trials:
         value = t.objective if t.status == "COMPLETED" and t.objective is not None else None
@@ -27,8 +30,9 @@ def objective_series(study: StudyRecord) -> dict:
             current = min(current, value)
         ids.append(t.trial_id)
         objective.append(value)
+        pruned.append(t.objective if t.status == "PRUNED" else None)
         best.append(current if math.isfinite(current) else None)
-    return {"trial_id": ids, "objective": objective, "best_so_far": best}
+    return {"trial_id": ids, "objective": objective, "pruned": pruned, "best_so_far": best}
 
 
 def importances(study: StudyRecord, seed: int = 0) -> dict:

@@ -57,6 +57,9 @@ def draw_objective(series: dict, failed: list[str], path: Path) -> Path:
     best = np.array([np.nan if v is None else v for v in series["best_so_far"]], dtype=float)
     if np.isfinite(y).any():
         ax.plot(x, y, "o", color="C0", label="completed trial")
+        stopped = np.array([np.nan if v is None else v for v in series["pruned"]], dtype=float)
+        if np.isfinite(stopped).any():
+            ax.plot(x, stopped, "v", color="C1", label="pruned (best value reached)")
         ax.step(x, best, where="post", color="C3", label="best so far")
         top = np.nanmax(y)
         fx = [i for i, t in enumerate(series["trial_id"]) if t in failed]

@@ -27,6 +27,7 @@ td.text { text-align: left; }
 tr.best td { background: #e6f4e6; }
 tr.FAILED td, tr.KILLED td, tr.INTERRUPTED td { color: #a33; }
 tr.RUNNING td { color: #282; }
+tr.PRUNED td { color: #b60; }
 tr.differ td { background: #fff0c0; font-weight: bold; }
 img { max-width: 100%; display: block; margin-bottom: 1em; }
 """
