@@ -52,7 +52,8 @@ def run_search(method: str, seed: int, budget: int, root: Path, data: Path, sett
         tuner=tuner_kind,
         prune=prune,
         seed=seed,
-        trials=1000,  # the epoch budget ends the search
+        # the epoch budget ends the search; this sizes the random start of TPE and bayesian
+        trials=max(4, budget // 4),
         max_failures=10,
         **settings,
     )
@@ -69,7 +70,7 @@ def run_search(method: str, seed: int, budget: int, root: Path, data: Path, sett
             super().on_trial_end(trial)
             best = self.oracle.get_best_trials(1)
             curve.append((consumed[0], best[0].score if best else float("inf")))
-            if consumed[0] >= budget:
+            if consumed[0] >= budget or len(self.oracle.trials) >= self.config.trials:
                 self.oracle.max_trials = len(self.oracle.trials)  # create_trial: STOPPED
 
     hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())

@@ -82,7 +82,7 @@ def make_sampler(kind: str, seed: int, trials: int):
     """A seeded Optuna sampler: multivariate TPE, CMA-ES or GP."""
     samplers = optuna.samplers
     if kind == "tpe":
-        startup = min(10, max(3, trials // 4))
+        startup = min(10, max(3, trials // 5))  # random trials first: 10 of 50, 4 of 20
         return samplers.TPESampler(
             multivariate=True, seed=seed, n_startup_trials=startup, constant_liar=True
         )

@@ -55,7 +55,10 @@ def make_oracle(config: StudyConfig):
     if config.tuner == "random":
         return state.RandomOracle(**common)
     if config.tuner == "bayesian":
-        return state.BayesianOracle(**common)
+        # keras-tuner's default starts with 3 random trials per hyperparameter (24 here)
+        return state.BayesianOracle(
+            num_initial_points=min(10, max(3, config.trials // 5)), **common
+        )
     from study.oracle import OptunaOracle
 
     return OptunaOracle(
