@@ -37,7 +37,12 @@ from study.config import StudyConfig, StudyStopped
 from study.model import AcceptanceHyperModel, count_parameters, declare
 from study.records import TrialRecords
 from study.schedule import EPOCH_METRIC, MONITOR, TrainingResult
-from study.trial_process import TrialCrashed, TrialDiverged, run_trial_process
+from study.trial_process import (
+    TrialCrashed,
+    TrialDiverged,
+    discard_prestarted,
+    run_trial_process,
+)
 
 log = logging.getLogger(__name__)
 OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
@@ -211,8 +216,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
             if told.status == "STOPPED":
                 raise TrialPruned()
 
-        def on_start(parameters, rows):
-            outcome["parameters"], outcome["rows"] = parameters, rows
+        def on_start(parameters, rows, timing):
+            outcome["parameters"], outcome["rows"], outcome["timing"] = parameters, rows, timing
 
         begin = time.perf_counter()
         try:
@@ -280,6 +285,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "seconds": time.perf_counter() - outcome.get("start", time.perf_counter()),
             "rows_per_second": result.rows_per_second if result else None,
             "epochs": len(history),
+            # where the trial's time went: data loading and building in the trial process
+            **{k.replace("_s", "_seconds"): v for k, v in outcome.get("timing", {}).items()},
         }
         if status == "FAILED":
             lines = (trial.message or "").strip().splitlines()
@@ -310,6 +317,7 @@ def search(tuner: AcceptanceTuner) -> None:
             raise
         raise StudyStopped(_failure_message(tuner)) from None
     finally:
+        discard_prestarted()  # started for a trial that will not come
         tuner.records.write_table()
 
 

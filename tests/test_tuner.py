@@ -2,6 +2,7 @@
 
 import csv
 import json
+import multiprocessing
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,8 @@ def history(results, trial_id):
 def three_trials(tiny_dataset, tmp_path_factory):
     results = tmp_path_factory.mktemp("study")
     assert main(args(tiny_dataset, results, 3)) == 0
+    # the process started ahead for a fourth trial is gone with the search
+    assert multiprocessing.active_children() == []
     return results
 
 
@@ -67,6 +70,7 @@ def test_three_trials_with_both_phases(three_trials):
     assert sorted(found) == ["0", "1", "2"]
     for trial_id, report in found.items():
         assert report["status"] == "COMPLETED"
+        assert 0 <= report["data_seconds"] < 60 and 0 <= report["build_seconds"] < 60
         rows = history(three_trials, trial_id)
         phases = [int(r["phase"]) for r in rows]
         assert phases[0] == 1 and phases[-1] == 2 and phases == sorted(phases)

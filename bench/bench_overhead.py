@@ -1,0 +1,102 @@
+"""Where a study of small trials spends its wall time, with and without pre-started trials.
+
+    python bench/bench_overhead.py [--trials 20] [--json PATH] [--quick]
+
+A 20-trial study of small models (width 16-64, 1-4 blocks, 2 epochs a phase) on
+20k generated rows, run twice in this process: with the next trial's process
+started while a trial trains (the default) and without (each trial waits for
+its process to import the backend). Wall time is split into
+- epochs: the trials' epochs (training and the validation pass after each);
+- data loading and model building, in the trial processes;
+- trial start-up: the rest of each trial's time in the study process (waiting
+  for its process and backend, compile and first-step tracing beyond a steady epoch);
+- bookkeeping: the study's time outside trials (oracle, state files, records, table).
+Target: bookkeeping under 5 % of wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from common import emit
+
+
+def run_study(root: Path, name: str, trials: int) -> dict:
+    from study import tuner as tuner_module
+    from study.config import StudyConfig
+    from study.model import AcceptanceHyperModel
+    from study.resume import check_or_create, load_dataset
+
+    config = StudyConfig(
+        study=name,
+        results=str(root),
+        trials=trials,
+        max_epochs=2,
+        patience_1=1,
+        patience_2=1,
+        default_rows=20_000,
+        narrowed={"width": "16:64", "n_blocks": "1:4"},
+        fixed={"batch_size": 1024},
+    )
+    config.check()
+    dataset = load_dataset(config)
+    check_or_create(config, dataset, overwrite=False)
+    hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
+    tuner = tuner_module.AcceptanceTuner(tuner_module.make_oracle(config), hypermodel, config)
+    start = time.perf_counter()
+    tuner_module.search(tuner)
+    wall = time.perf_counter() - start
+    trial_s = epochs_s = data_s = build_s = first_extra_s = 0.0
+    for path in (config.study_dir / "trials").glob("*/report.json"):
+        report = json.loads(path.read_text())
+        history = (path.parent / "history.csv").read_text().splitlines()[1:]
+        seconds = [float(line.split(",")[-1]) for line in history]
+        trial_s += report["seconds"]
+        epochs_s += sum(seconds)
+        data_s += report.get("data_seconds", 0.0)
+        build_s += report.get("build_seconds", 0.0)
+        first_extra_s += seconds[0] - statistics.median(seconds[1:])
+    startup_s = trial_s - epochs_s - data_s - build_s
+    return {
+        "wall_s": wall,
+        "epochs_s": epochs_s,
+        "data_s": data_s,
+        "build_s": build_s,
+        "startup_s": startup_s,
+        "first_epoch_extra_s": first_extra_s,
+        "bookkeeping_s": wall - trial_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="2 trials each way")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    trials = 2 if args.quick else args.trials
+
+    from study import trial_process
+
+    figures: dict = {"trials": trials}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, prestart in (("", True), ("cold_", False)):
+            trial_process.PRESTART = prestart
+            parts = run_study(Path(tmp), f"s{int(prestart)}", trials)
+            wall = parts["wall_s"]
+            figures.update({f"{label}{k}": v for k, v in parts.items()})
+            figures[f"{label}bookkeeping_fraction"] = parts["bookkeeping_s"] / wall
+            figures[f"{label}epochs_fraction"] = parts["epochs_s"] / wall
+            figures[f"{label}startup_per_trial_s"] = parts["startup_s"] / trials
+            print(f"prestart {prestart}: {wall:.1f} s", flush=True)
+    figures["wall_over_cold"] = figures["wall_s"] / figures["cold_wall_s"]
+    emit(figures, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Training throughput: our trial loop vs a bare `model.fit` vs the machine's GEMM limit.
+
+    python bench/bench_train.py [--rows 80000] [--explore] [--json PATH] [--quick]
+
+For three points of the search space (the notebook's network, a small and a
+large one), measured in one run:
+- trial loop: rows/s of `train_two_phase` (what every trial runs: the prepared
+  dataset's train split, both phases, validation after every epoch), from the
+  median epoch time after the first epoch of each phase (compilation excluded);
+- bare fit: rows/s of `model.fit` on the same in-memory arrays, same batch
+  size, optimiser and compile settings, no validation and no callbacks
+  (the Keras ceiling);
+- GEMM limit: the float32 matrix-product rate of this machine (numpy/BLAS,
+  measured here, best of 5 at n=2048) divided by 6 FLOP x parameters per row
+  per training step (forward 2, backward 4).
+`--explore` times the bare fit of the notebook's network over batch size,
+`steps_per_execution`, `jit_compile` and TensorFlow's thread settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import emit
+
+POINTS = {
+    "notebook": {
+        "n_blocks": 10,
+        "width": 128,
+        "activation": "tanh",
+        "optimizer": "rmsprop",
+        "learning_rate": 1e-3,
+        "fine_tune_factor": 0.1,
+        "batch_size": 2048,
+        "l2": 1e-3,
+    },
+    "small": {
+        "n_blocks": 2,
+        "width": 32,
+        "activation": "relu",
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "fine_tune_factor": 0.1,
+        "batch_size": 1024,
+        "l2": 1e-4,
+    },
+    "large": {
+        "n_blocks": 8,
+        "width": 512,
+        "activation": "swish",
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "fine_tune_factor": 0.1,
+        "batch_size": 2048,
+        "l2": 1e-4,
+    },
+}
+
+
+def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best float32 GEMM rate of numpy's BLAS on this machine, GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class EpochTimes:
+    """A Keras callback factory recording each epoch's wall time."""
+
+    def __new__(cls):
+        import keras
+
+        class _Times(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.seconds = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seconds.append(time.perf_counter() - self.start)
+
+        return _Times()
+
+
+def bare_fit(values: dict, x, y, epochs: int, **compile_options) -> float:
+    """Rows/s of model.fit on in-memory arrays: median epoch after the first."""
+    import keras
+
+    from study.model import build_from_values, make_optimizer
+    from study.schedule import STEPS_PER_EXECUTION
+
+    keras.utils.set_random_seed(0)
+    model = build_from_values(x.shape[1], values)
+    options = {"steps_per_execution": STEPS_PER_EXECUTION, "jit_compile": False}
+    options.update(compile_options)
+    batch = options.pop("batch_size", int(values["batch_size"]))
+    model.compile(
+        optimizer=make_optimizer(values["optimizer"], values["learning_rate"]),
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=0.01),
+        metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
+        **options,
+    )
+    times = EpochTimes()
+    model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=True, callbacks=[times], verbose=0)
+    keras.backend.clear_session()
+    return len(x) / statistics.median(times.seconds[1:])
+
+
+def trial_loop(values: dict, train, validation, epochs: int) -> float:
+    """Rows/s of the trial's own loop: median epoch (with its validation pass) after the
+    first epoch of each phase."""
+    import keras
+
+    from study.model import build_from_values, make_optimizer
+    from study.schedule import TwoPhaseSchedule, train_two_phase
+
+    keras.utils.set_random_seed(0)
+    model = build_from_values(train[0].shape[1], values)
+    schedule = TwoPhaseSchedule.from_values(
+        values, patience_1=99, patience_2=99, max_epochs_1=epochs, max_epochs_2=2
+    )
+    result = train_two_phase(
+        model,
+        lambda lr: make_optimizer(values["optimizer"], lr),
+        schedule,
+        train,
+        validation,
+        int(values["batch_size"]),
+    )
+    keras.backend.clear_session()
+    steady = [r.seconds for r in result.history if r.epoch not in (0, result.switch_epoch)]
+    return len(train[0]) / statistics.median(steady)
+
+
+def explore(values: dict, x, y, epochs: int) -> dict:
+    """Bare-fit rows/s of the notebook's network under each setting, one change at a time."""
+    out = {}
+    for batch in (512, 2048, 8192):
+        out[f"explore_batch_{batch}_rows_per_s"] = bare_fit(values, x, y, epochs, batch_size=batch)
+    for steps in (1, 32):
+        out[f"explore_steps_{steps}_rows_per_s"] = bare_fit(
+            values, x, y, epochs, steps_per_execution=steps
+        )
+    out["explore_jit_rows_per_s"] = bare_fit(values, x, y, epochs, jit_compile=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=80_000, help="default-sample rows")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of phase 1 per measure")
+    parser.add_argument("--explore", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="6,000 rows, 3 epochs, notebook")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows, epochs = (6_000, 3) if args.quick else (args.rows, args.epochs)
+    points = ["notebook"] if args.quick else list(POINTS)
+
+    from study.data.dataset import generate_dataset, open_dataset
+    from study.model import count_parameters
+
+    gflops = gemm_gflops(1024 if args.quick else 2048)
+    figures: dict = {"gemm_gflops": gflops}
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_dataset(rows, Path(tmp) / "d", seed=0)
+        dataset = open_dataset(Path(tmp) / "d")
+        train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
+        n = train[0].shape[1]
+        for name in points:
+            values = POINTS[name]
+            params = count_parameters(n, values["width"], values["n_blocks"])
+            limit = gflops * 1e9 / (6 * params)
+            fit = bare_fit(values, *train, epochs)
+            loop = trial_loop(values, train, validation, epochs)
+            prefix = "" if name == "notebook" else f"{name}_"
+            figures.update(
+                {
+                    f"{prefix}parameters": params,
+                    f"{prefix}trial_rows_per_s": loop,
+                    f"{prefix}fit_rows_per_s": fit,
+                    f"{prefix}gemm_limit_rows_per_s": limit,
+                    f"{prefix}trial_over_fit": loop / fit,
+                    f"{prefix}trial_over_gemm_limit": loop / limit,
+                    f"{prefix}fit_over_gemm_limit": fit / limit,
+                }
+            )
+            print(f"{name}: trial {loop:,.0f}, fit {fit:,.0f}, limit {limit:,.0f}", flush=True)
+        if args.explore:
+            figures.update(explore(POINTS["notebook"], *train, epochs))
+    emit(figures, args.json)
+
+
+if __name__ == "__main__":
+    main()
