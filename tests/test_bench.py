@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_memory.py", {"growth_mb", "baseline_growth_mb", "trial_process_peak_mb"}),
         ("bench_report.py", {"report_wall_s", "wall_over_budget", "importances_s"}),
         ("bench_train.py", {"trial_rows_per_s", "fit_rows_per_s", "gemm_limit_rows_per_s"}),
-        ("bench_overhead.py", {"bookkeeping_fraction", "startup_per_trial_s"}),
     ],
 )
 def test_quick_bench(script, keys, tmp_path):
