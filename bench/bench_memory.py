@@ -16,7 +16,7 @@ import resource
 import tempfile
 from pathlib import Path
 
-from common import emit
+from common import SMALL_STUDY, emit, study_tuner
 
 
 def rss_mb() -> float:
@@ -59,8 +59,6 @@ def main() -> None:
 
     from study import tuner as tuner_module
     from study.config import StudyConfig
-    from study.model import AcceptanceHyperModel
-    from study.resume import check_or_create, load_dataset
 
     rss: list[float] = []
 
@@ -70,21 +68,8 @@ def main() -> None:
             rss.append(rss_mb())
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = StudyConfig(
-            results=tmp,
-            trials=trials,
-            max_epochs=2,
-            patience_1=1,
-            patience_2=1,
-            default_rows=20_000,
-            narrowed={"width": "16:64", "n_blocks": "1:4"},
-            fixed={"batch_size": 1024},
-        )
-        config.check()
-        dataset = load_dataset(config)
-        check_or_create(config, dataset, overwrite=False)
-        hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
-        tuner = Measured(tuner_module.make_oracle(config), hypermodel, config)
+        config = StudyConfig(results=tmp, trials=trials, **SMALL_STUDY)
+        tuner, dataset = study_tuner(config, Measured)
         before = rss_mb()
         tuner_module.search(tuner)
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -23,31 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import emit
+from common import SMALL_STUDY, emit, study_tuner
 
 
 def run_study(root: Path, name: str, trials: int) -> dict:
     from study import tuner as tuner_module
     from study.config import StudyConfig
-    from study.model import AcceptanceHyperModel
-    from study.resume import check_or_create, load_dataset
 
-    config = StudyConfig(
-        study=name,
-        results=str(root),
-        trials=trials,
-        max_epochs=2,
-        patience_1=1,
-        patience_2=1,
-        default_rows=20_000,
-        narrowed={"width": "16:64", "n_blocks": "1:4"},
-        fixed={"batch_size": 1024},
-    )
-    config.check()
-    dataset = load_dataset(config)
-    check_or_create(config, dataset, overwrite=False)
-    hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
-    tuner = tuner_module.AcceptanceTuner(tuner_module.make_oracle(config), hypermodel, config)
+    config = StudyConfig(study=name, results=str(root), trials=trials, **SMALL_STUDY)
+    tuner, _ = study_tuner(config)
     start = time.perf_counter()
     tuner_module.search(tuner)
     wall = time.perf_counter() - start

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import emit
+from common import emit, study_tuner, train_values
 
 METHODS = {
     "random": ("random", "none"),
@@ -41,8 +41,6 @@ def run_search(method: str, seed: int, budget: int, root: Path, data: Path, sett
     """One budgeted study; returns [(epochs consumed, best objective so far)] and the best hps."""
     from study import tuner as tuner_module
     from study.config import StudyConfig
-    from study.model import AcceptanceHyperModel
-    from study.resume import check_or_create, load_dataset
 
     tuner_kind, prune = METHODS[method]
     config = StudyConfig(
@@ -57,9 +55,6 @@ def run_search(method: str, seed: int, budget: int, root: Path, data: Path, sett
         max_failures=10,
         **settings,
     )
-    config.check()
-    dataset = load_dataset(config)
-    check_or_create(config, dataset, overwrite=False)
     curve: list[tuple[int, float]] = []
     consumed = [0]
 
@@ -73,8 +68,7 @@ def run_search(method: str, seed: int, budget: int, root: Path, data: Path, sett
             if consumed[0] >= budget or len(self.oracle.trials) >= self.config.trials:
                 self.oracle.max_trials = len(self.oracle.trials)  # create_trial: STOPPED
 
-    hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
-    tuner = Budgeted(tuner_module.make_oracle(config), hypermodel, config)
+    tuner, dataset = study_tuner(config, Budgeted)
     tuner_module.search(tuner)
     best = tuner.oracle.get_best_trials(1)[0]
     return curve, dict(best.hyperparameters.values), dataset, config
@@ -85,27 +79,17 @@ def test_excess(dataset, config, values: dict, seed: int) -> float:
     import keras
 
     from study.data.synthetic import TRUTH
-    from study.model import build_from_values, make_optimizer
-    from study.schedule import TwoPhaseSchedule, train_two_phase
     from study.validation import truth_metrics
 
-    train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
-    keras.utils.set_random_seed(seed)
-    model = build_from_values(train[0].shape[1], values)
-    schedule = TwoPhaseSchedule.from_values(
+    model, _ = train_values(
         values,
+        dataset.train.to_numpy(),
+        dataset.validation.to_numpy(),
+        seed,
         patience_1=config.patience_1,
         patience_2=config.patience_2,
         max_epochs_1=config.max_epochs,
         max_epochs_2=config.max_epochs,
-    )
-    train_two_phase(
-        model,
-        lambda lr: make_optimizer(values["optimizer"], lr),
-        schedule,
-        train,
-        validation,
-        int(values["batch_size"]),
     )
     x, y = dataset.test.to_numpy()
     prob = model.predict(x, batch_size=8192, verbose=0).ravel()

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import emit
+from common import emit, train_values
 
 POINTS = {
     "notebook": {
@@ -126,21 +126,15 @@ def trial_loop(values: dict, train, validation, epochs: int) -> float:
     first epoch of each phase."""
     import keras
 
-    from study.model import build_from_values, make_optimizer
-    from study.schedule import TwoPhaseSchedule, train_two_phase
-
-    keras.utils.set_random_seed(0)
-    model = build_from_values(train[0].shape[1], values)
-    schedule = TwoPhaseSchedule.from_values(
-        values, patience_1=99, patience_2=99, max_epochs_1=epochs, max_epochs_2=2
-    )
-    result = train_two_phase(
-        model,
-        lambda lr: make_optimizer(values["optimizer"], lr),
-        schedule,
+    _, result = train_values(
+        values,
         train,
         validation,
-        int(values["batch_size"]),
+        0,
+        patience_1=99,
+        patience_2=99,
+        max_epochs_1=epochs,
+        max_epochs_2=2,
     )
     keras.backend.clear_session()
     steady = [r.seconds for r in result.history if r.epoch not in (0, result.switch_epoch)]

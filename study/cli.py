@@ -362,32 +362,31 @@ def cmd_predict(args) -> None:
 
 
 def cmd_report(args) -> None:
-    import json
-
     from study.config import ConfigError
     from study.report import build_report, render
 
     if args.top < 1:
         raise ConfigError(f"--top: expected a positive integer, found {args.top}")
     summary = build_report(Path(args.results) / args.study, top=args.top)
-    if args.format == "json":
-        print(json.dumps(summary, indent=1))
-        return
-    print(render.report_text(summary), end="")
-    print(f"report: {summary['files']['html']} (and report.md)")
+    _show(args.format, summary, render.report_text, "report", "report.md")
 
 
 def cmd_compare(args) -> None:
-    import json
-
     from study.report import compare, render
 
     table = compare(args.specs, Path(args.results), args.output)
-    if args.format == "json":
-        print(json.dumps(table, indent=1))
+    _show(args.format, table, render.compare_text, "comparison", "compare.md")
+
+
+def _show(form: str, content: dict, as_text, label: str, markdown: str) -> None:
+    """`--format json`: the content as JSON; text: the rendering and where the files are."""
+    if form == "json":
+        import json
+
+        print(json.dumps(content, indent=1))
         return
-    print(render.compare_text(table), end="")
-    print(f"comparison: {table['files']['html']} (and compare.md)")
+    print(as_text(content), end="")
+    print(f"{label}: {content['files']['html']} (and {markdown})")
 
 
 def cmd_check(args) -> None:
