@@ -210,6 +210,13 @@ class OptunaOracle(state.RecoveringOracle, keras_tuner.Oracle):
         if trial.trial_id in self.end_order:
             self._tell(self.trials[trial.trial_id])
 
+    def forget_run(self, trial_id: str) -> None:
+        """The run handed over from a lost worker fails in Optuna; the re-run asks anew."""
+        live = self._live.pop(trial_id, None)
+        if live is not None:
+            self._study.tell(live, state=optuna.trial.TrialState.FAIL)
+        self.pruned.discard(trial_id)
+
     def _tell(self, trial) -> None:
         live = self._live.pop(trial.trial_id, None)
         if live is None:

@@ -126,6 +126,15 @@ def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int
     return rebuilt
 
 
+def adopt(project: Path, tuner_id: str) -> None:
+    """keras-tuner reloads the oracle only if this process's own tuner file exists: a study
+    begun in one process (tuner0.json) and resumed by a distributed chief (chief.json), or
+    the reverse, would otherwise start afresh over its trials. The tuner state is empty."""
+    own = Path(project) / f"{tuner_id}.json"
+    if (Path(project) / "oracle.json").exists() and not own.exists():
+        write_text_atomic(own, "{}")
+
+
 def _trial_from_report(report: dict, trial_dir: Path, space) -> trial_module.Trial:
     hp = space.copy()
     for name, value in report["hyperparameters"].items():
@@ -196,6 +205,9 @@ class RecoveringOracle:
         self._seed_state = self.seed + 1000 * len(ids)  # a fresh part of the random stream
 
     pruned: set = frozenset()  # ids of trials stopped by a pruner (study/oracle.py)
+
+    def forget_run(self, trial_id: str) -> None:
+        """A running trial will run again from its start elsewhere (study/distributed.py)."""
 
     def get_best_trials(self, num_trials=1):
         """The best completed trials, pruned ones excluded; fewer when fewer completed.

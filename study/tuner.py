@@ -27,12 +27,13 @@ keras-tuner 1.4 traps handled here:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import keras_tuner
 
-from study import faults, signals, state
+from study import distributed, faults, signals, state
 from study.config import StudyConfig, StudyStopped
 from study.model import AcceptanceHyperModel, count_parameters, declare
 from study.records import TrialRecords
@@ -49,8 +50,26 @@ OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
 ENDED = ("COMPLETED", "FAILED", "INVALID")
 
 
-def make_oracle(config: StudyConfig):
-    """The oracle named by `config.tuner`, seeded, with the failure limit."""
+def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
+    """The oracle named by `config.tuner`, seeded, with the failure limit; a chief's
+    (hand-over of a lost worker's trial, study/distributed.py) for `role.kind == "chief"`."""
+    oracle = _oracle_class(config, role)(**_oracle_arguments(config))
+    if role is not None and role.kind == "chief":
+        oracle.start_chief(role.handover_s, config.study_dir / distributed.EVENTS)
+    return oracle
+
+
+def _oracle_class(config: StudyConfig, role: distributed.Role | None = None) -> type:
+    if config.tuner in ("random", "bayesian"):
+        cls = state.RandomOracle if config.tuner == "random" else state.BayesianOracle
+    else:
+        from study.oracle import OptunaOracle
+
+        cls = OptunaOracle
+    return distributed.chief_class(cls) if role is not None and role.kind == "chief" else cls
+
+
+def _oracle_arguments(config: StudyConfig) -> dict:
     common = dict(
         objective=OBJECTIVE,
         max_trials=config.trials,
@@ -58,17 +77,11 @@ def make_oracle(config: StudyConfig):
         max_consecutive_failed_trials=config.max_failures,
     )
     if config.tuner == "random":
-        return state.RandomOracle(**common)
+        return common
     if config.tuner == "bayesian":
         # keras-tuner's default starts with 3 random trials per hyperparameter (24 here)
-        return state.BayesianOracle(
-            num_initial_points=min(10, max(3, config.trials // 5)), **common
-        )
-    from study.oracle import OptunaOracle
-
-    return OptunaOracle(
-        sampler=config.tuner, pruner=config.prune, max_epochs=config.max_epochs, **common
-    )
+        return dict(num_initial_points=min(10, max(3, config.trials // 5)), **common)
+    return dict(sampler=config.tuner, pruner=config.prune, max_epochs=config.max_epochs, **common)
 
 
 class TrialPruned(Exception):
@@ -76,9 +89,11 @@ class TrialPruned(Exception):
 
 
 class Progress:
-    """Terminal progress: trial k of N, epochs, best so far, elapsed and time left."""
+    """Terminal progress: trial k of N, epochs, best so far, elapsed and time left.
 
-    def __init__(self, total: int, ended_before: int):
+    A worker of a distributed study (`total` None) counts its own trials only."""
+
+    def __init__(self, total: int | None, ended_before: int):
         self.total, self.ended_before = total, ended_before
         self.start = time.perf_counter()
         self.ended_now = 0
@@ -87,7 +102,7 @@ class Progress:
         return time.perf_counter() - self.start
 
     def left(self) -> str:
-        if not self.ended_now:
+        if not self.ended_now or self.total is None:
             return "?"
         remaining = self.total - self.ended_before - self.ended_now
         return _duration(self.elapsed() / self.ended_now * max(remaining, 0))
@@ -97,9 +112,9 @@ class Progress:
         shown = ", ".join(f"{n}={_short(v)}" for n, v in values.items())
         best_text = f"{best:.5f}" if best is not None else "-"
         log.info(
-            "trial %d of %d (id %s): %s | best so far %s | elapsed %s, left ~%s",
+            "trial %d of %s (id %s): %s | best so far %s | elapsed %s, left ~%s",
             k,
-            self.total,
+            self.total or "this worker",
             trial_id,
             shown,
             best_text,
@@ -150,8 +165,17 @@ def _short(value) -> str:
 class AcceptanceTuner(keras_tuner.Tuner):
     """Runs each trial as the two-phase training of one residual network."""
 
-    def __init__(self, oracle, hypermodel: AcceptanceHyperModel, config: StudyConfig, **kwargs):
+    def __init__(
+        self,
+        oracle,
+        hypermodel: AcceptanceHyperModel,
+        config: StudyConfig,
+        role: distributed.Role | None = None,
+        **kwargs,
+    ):
         self.config, self.n_features = config, hypermodel.n_inputs
+        self.role = role or distributed.Role()
+        self.is_worker = self.role.kind == "worker"
         self.records = TrialRecords(config.study_dir)
         self.progress = Progress(config.trials, 0)
         self._outcome: dict = {}
@@ -159,7 +183,9 @@ class AcceptanceTuner(keras_tuner.Tuner):
         state.install_atomic_json()
         space = keras_tuner.HyperParameters()
         declare(space, hypermodel.space)
-        state.repair(config.study_dir, space)
+        if not self.is_worker:  # the chief (or the only process) owns the state files
+            state.repair(config.study_dir, space)
+            state.adopt(config.study_dir / "tuner", self.role.worker_id)
         super().__init__(
             oracle,
             hypermodel.as_keras_tuner(),
@@ -172,8 +198,10 @@ class AcceptanceTuner(keras_tuner.Tuner):
     def on_search_begin(self):
         super().on_search_begin()
         self.save()  # so that a kill during the first trial still reloads the study
-        ended = sum(t.status in ENDED for t in self.oracle.trials.values())
-        self.progress = Progress(self.config.trials, ended)
+        if self.is_worker:
+            self.progress = Progress(None, 0)
+        else:
+            self.progress = Progress(self.config.trials, ended_trials(self))
 
     def on_trial_begin(self, trial):
         signals.check()
@@ -221,7 +249,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
 
         begin = time.perf_counter()
         try:
-            with signals.interruptible():
+            with signals.interruptible(), self._heartbeat(trial):
                 result = run_trial_process(spec, on_epoch, on_start)
         except (TrialDiverged, TrialCrashed) as err:
             raise keras_tuner.errors.FailedTrialError(str(err)) from None
@@ -232,6 +260,12 @@ class AcceptanceTuner(keras_tuner.Tuner):
             self.progress.pruned(trial.trial_id, result.history[-1].epoch)
         outcome["result"] = result
         return {MONITOR: result.objective}
+
+    def _heartbeat(self, trial):
+        """A worker tells the chief that its trial lives (the chief hands over silent ones)."""
+        if not self.is_worker:
+            return contextlib.nullcontext()
+        return distributed.Heartbeat(self.oracle, trial.trial_id, self.role.heartbeat_s)
 
     def _tensorboard(self, trial) -> dict | None:
         """Where and what the trial process logs for TensorBoard (None: no logs)."""
@@ -254,7 +288,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
         faults.point("trial-end")
         super().on_trial_end(trial)
         self.current = None
-        self.records.write_table()
+        if not self.is_worker:  # the chief writes the table of a distributed study
+            self.records.write_table()
         self.progress.trial_end(trial.trial_id, report["status"], report["objective"])
         signals.check()
 
@@ -285,6 +320,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "seconds": time.perf_counter() - outcome.get("start", time.perf_counter()),
             "rows_per_second": result.rows_per_second if result else None,
             "epochs": len(history),
+            **({"worker": self.tuner_id} if self.is_worker else {}),
             # where the trial's time went: data loading and building in the trial process
             **{k.replace("_s", "_seconds"): v for k, v in outcome.get("timing", {}).items()},
         }
@@ -307,7 +343,12 @@ def search(tuner: AcceptanceTuner) -> None:
     """
     try:
         with signals.deferred():
-            tuner.search(verbose=0)
+            if tuner.role.kind == "chief":
+                distributed.serve(tuner, tuner.role, _chief_progress(tuner))
+            else:
+                if tuner.role.kind is None:
+                    distributed.requeue_foreign(tuner.oracle)
+                tuner.search(verbose=0)
     except signals.StudyInterrupted:
         tuner.record_interrupted()
         tuner.save()
@@ -318,7 +359,35 @@ def search(tuner: AcceptanceTuner) -> None:
         raise StudyStopped(_failure_message(tuner)) from None
     finally:
         discard_prestarted()  # started for a trial that will not come
-        tuner.records.write_table()
+        if not tuner.is_worker:
+            tuner.records.write_table()
+
+
+def _chief_progress(tuner: AcceptanceTuner):
+    """The chief's progress lines and trials.csv, as the workers' trials start and end."""
+    oracle, total = tuner.oracle, tuner.config.trials
+    begin = time.perf_counter()
+
+    def on_change(started: list[str], ended: list[str]) -> None:
+        owners = {t.trial_id: w for w, t in oracle.ongoing_trials.items()}
+        for trial_id in started:
+            print(f"trial {trial_id} started on worker {owners.get(trial_id, '?')}", flush=True)
+        if ended:
+            tuner.records.write_table()
+        reports = {r["trial_id"]: r for r in tuner.records.reports()} if ended else {}
+        for trial_id in ended:
+            report = reports.get(trial_id, {})
+            objective = report.get("objective")
+            print(
+                f"trial {trial_id} {report.get('status', oracle.trials[trial_id].status).lower()}"
+                f" on worker {report.get('worker', '?')}"
+                + (f": objective {objective:.5f}" if objective is not None else "")
+                + f" | {len(oracle.end_order)} of {total} ended, "
+                f"elapsed {_duration(time.perf_counter() - begin)}",
+                flush=True,
+            )
+
+    return on_change
 
 
 def _failure_message(tuner: AcceptanceTuner) -> str:
