@@ -228,7 +228,9 @@ class ChiefMixin:
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
         resumed = tuner_id in self.ongoing_trials  # a worker restarted with the same id
-        if not resumed:
+        if resumed:
+            self.forget_run(self.ongoing_trials[tuner_id].trial_id)  # it starts over
+        else:
             silent = self.silent()
             if silent:
                 return self._hand_over(*silent[0], tuner_id)

@@ -17,6 +17,7 @@ import pytest
 
 from study import distributed, state
 from study.cli import main
+from study.oracle import OptunaOracle
 from study.records import TABLE_FIXED
 from study.tuner import OBJECTIVE
 
@@ -29,10 +30,12 @@ TINY = [
 
 
 # -- the chief's oracle, without gRPC or training ---------------------------------------
-def chief_oracle(tmp_path, trials=3, handover_s=0.3):
-    oracle = distributed.chief_class(state.RandomOracle)(
-        objective=OBJECTIVE, max_trials=trials, seed=1
-    )
+def chief_oracle(tmp_path, trials=3, handover_s=0.3, kind="random"):
+    if kind == "random":
+        cls, extra = state.RandomOracle, {}
+    else:
+        cls, extra = OptunaOracle, {"sampler": "tpe", "pruner": "median", "max_epochs": 3}
+    oracle = distributed.chief_class(cls)(objective=OBJECTIVE, max_trials=trials, seed=1, **extra)
     oracle._set_project_dir(str(tmp_path), "tuner")
     space = keras_tuner.HyperParameters()
     space.Float("learning_rate", 1e-3, 1e-1, sampling="log")
@@ -51,8 +54,9 @@ def events(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
 
 
-def test_silent_trial_is_handed_over_and_its_late_end_ignored(tmp_path):
-    oracle = chief_oracle(tmp_path)
+@pytest.mark.parametrize("kind", ["random", "tpe"])
+def test_silent_trial_is_handed_over_and_its_late_end_ignored(tmp_path, kind):
+    oracle = chief_oracle(tmp_path, kind=kind)
     a, b = oracle.create_trial("w1"), oracle.create_trial("w2")
     oracle.update_trial(b.trial_id, {"epoch_val_bce": 0.5}, step=0)
     time.sleep(0.2)
@@ -78,6 +82,9 @@ def test_silent_trial_is_handed_over_and_its_late_end_ignored(tmp_path):
         ("end", b.trial_id, "w3"),
     ]
     assert log[2]["lost"] == "w2" and log[2]["silent_s"] > 0.3
+    if kind == "tpe":  # Optuna: the lost run failed, the re-run was told complete
+        states = [t.state.name for t in oracle.optuna_study.trials]
+        assert states.count("FAIL") == 1 and states.count("COMPLETE") == 1
 
 
 def test_idle_while_last_trials_run_then_stopped(tmp_path):
