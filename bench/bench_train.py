@@ -4,15 +4,19 @@
 
 For three points of the search space (the notebook's network, a small and a
 large one), measured in one run:
-- trial loop: rows/s of `train_two_phase` (what every trial runs: the prepared
-  dataset's train split, both phases, validation after every epoch), from the
-  median epoch time after the first epoch of each phase (compilation excluded);
+- trial loop: training rows/s of `train_two_phase` (what every trial runs: the
+  prepared dataset's train split, both phases, its callbacks), from the median
+  time from an epoch's start to its validation pass, epochs after the first of
+  each phase (compilation excluded); and the same with the validation pass
+  included (`trial_epoch_rows_per_s`, `validation_share_of_epoch`);
 - bare fit: rows/s of `model.fit` on the same in-memory arrays, same batch
   size, optimiser and compile settings, no validation and no callbacks
   (the Keras ceiling);
 - GEMM limit: the float32 matrix-product rate of this machine (numpy/BLAS,
   measured here, best of 5 at n=2048) divided by 6 FLOP x parameters per row
-  per training step (forward 2, backward 4).
+  per training step (forward 2, backward 4); and the same from numpy's rate at
+  the network's own layer shape (batch x width @ width x width), which small
+  widths do not run at the n=2048 rate.
 `--explore` times the bare fit of the notebook's network over batch size,
 `steps_per_execution`, `jit_compile` and TensorFlow's thread settings.
 """
@@ -72,6 +76,17 @@ def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def gemm_gflops_shape(m: int, k: int, n: int, seconds: float = 1.0) -> float:
+    """float32 GEMM rate at one layer's shape ([m x k] @ [k x n], e.g. batch x width @
+    width x width), GFLOP/s: the small products a narrow network is made of."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    reps = max(1, int(seconds / max(_timed(lambda: a @ b), 1e-6)))
+    best = min(_timed(lambda: [a @ b for _ in range(reps)]) for _ in range(3))
+    return 2 * m * k * n * reps / best / 1e9
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -79,20 +94,27 @@ def _timed(fn) -> float:
 
 
 class EpochTimes:
-    """A Keras callback factory recording each epoch's wall time."""
+    """A Keras callback factory recording each epoch's training time (up to its
+    validation pass, if any) and its whole wall time."""
 
     def __new__(cls):
         import keras
 
         class _Times(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.seconds = []
+            def __init__(self):
+                super().__init__()
+                self.seconds, self.train_seconds = [], []
 
             def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
+                self.start, self.trained = time.perf_counter(), None
+
+            def on_test_begin(self, logs=None):
+                self.trained = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self.start)
+                end = time.perf_counter()
+                self.seconds.append(end - self.start)
+                self.train_seconds.append((self.trained or end) - self.start)
 
         return _Times()
 
@@ -121,24 +143,31 @@ def bare_fit(values: dict, x, y, epochs: int, **compile_options) -> float:
     return len(x) / statistics.median(times.seconds[1:])
 
 
-def trial_loop(values: dict, train, validation, epochs: int) -> float:
-    """Rows/s of the trial's own loop: median epoch (with its validation pass) after the
-    first epoch of each phase."""
+def trial_loop(values: dict, train, validation, epochs: int) -> tuple[float, float]:
+    """Rows/s of the trial's own loop (`train_two_phase`): (training rows/s, the time to
+    the epoch's validation pass; epoch rows/s, validation included), medians of the
+    epochs after the first of each phase (compilation excluded)."""
     import keras
 
+    times = EpochTimes()
     _, result = train_values(
         values,
         train,
         validation,
         0,
+        callbacks=[times],
         patience_1=99,
         patience_2=99,
         max_epochs_1=epochs,
         max_epochs_2=2,
     )
     keras.backend.clear_session()
-    steady = [r.seconds for r in result.history if r.epoch not in (0, result.switch_epoch)]
-    return len(train[0]) / statistics.median(steady)
+    steady = [i for i, r in enumerate(result.history) if r.epoch not in (0, result.switch_epoch)]
+    rows = len(train[0])
+    return (
+        rows / statistics.median(times.train_seconds[i] for i in steady),
+        rows / statistics.median(times.seconds[i] for i in steady),
+    )
 
 
 def explore(values: dict, x, y, epochs: int) -> dict:
@@ -179,21 +208,30 @@ def main() -> None:
             values = POINTS[name]
             params = count_parameters(n, values["width"], values["n_blocks"])
             limit = gflops * 1e9 / (6 * params)
+            shape_gflops = gemm_gflops_shape(values["batch_size"], values["width"], values["width"])
             fit = bare_fit(values, *train, epochs)
-            loop = trial_loop(values, train, validation, epochs)
+            loop, with_validation = trial_loop(values, train, validation, epochs)
             prefix = "" if name == "notebook" else f"{name}_"
             figures.update(
                 {
                     f"{prefix}parameters": params,
                     f"{prefix}trial_rows_per_s": loop,
+                    f"{prefix}trial_epoch_rows_per_s": with_validation,
                     f"{prefix}fit_rows_per_s": fit,
                     f"{prefix}gemm_limit_rows_per_s": limit,
+                    f"{prefix}gemm_at_layer_shape_gflops": shape_gflops,
+                    f"{prefix}gemm_layer_shape_limit_rows_per_s": shape_gflops * 1e9 / (6 * params),
                     f"{prefix}trial_over_fit": loop / fit,
                     f"{prefix}trial_over_gemm_limit": loop / limit,
                     f"{prefix}fit_over_gemm_limit": fit / limit,
+                    f"{prefix}validation_share_of_epoch": 1 - with_validation / loop,
                 }
             )
-            print(f"{name}: trial {loop:,.0f}, fit {fit:,.0f}, limit {limit:,.0f}", flush=True)
+            print(
+                f"{name}: trial {loop:,.0f} (with validation {with_validation:,.0f}), "
+                f"fit {fit:,.0f}, limit {limit:,.0f}",
+                flush=True,
+            )
         if args.explore:
             figures.update(explore(POINTS["notebook"], *train, epochs))
     emit(figures, args.json)

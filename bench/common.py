@@ -41,7 +41,7 @@ def study_tuner(config, tuner_class=None):
     return tuner_class(tuner_module.make_oracle(config), hypermodel, config), dataset
 
 
-def train_values(values: dict, train, validation, seed: int, **schedule):
+def train_values(values: dict, train, validation, seed: int, callbacks=None, **schedule):
     """Build the network of `values` (seeded) and train both phases: (model, result)."""
     import keras
 
@@ -57,5 +57,6 @@ def train_values(values: dict, train, validation, seed: int, **schedule):
         train,
         validation,
         int(values["batch_size"]),
+        callbacks=callbacks,
     )
     return model, result
