@@ -18,13 +18,16 @@ large one), measured in one run:
   the network's own layer shape (batch x width @ width x width), which small
   widths do not run at the n=2048 rate.
 `--explore` times the bare fit of the notebook's network over batch size,
-`steps_per_execution`, `jit_compile` and TensorFlow's thread settings.
+`steps_per_execution`, `jit_compile` and TensorFlow's thread settings (intra-op
+and inter-op pool sizes, each in a fresh process).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -183,6 +186,38 @@ def explore(values: dict, x, y, epochs: int) -> dict:
     return out
 
 
+THREADS = ((0, 0), (1, 1), (2, 1), (1, 2), (2, 2), (4, 2))  # (intra-op, inter-op); 0: TF's
+
+
+def explore_threads(rows: int, epochs: int) -> dict:
+    """Bare-fit rows/s of the notebook's network per TensorFlow thread setting, each in a
+    fresh process (the thread pools are fixed when TensorFlow starts)."""
+    out = {}
+    for intra, inter in THREADS:
+        command = [sys.executable, __file__, "--fit-only", "--rows", str(rows)]
+        command += ["--epochs", str(epochs), "--threads", f"{intra},{inter}"]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        name = "default" if intra == 0 else f"{intra}_{inter}"
+        out[f"explore_threads_{name}_rows_per_s"] = float(done.stdout.split()[-1])
+        print(f"threads {name}: {out[f'explore_threads_{name}_rows_per_s']:,.0f}", flush=True)
+    return out
+
+
+def fit_only(rows: int, epochs: int, threads: str) -> float:
+    """The bare fit of the notebook's network alone, under the given thread setting."""
+    import tensorflow as tf
+
+    intra, inter = (int(v) for v in threads.split(","))
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+    from study.data.dataset import generate_dataset, open_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_dataset(rows, Path(tmp) / "d", seed=0)
+        x, y = open_dataset(Path(tmp) / "d").train.to_numpy()
+    return bare_fit(POINTS["notebook"], x, y, epochs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=80_000, help="default-sample rows")
@@ -190,7 +225,12 @@ def main() -> None:
     parser.add_argument("--explore", action="store_true")
     parser.add_argument("--quick", action="store_true", help="6,000 rows, 3 epochs, notebook")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--fit-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", default="0,0", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.fit_only:
+        print(fit_only(args.rows, args.epochs, args.threads))
+        return
     rows, epochs = (6_000, 3) if args.quick else (args.rows, args.epochs)
     points = ["notebook"] if args.quick else list(POINTS)
 
@@ -234,6 +274,8 @@ def main() -> None:
             )
         if args.explore:
             figures.update(explore(POINTS["notebook"], *train, epochs))
+    if args.explore:
+        figures.update(explore_threads(rows, epochs))
     emit(figures, args.json)
 
 

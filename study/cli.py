@@ -65,6 +65,7 @@ def study_config(args):
         "patience_2",
         "max_failures",
         "default_rows",
+        "retrain_max_epochs",
         "tensorboard",
     ):
         value = getattr(args, name)
@@ -111,21 +112,25 @@ def cmd_study(args) -> None:
     from study.lock import StudyLock
     from study.resume import check_writable, load_dataset
 
-    if role.kind == "chief":
-        distributed.setup_environment(role)
     check_writable(config.study_dir)
     dataset = load_dataset(config)
     faults.point("data")
-    with StudyLock(config.study_dir):
+    with StudyLock(config.study_dir), distributed.environment(role):
         _search(args, config, dataset, role)
 
 
 def cmd_worker(args, role) -> None:
     """Run trials for the chief until it has none left; the chief keeps the study's state."""
     from study import distributed
+
+    with distributed.environment(role):
+        _work(args, role)
+
+
+def _work(args, role) -> None:
+    from study import distributed
     from study.config import StudyConfig, StudyStopped
 
-    distributed.setup_environment(role)
     study_dir = Path(args.results or "results") / (args.study or "default")
     print(f"worker {role.worker_id}: waiting for the chief at {role.address} ({study_dir})")
     record = distributed.wait_for_study(study_dir / "study.json", role.connect_timeout_s)

@@ -26,6 +26,7 @@ restarted reloads its state, and the workers' calls wait for it (gRPC
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -103,16 +104,38 @@ def check_worker_id(worker_id: str) -> str:
     return worker_id
 
 
-def setup_environment(role: Role, environ=os.environ) -> None:
-    """Set keras-tuner's variables and the worker's GPU, before the backend is imported."""
-    environ["KERASTUNER_TUNER_ID"] = role.worker_id
-    environ["KERASTUNER_ORACLE_IP"] = role.host
-    environ["KERASTUNER_ORACLE_PORT"] = str(role.port)
+def role_environment(role: Role, environ=os.environ) -> dict[str, str]:
+    """keras-tuner's variables for `role`, and a worker's GPU placement (none alone)."""
+    if role.kind is None:
+        return {}
+    out = {
+        "KERASTUNER_TUNER_ID": role.worker_id,
+        "KERASTUNER_ORACLE_IP": role.host,
+        "KERASTUNER_ORACLE_PORT": str(role.port),
+    }
     if role.kind == "worker":
         if role.gpu is not None:
-            environ["CUDA_VISIBLE_DEVICES"] = role.gpu
-        environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # TensorFlow: memory growth
-        environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX likewise
+            out["CUDA_VISIBLE_DEVICES"] = role.gpu
+        out["TF_FORCE_GPU_ALLOW_GROWTH"] = environ.get("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+        out["XLA_PYTHON_CLIENT_PREALLOCATE"] = environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    return out
+
+
+@contextlib.contextmanager
+def environment(role: Role, environ=os.environ):
+    """Inside: keras-tuner's variables set for `role` (read by its Tuner and inherited by
+    the trial processes, before they import the backend); after: as they were."""
+    values = role_environment(role, environ)
+    saved = {name: environ.get(name) for name in values}
+    environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
 
 
 # -- the worker ------------------------------------------------------------------------

@@ -65,6 +65,10 @@ def test_best_directory_layout(finished):
     assert card["export_check"]["max_abs_difference"] <= 1e-5
     assert card["features"][0] == "mc_x" and card["versions"]["tensorflow"]
     assert not (best / "checkpoint").exists()
+    # --retrain-max-epochs 3 on the study's command line caps each retrained phase
+    assert json.loads((finished / "study.json").read_text())["config"]["retrain_max_epochs"] == 3
+    phases = [line.split(",")[1] for line in (best / "history.csv").read_text().splitlines()[1:]]
+    assert 0 < phases.count("1") <= 3 and phases.count("2") <= 3
 
 
 def test_predict_matches_a_tensorflow_only_process(finished, tiny_dataset, tmp_path):
