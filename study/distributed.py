@@ -208,6 +208,26 @@ class ChiefMixin:
         self._heard: dict[str, float] = {}
         self._since = time.monotonic()  # trials running when the chief started: heard now
 
+    def set_state(self, saved):
+        super().set_state(saved)
+        self._saved_owners = dict(saved.get("ongoing_trials", {}))
+
+    def reload(self):
+        """keras-tuner re-queues the trials that were running when the state was saved; a
+        restarted chief gives them back to their workers, which are still running them
+        (a worker that is gone loses its trial by hand-over, as usual)."""
+        self._saved_owners = {}
+        super().reload()
+        # keras-tuner saves before it drops an ended trial from ongoing_trials: not a retry
+        self._retry_queue = [
+            t for t in self._retry_queue if self.trials[t].status not in ("COMPLETED", "FAILED")
+        ]
+        for worker, trial_id in self._saved_owners.items():
+            if worker != SINGLE_ID and trial_id in self._retry_queue:
+                self._retry_queue.remove(trial_id)
+                self.ongoing_trials[worker] = self.trials[trial_id]
+                self.tuner_ids.add(worker)
+
     def _log_event(self, event: str, trial_id: str, worker: str, **more) -> None:
         if self._events is not None:
             record = {"time": time.time(), "event": event, "trial": trial_id, "worker": worker}
@@ -300,6 +320,7 @@ class ChiefMixin:
         self._heard.pop(trial.trial_id, None)
         try:
             super().end_trial(trial)
+            self.save()  # keras-tuner saved before dropping the trial from ongoing_trials
         finally:
             ended = self.trials[trial.trial_id]
             self._log_event("end", trial.trial_id, owner, status=ended.status, score=ended.score)
@@ -373,7 +394,10 @@ def serve(tuner, role: Role, on_change=None) -> None:
         role.address,
         role.handover_s,
     )
-    seen = (set(), len(oracle.end_order))
+    running = {t.trial_id: w for w, t in oracle.ongoing_trials.items()}
+    if running:  # a restarted chief: its workers carry on with these
+        log.info("still running: %s", ", ".join(f"trial {t} on {w}" for t, w in running.items()))
+    seen = (set(running), len(oracle.end_order))
     done_at = None
     try:
         while True:

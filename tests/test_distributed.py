@@ -103,6 +103,19 @@ def test_idle_while_last_trials_run_then_stopped(tmp_path):
     ]  # fmt: skip
 
 
+def test_restarted_chief_gives_running_trials_back_to_their_workers(tmp_path):
+    oracle = chief_oracle(tmp_path, trials=3)
+    a, b = oracle.create_trial("w1"), oracle.create_trial("w2")
+    end(oracle, b, 0.5)
+    restarted = chief_oracle(tmp_path, trials=3)  # the chief killed and started again
+    restarted.reload()
+    assert {w: t.trial_id for w, t in restarted.ongoing_trials.items()} == {"w1": a.trial_id}
+    assert restarted._retry_queue == []
+    end(restarted, restarted.get_trial(a.trial_id), 0.4)  # w1's end, sent meanwhile
+    assert restarted.end_order == [b.trial_id, a.trial_id]
+    assert restarted.create_trial("w2").trial_id not in (a.trial_id, b.trial_id)
+
+
 def test_foreign_running_trials_requeued_and_tuner_file_adopted(tmp_path):
     oracle = chief_oracle(tmp_path, trials=3)
     trial = oracle.create_trial("w1")
@@ -161,11 +174,15 @@ class Cluster:
         self.tmp, self.results = tmp_path, tmp_path / "r"
         self.address = f"127.0.0.1:{free_port()}"
         self.workers: dict[str, subprocess.Popen] = {}
-        self.chief = self._start(
-            "chief",
-            "--trials", str(trials), "--data", str(data), *TINY, *chief_extra,
-            "--role", "chief",
-        )  # fmt: skip
+        self.chief_argv = [
+            "--trials", str(trials), "--data", str(data), *TINY, *chief_extra, "--role", "chief",
+        ]  # fmt: skip
+        self.chief = self._start("chief", *self.chief_argv)
+
+    def restart_chief(self):
+        os.killpg(self.chief.pid, signal.SIGKILL)
+        self.chief.wait()
+        self.chief = self._start("chief", *self.chief_argv)
 
     def _start(self, name, *argv):
         log = open(self.tmp / f"{name}.log", "a")
@@ -276,3 +293,25 @@ def test_killed_worker_resumes_and_lost_worker_is_replaced(tiny_dataset, tmp_pat
     assert sorted(ends) == ["0", "1", "2", "3"]
     assert reports[lost]["worker"] == "w1"
     assert "handed over to worker w1" in cluster.log("chief")
+
+
+def test_chief_killed_and_restarted_keeps_the_workers_trials(tiny_dataset, tmp_path):
+    cluster = Cluster(tmp_path, tiny_dataset, 5, "--no-retrain", "--no-report")
+    cluster.worker("w1")
+    cluster.worker("w2")
+    deadline = time.monotonic() + 180
+    while sum(e["event"] == "end" for e in cluster.events()) < 2:
+        assert time.monotonic() < deadline, cluster.log("chief")
+        time.sleep(0.2)
+    cluster.restart_chief()  # SIGKILL, then the same command
+    chief, workers = cluster.wait()
+    assert chief == 0, cluster.log("chief")
+    assert workers == {"w1": 0, "w2": 0}
+    reports = cluster.reports()
+    assert sorted(reports) == ["0", "1", "2", "3", "4"]
+    assert {r["status"] for r in reports.values()} == {"COMPLETED"}
+    log = [(e["event"], e["trial"]) for e in cluster.events()]
+    starts = [t for event, t in log if event == "start"]
+    assert sorted(starts) == ["0", "1", "2", "3", "4"]  # no trial started twice
+    assert not [t for event, t in log if event in ("handover", "resume")]
+    assert sorted(t for event, t in log if event == "end") == ["0", "1", "2", "3", "4"]
