@@ -139,6 +139,23 @@ def test_worker_ids_and_addresses():
             distributed.parse_address(bad)
 
 
+def test_environment_of_a_worker_on_one_gpu_is_set_then_restored():
+    role = distributed.Role("worker", "node01", 8000, "w1", gpu="1")
+    environ = {"CUDA_VISIBLE_DEVICES": "0,1,2,3"}
+    with distributed.environment(role, environ):
+        assert environ == {
+            "KERASTUNER_TUNER_ID": "w1",
+            "KERASTUNER_ORACLE_IP": "node01",
+            "KERASTUNER_ORACLE_PORT": "8000",
+            "CUDA_VISIBLE_DEVICES": "1",
+            "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+            "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        }
+    assert environ == {"CUDA_VISIBLE_DEVICES": "0,1,2,3"}
+    with distributed.environment(distributed.Role(), environ):  # one process: nothing set
+        assert environ == {"CUDA_VISIBLE_DEVICES": "0,1,2,3"}
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
