@@ -179,7 +179,11 @@ class RecoveringOracle:
     def reload(self):
         path = Path(self._get_oracle_fname())
         if _readable(path):
-            return super().reload()
+            super().reload()
+            # keras-tuner re-queues every trial of the saved ongoing_trials, and it saves
+            # before it drops an ended trial from them: an ended trial is not a retry
+            self._retry_queue = [t for t in self._retry_queue if self.trials[t].status not in ENDED]
+            return
         if path.exists():
             _set_aside(path)
         else:
@@ -207,7 +211,16 @@ class RecoveringOracle:
     pruned: set = frozenset()  # ids of trials stopped by a pruner (study/oracle.py)
 
     def forget_run(self, trial_id: str) -> None:
-        """A running trial will run again from its start elsewhere (study/distributed.py)."""
+        """Hook: a trial's run is abandoned (the Optuna oracle fails its live Optuna trial)."""
+
+    def run_again(self, trial) -> None:
+        """`trial` runs again from its start (after a kill, or on another worker): forget
+        the epochs and the outcome of the abandoned run."""
+        self.forget_run(trial.trial_id)
+        trial.metrics = metrics_tracking.MetricsTracker()
+        trial.score = trial.best_step = None
+        trial.status = "RUNNING"
+        self._save_trial(trial)
 
     def get_best_trials(self, num_trials=1):
         """The best completed trials, pruned ones excluded; fewer when fewer completed.
@@ -231,10 +244,7 @@ class RecoveringOracle:
         if trial.status == "RUNNING" and (
             trial.metrics.exists(EPOCH_METRIC) or trial.metrics.exists(MONITOR)
         ):
-            # A trial re-run after a kill: forget the epochs of the killed run.
-            trial.metrics = metrics_tracking.MetricsTracker()
-            trial.score = trial.best_step = None
-            self._save_trial(trial)
+            self.run_again(trial)  # a trial re-run after a kill
         return trial
 
     @keras_tuner.synchronized

@@ -33,7 +33,7 @@ import time
 
 import keras_tuner
 
-from study import distributed, faults, signals, state
+from study import chief, distributed, faults, signals, state
 from study.config import StudyConfig, StudyStopped
 from study.model import AcceptanceHyperModel, count_parameters, declare
 from study.records import TrialRecords
@@ -52,21 +52,23 @@ ENDED = ("COMPLETED", "FAILED", "INVALID")
 
 def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
     """The oracle named by `config.tuner`, seeded, with the failure limit; a chief's
-    (hand-over of a lost worker's trial, study/distributed.py) for `role.kind == "chief"`."""
-    oracle = _oracle_class(config, role)(**_oracle_arguments(config))
-    if role is not None and role.kind == "chief":
-        oracle.start_chief(role.handover_s, config.study_dir / distributed.EVENTS)
+    (hand-over of a lost worker's trial, study/chief.py) for `role.kind == "chief"`."""
+    cls = _oracle_class(config)
+    if role is None or role.kind != "chief":
+        return cls(**_oracle_arguments(config))
+    oracle = chief.chief_class(cls)(**_oracle_arguments(config))
+    oracle.start_chief(role.handover_s, config.study_dir / chief.EVENTS)
     return oracle
 
 
-def _oracle_class(config: StudyConfig, role: distributed.Role | None = None) -> type:
-    if config.tuner in ("random", "bayesian"):
-        cls = state.RandomOracle if config.tuner == "random" else state.BayesianOracle
-    else:
-        from study.oracle import OptunaOracle
+def _oracle_class(config: StudyConfig) -> type:
+    if config.tuner == "random":
+        return state.RandomOracle
+    if config.tuner == "bayesian":
+        return state.BayesianOracle
+    from study.oracle import OptunaOracle
 
-        cls = OptunaOracle
-    return distributed.chief_class(cls) if role is not None and role.kind == "chief" else cls
+    return OptunaOracle
 
 
 def _oracle_arguments(config: StudyConfig) -> dict:
@@ -344,7 +346,7 @@ def search(tuner: AcceptanceTuner) -> None:
     try:
         with signals.deferred():
             if tuner.role.kind == "chief":
-                distributed.serve(tuner, tuner.role, _chief_progress(tuner))
+                chief.serve(tuner, tuner.role, _chief_progress(tuner))
             else:
                 if tuner.role.kind is None:
                     distributed.requeue_foreign(tuner.oracle)

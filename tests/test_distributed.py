@@ -15,7 +15,7 @@ from pathlib import Path
 import keras_tuner
 import pytest
 
-from study import distributed, state
+from study import chief, distributed, state
 from study.cli import main
 from study.oracle import OptunaOracle
 from study.records import TABLE_FIXED
@@ -35,7 +35,7 @@ def chief_oracle(tmp_path, trials=3, handover_s=0.3, kind="random"):
         cls, extra = state.RandomOracle, {}
     else:
         cls, extra = OptunaOracle, {"sampler": "tpe", "pruner": "median", "max_epochs": 3}
-    oracle = distributed.chief_class(cls)(objective=OBJECTIVE, max_trials=trials, seed=1, **extra)
+    oracle = chief.chief_class(cls)(objective=OBJECTIVE, max_trials=trials, seed=1, **extra)
     oracle._set_project_dir(str(tmp_path), "tuner")
     space = keras_tuner.HyperParameters()
     space.Float("learning_rate", 1e-3, 1e-1, sampling="log")
@@ -222,7 +222,7 @@ class Cluster:
         self.workers[worker_id].wait()
 
     def events(self):
-        path = self.results / "s" / distributed.EVENTS
+        path = self.results / "s" / chief.EVENTS
         return events(path) if path.exists() else []
 
     def running_with_epochs(self, worker_id, timeout=120):

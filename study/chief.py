@@ -1,0 +1,250 @@
+"""The chief of a distributed study: keras-tuner's oracle server, made to survive workers.
+
+What the chief adds to keras-tuner's server (study/distributed.py has the roles
+and the worker's side):
+- it hears from each running trial (every epoch, and a heartbeat from the
+  worker every few seconds); a trial silent for longer than `handover_s` is
+  handed to the next worker that asks for one, so a lost node does not stall the
+  study; a late end of a trial that was handed over is ignored;
+- a worker that asks while the last trials still run is told to wait (IDLE) and
+  ask again, so that it stays to take over a lost worker's trial;
+- a restarted chief gives the trials that were running back to their workers;
+- it ends when every trial has ended, not when every worker it ever saw has
+  asked again (keras-tuner's chief waits forever for a worker that died).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent import futures
+from pathlib import Path
+
+import keras_tuner
+from keras_tuner.src.engine import trial as trial_module
+
+from study.config import ConfigError
+from study.distributed import SINGLE_ID, Role
+
+log = logging.getLogger(__name__)
+
+EVENTS = "workers.jsonl"  # the chief's log of trial starts, ends and hand-overs
+
+
+class ChiefMixin:
+    """The chief's oracle: hand-over of silent trials, standby workers, an event log.
+
+    Mixed in before the study's oracle class (see `chief_class`)."""
+
+    handover_s: float = 600.0
+
+    def start_chief(self, handover_s: float, events: Path | None) -> None:
+        self.handover_s, self._events = handover_s, events
+        self._heard: dict[str, float] = {}
+        self._since = time.monotonic()  # trials running when the chief started: heard now
+
+    def set_state(self, saved):
+        super().set_state(saved)
+        self._saved_owners = dict(saved.get("ongoing_trials", {}))
+
+    def reload(self):
+        """keras-tuner re-queues the trials that were running when the state was saved; a
+        restarted chief gives them back to their workers, which are still running them
+        (a worker that is gone loses its trial by hand-over, as usual)."""
+        self._saved_owners = {}
+        super().reload()
+        for worker, trial_id in self._saved_owners.items():
+            if worker != SINGLE_ID and trial_id in self._retry_queue:
+                self._retry_queue.remove(trial_id)
+                self.ongoing_trials[worker] = self.trials[trial_id]
+                self.tuner_ids.add(worker)
+
+    def _log_event(self, event: str, trial_id: str, worker: str, **more) -> None:
+        if self._events is not None:
+            record = {"time": time.time(), "event": event, "trial": trial_id, "worker": worker}
+            with open(self._events, "a") as f:
+                f.write(json.dumps({**record, **more}) + "\n")
+
+    def _owner(self, trial_id: str) -> str | None:
+        return next((w for w, t in self.ongoing_trials.items() if t.trial_id == trial_id), None)
+
+    def silent(self) -> list[tuple[str, float]]:
+        """(worker, seconds) of running trials not heard from for longer than handover_s."""
+        now = time.monotonic()
+        out = []
+        for worker, trial in self.ongoing_trials.items():
+            quiet = now - self._heard.get(trial.trial_id, self._since)
+            if quiet > self.handover_s:
+                out.append((worker, quiet))
+        return out
+
+    def finished(self) -> bool:
+        """Every trial the study will run has been created and has ended."""
+        return (
+            len(self.trials) >= self.max_trials
+            and not self.ongoing_trials
+            and not self._retry_queue
+        )
+
+    @keras_tuner.synchronized
+    def get_trial(self, trial_id):
+        if self._owner(trial_id) is not None:
+            self._heard[trial_id] = time.monotonic()  # a worker's heartbeat
+        return super().get_trial(trial_id)
+
+    @keras_tuner.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        if self._owner(trial_id) is None:  # a late report of a trial run elsewhere now
+            return self.trials[trial_id]
+        self._heard[trial_id] = time.monotonic()
+        return super().update_trial(trial_id, metrics, step)
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        resumed = tuner_id in self.ongoing_trials  # a worker restarted with the same id
+        silent = [] if resumed else self.silent()
+        if silent:
+            return self._hand_over(*silent[0], tuner_id)
+        trial = super().create_trial(tuner_id)  # a resumed trial runs again from its start
+        if trial.status == trial_module.TrialStatus.RUNNING:
+            self._heard[trial.trial_id] = time.monotonic()
+            self._log_event("resume" if resumed else "start", trial.trial_id, tuner_id)
+        elif trial.status == trial_module.TrialStatus.STOPPED and self.ongoing_trials:
+            # Trials still run: this worker waits, ready to take over a lost one.
+            self.tuner_ids.add(tuner_id)
+            return trial_module.Trial(self.get_space(), status=trial_module.TrialStatus.IDLE)
+        return trial
+
+    def _hand_over(self, owner: str, quiet: float, tuner_id: str):
+        trial = self.ongoing_trials.pop(owner)
+        self.tuner_ids.discard(owner)
+        log.warning(
+            "trial %s: worker %s silent for %.0f s; handed over to worker %s",
+            trial.trial_id,
+            owner,
+            quiet,
+            tuner_id,
+        )
+        self.run_again(trial)
+        self.tuner_ids.add(tuner_id)
+        self.ongoing_trials[tuner_id] = trial
+        self._heard[trial.trial_id] = time.monotonic()
+        self.save()
+        self._log_event("handover", trial.trial_id, tuner_id, lost=owner, silent_s=quiet)
+        return trial
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        owner = self._owner(trial.trial_id)
+        if owner is None:  # ended already by the worker it was handed to
+            log.warning(
+                "trial %s: a second end reported (a presumed lost worker); ignored", trial.trial_id
+            )
+            return
+        self._heard.pop(trial.trial_id, None)
+        try:
+            super().end_trial(trial)
+            self.save()  # keras-tuner saved before dropping the trial from ongoing_trials
+        finally:
+            ended = self.trials[trial.trial_id]
+            self._log_event("end", trial.trial_id, owner, status=ended.status, score=ended.score)
+
+
+def chief_class(oracle_class: type) -> type:
+    """`oracle_class` with the chief's behaviour (ChiefMixin) in front."""
+    return type(f"Chief{oracle_class.__name__}", (ChiefMixin, oracle_class), {})
+
+
+def _servicer_class():
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    class Servicer(oracle_chief.OracleServicer):
+        """keras-tuner's servicer: an IDLE answer is held `poll_s` (workers would spin),
+        and the consecutive-failure stop is kept for the chief instead of failing the call."""
+
+        def __init__(self, oracle, poll_s: float):
+            super().__init__(oracle)
+            self.poll_s, self.failure = poll_s, None
+
+        def CreateTrial(self, request, context):
+            if self.failure is not None:
+                stopped = trial_module.Trial(self.oracle.get_space(), status="STOPPED")
+                return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
+            response = super().CreateTrial(request, context)
+            if response.trial.status == protos.get_proto().TrialStatus.IDLE:
+                time.sleep(self.poll_s)
+            return response
+
+        def EndTrial(self, request, context):
+            try:
+                return super().EndTrial(request, context)
+            except RuntimeError as err:
+                if "consecutive failures" not in str(err):
+                    raise
+                self.failure = err
+                return protos.get_service().EndTrialResponse()
+
+    return Servicer
+
+
+def serve(tuner, role: Role, on_change=None) -> None:
+    """Serve `tuner.oracle` at `role.address` until every trial has ended.
+
+    `on_change(started, ended)` is called from this thread when trials start or end
+    (progress, trials.csv). Raises RuntimeError for the consecutive-failure stop.
+    """
+    import grpc
+    from keras_tuner.src import protos
+
+    from study import signals
+
+    oracle = tuner.oracle
+    oracle.verbose = 0  # keras-tuner's own trial tables; the chief prints its own lines
+    poll_s = min(2.0, role.heartbeat_s)
+    servicer = _servicer_class()(oracle, poll_s)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(role.address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise ConfigError(f"--oracle {role.address}: cannot listen there (in use? this host?)")
+    server.start()
+    tuner.save()  # the chief's tuner file: a restarted chief reloads the oracle from it
+    log.info(
+        "chief serving the oracle at %s; hand-over after %.0f s of silence",
+        role.address,
+        role.handover_s,
+    )
+    running = {t.trial_id: w for w, t in oracle.ongoing_trials.items()}
+    if running:  # a restarted chief: its workers carry on with these
+        log.info("still running: %s", ", ".join(f"trial {t} on {w}" for t, w in running.items()))
+    seen = (set(running), len(oracle.end_order))
+    done_at = None
+    try:
+        while True:
+            signals.check()
+            time.sleep(0.2)  # the oracle's work runs in the server's threads
+            seen = _changes(oracle, seen, on_change)
+            if servicer.failure is not None or oracle.finished():
+                done_at = done_at or time.monotonic()
+                # keep answering a moment, so that waiting workers hear STOPPED
+                if not oracle.tuner_ids or time.monotonic() - done_at > 3 * poll_s + 1:
+                    break
+    finally:
+        server.stop(grace=1)
+        oracle.save()
+    if servicer.failure is not None:
+        raise servicer.failure
+
+
+def _changes(oracle, seen, on_change):
+    running = {t.trial_id for t in oracle.ongoing_trials.values()}
+    started = sorted(running - seen[0])
+    ended = list(oracle.end_order[seen[1] :])
+    if on_change is not None and (started or ended):
+        on_change(started, ended)
+    return running, len(oracle.end_order)
