@@ -159,6 +159,36 @@ def wait_for_study(study_json: Path, timeout_s: float) -> dict:
     return json.loads(study_json.read_text())
 
 
+class PatientClient:
+    """keras-tuner's OracleClient with its calls retried while the chief is unreachable:
+    a call in flight when the chief dies fails at once (gRPC's wait_for_ready covers
+    only connecting), and a retried call is safe: the restarted chief answers a worker's
+    create_trial with the trial it already gave it, and ignores a second end_trial."""
+
+    def __init__(self, client, timeout_s: float):
+        self._client, self._timeout_s = client, timeout_s
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        return self._patient(attr) if callable(attr) else attr
+
+    def _patient(self, method):
+        import grpc
+
+        def call(*args, **kwargs):
+            deadline = time.monotonic() + self._timeout_s
+            while True:
+                try:
+                    return method(*args, **kwargs)
+                except grpc.RpcError as err:
+                    if err.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                        raise
+                    log.warning("the chief is unreachable (%s); retrying", method.__name__)
+                    time.sleep(1.0)
+
+        return call
+
+
 class Heartbeat:
     """While a worker's trial runs, tell the chief every `every_s` seconds that it lives."""
 

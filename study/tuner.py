@@ -195,6 +195,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
             project_name="tuner",
             **kwargs,
         )
+        if self.is_worker:  # keras-tuner wrapped the oracle in its OracleClient
+            self.oracle = distributed.PatientClient(self.oracle, self.role.connect_timeout_s)
 
     # -- search lifecycle --------------------------------------------------------------
     def on_search_begin(self):
