@@ -88,10 +88,24 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-epochs",
         type=int,
         dest="max_epochs",
-        help="cap on the epochs of each phase (default 10)",
+        help="cap on the epochs of each phase of a trial (default 10)",
     )
-    g.add_argument("--patience-1", type=int, dest="patience_1", help="phase-1 patience (default 5)")
-    g.add_argument("--patience-2", type=int, dest="patience_2", help="phase-2 patience (default 5)")
+    g.add_argument("--patience-1", type=int, dest="patience_1", help="phase-1 patience (default 3)")
+    g.add_argument("--patience-2", type=int, dest="patience_2", help="phase-2 patience (default 3)")
+    g.add_argument(
+        "--search-rows",
+        type=int,
+        dest="search_rows",
+        help="training rows each trial trains on, a seeded subsample of the training split "
+        "(validation: half as many); the retrain uses the whole splits; 0: all (default 100000)",
+    )
+    g.add_argument(
+        "--time-budget",
+        dest="time_budget",
+        help="wall time of the whole study: 45s, 30m, 2h, 1h30m; no further trial starts once "
+        "it could not end with the retrain, validation, export and report inside it; "
+        "'none': --trials alone (default 30m)",
+    )
     g.add_argument(
         "--max-failures",
         type=int,
@@ -102,7 +116,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         "--default-rows",
         type=int,
         dest="default_rows",
-        help="rows of the generated default sample (default 80000)",
+        help="rows of the generated default sample (default 2500000: 1.25 M to train)",
     )
     g.add_argument(
         "--fix",
@@ -125,7 +139,8 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         "--retrain-max-epochs",
         type=int,
         dest="retrain_max_epochs",
-        help="cap on each phase's epochs when retraining the best trial (default 15)",
+        help="safety cap on each phase's epochs when retraining the best trial; early stopping "
+        "ends it before (default 100)",
     )
     g.add_argument(
         "--no-retrain",
@@ -188,7 +203,7 @@ def _retrain_parser(sub) -> None:
         "--retrain-max-epochs",
         type=int,
         dest="retrain_max_epochs",
-        help="cap on each phase's epochs (default: the study's, 15)",
+        help="safety cap on each phase's epochs (default: the study's, 100)",
     )
 
 

@@ -23,8 +23,10 @@ def predict_split(model, reader) -> tuple[np.ndarray, np.ndarray]:
     return model.predict(x, batch_size=8192, verbose=0)[:, 0], y[:, 0]
 
 
-def run_best(config: StudyConfig, dataset, trial_id: str | None = None) -> dict:
-    """Retrain, validate and export; return the summary figures."""
+def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=None) -> dict:
+    """Retrain, validate and export; return the summary figures. A time budget (a
+    study.budget.Budget) leaves the retrain what the final stages do not need."""
+    from study.budget import finish_seconds
     from study.data.synthetic import TRUTH
     from study.export import export_model
     from study.retrain import choose_trial, draw_learning_curve, retrain
@@ -32,14 +34,21 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None) -> dict:
 
     best_dir = config.study_dir / "best"
     trial = choose_trial(config, trial_id)
+    deadline = budget.deadline(finish_seconds(dataset.test.num_rows)) if budget else None
     log.info(
-        "retraining trial %s (search objective %.5f) with up to %d epochs a phase",
+        "retraining trial %s (search objective %.5f) on all %s training rows, validating on "
+        "%s, both phases to early stopping (cap %d epochs a phase%s)",
         trial["trial_id"],
         trial["objective"],
+        f"{dataset.train.num_rows:,}",
+        f"{dataset.validation.num_rows:,}",
         config.retrain_max_epochs,
+        f"; {budget.status()}" if budget and budget.total_s else "",
     )
 
     def on_epoch(record, best):
+        if budget is not None:
+            budget.save()
         log.info(
             "  retrain epoch %3d  phase %d  lr %.2e  loss %.5f  val_bce %.5f  (best %.5f)",
             record.epoch,
@@ -50,7 +59,14 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None) -> dict:
             best,
         )
 
-    done = retrain(config, dataset, trial, on_epoch)
+    done = retrain(config, dataset, trial, on_epoch, deadline)
+    if not done.convergence["converged"]:
+        log.warning(
+            "warning: the retrained model did not converge (%s); raise --retrain-max-epochs%s "
+            "and run `retrain` again",
+            done.convergence["reason"],
+            " or --time-budget" if deadline is not None else "",
+        )
     write_history(best_dir / "history.csv", done.result.history)
     draw_learning_curve(
         done.result.history, best_dir / "learning_curve.png", f"trial {trial['trial_id']} retrained"
@@ -63,6 +79,9 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None) -> dict:
     metrics = validate(physical, label, prob, dataset.features, truth)
     metrics["trial_id"] = trial["trial_id"]
     metrics["retrain_objective"] = done.result.objective
+    metrics.update(done.convergence)
+    metrics["retrain_epochs"] = len(done.result.history)
+    metrics["training_rows"] = dataset.train.num_rows
     write_json_atomic(best_dir / "validation" / "metrics.json", metrics)
     draw_validation(metrics, best_dir / "validation")
     print_summary(metrics, worst_bins(metrics))
@@ -73,6 +92,9 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None) -> dict:
         "hyperparameters": trial["hyperparameters"],
         "search_objective": trial["objective"],
         "retrain_objective": done.result.objective,
+        **done.convergence,
+        "training_rows": dataset.train.num_rows,
+        "retrain_epochs": len(done.result.history),
         "test_metrics": _headline(metrics),
         "data_fingerprint": dataset.fingerprint(),
         "parameters": int(done.model.count_params()),
@@ -87,7 +109,12 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None) -> dict:
     from study.retrain import Checkpoint
 
     Checkpoint(best_dir / "checkpoint").clear()
-    return {**_headline(metrics), "trial_id": trial["trial_id"], "export": str(best_dir / "export")}
+    return {
+        **_headline(metrics),
+        **done.convergence,
+        "trial_id": trial["trial_id"],
+        "export": str(best_dir / "export"),
+    }
 
 
 def _headline(metrics: dict) -> dict:

@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from study import faults, signals
 from study.arguments import build_parser
 from study.config import ConfigError
+
+_START = time.monotonic()
 
 
 def _print_stats(stats: dict) -> None:
@@ -67,10 +70,14 @@ def study_config(args):
         "default_rows",
         "retrain_max_epochs",
         "tensorboard",
+        "search_rows",
+        "time_budget",
     ):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value)
+    if isinstance(config.time_budget, str) and config.time_budget.lower() == "none":
+        config.time_budget = None
     config.fixed = {**config.fixed, **dict(args.fix)}
     config.narrowed = {**config.narrowed, **dict(args.narrow)}
     config.check()
@@ -109,14 +116,16 @@ def cmd_study(args) -> None:
         return cmd_worker(args, role)
     config = study_config(args)
     from study import distributed
+    from study.budget import Budget
     from study.lock import StudyLock
     from study.resume import check_writable, load_dataset
 
+    budget = Budget.of(config.time_budget, start=_START)
     check_writable(config.study_dir)
     dataset = load_dataset(config)
     faults.point("data")
     with StudyLock(config.study_dir), distributed.environment(role):
-        _search(args, config, dataset, role)
+        _search(args, config, dataset, role, budget)
 
 
 def cmd_worker(args, role) -> None:
@@ -163,23 +172,45 @@ def _work(args, role) -> None:
     print(f"worker {role.worker_id}: the chief has no trials left; exiting")
 
 
-def _search(args, config, dataset, role) -> None:
+def _search(args, config, dataset, role, budget) -> None:
     from study.resume import check_or_create
 
     resuming = check_or_create(config, dataset, args.overwrite)
+    budget.attach(config.study_dir)
+    if role.kind == "chief" and budget.total_s is not None:
+        print("note: a distributed study has no time budget; --trials ends its search")
+        budget.total_s = None
     print(
         f"{'resuming' if resuming else 'starting'} study {config.study} in {config.study_dir}: "
-        f"{config.trials} trials, tuner {config.tuner}, data {dataset.path}"
+        f"up to {config.trials} trials, tuner {config.tuner}, data {dataset.path}"
+        + (f", time budget {budget.status()}" if budget.total_s is not None else "")
         + (f"; chief at {role.address}, waiting for workers" if role.kind else "")
+    )
+    rows = {s: getattr(dataset, s).num_rows for s in ("train", "validation", "test")}
+    from study.tuner import search_rows
+
+    search = search_rows(config)
+    print(
+        f"  rows: trials train on {search['train_rows'] or rows['train']:,} of the "
+        f"{rows['train']:,} training rows and validate on "
+        f"{min(search['validation_rows'] or rows['validation'], rows['validation']):,} of "
+        f"{rows['validation']:,}; the retrain uses all of both; the test split has "
+        f"{rows['test']:,}"
     )
     from study import tuner as tuner_module
     from study.model import AcceptanceHyperModel
 
     hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
     tuner = tuner_module.AcceptanceTuner(
-        tuner_module.make_oracle(config, role), hypermodel, config, role=role
+        tuner_module.make_oracle(config, role),
+        hypermodel,
+        config,
+        role=role,
+        budget=budget,
+        split_rows=rows,
     )
     tuner_module.search(tuner)
+    budget.save()
     best = tuner.oracle.get_best_trials(1)
     print(
         f"study {config.study}: {tuner_module.ended_trials(tuner)} trials ended; "
@@ -191,20 +222,24 @@ def _search(args, config, dataset, role) -> None:
     )
     print(f"  table: {config.study_dir / 'trials.csv'}")
     if not args.no_retrain and best:
-        _run_best(config, dataset, None)
+        _run_best(config, dataset, None, budget)
     if not args.no_report:
         from study.report import build_report
 
         summary = build_report(config.study_dir)
         print(f"  report: {summary['files']['html']}")
+    budget.save()
+    if budget.total_s is not None:
+        print(f"  time budget: {budget.status()}")
 
 
-def _run_best(config, dataset, trial_id) -> None:
+def _run_best(config, dataset, trial_id, budget=None) -> None:
     from study.best import run_best
 
-    summary = run_best(config, dataset, trial_id)
+    summary = run_best(config, dataset, trial_id, budget)
     print(
         f"best trial {summary['trial_id']} retrained, validated and exported to {summary['export']}"
+        + ("" if summary["converged"] else f" (NOT converged: {summary['reason']})")
     )
 
 
@@ -273,6 +308,8 @@ def cmd_check(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _START
+    _START = time.monotonic()  # the time budget counts from here
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the trial processes
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

@@ -46,14 +46,20 @@ class StudyConfig:
     prune: str = "none"  # pruner of the Optuna tuners: none | median | hyperband
     trials: int = 50  # trials that reach an end (completed or failed), in total
     seed: int = 0  # seeds the oracle and every trial's initialisation and shuffling
-    max_epochs: int = 10  # cap on the epochs of each phase
-    patience_1: int = 5  # phase 1 stops after this many epochs without improvement
-    patience_2: int = 5  # phase 2 likewise
+    max_epochs: int = 10  # cap on the epochs of each phase of a trial
+    patience_1: int = 3  # phase 1 stops after this many epochs without improvement
+    patience_2: int = 3  # phase 2 likewise (trials and the retrain)
     max_failures: int = 3  # consecutive failed trials that stop the study
     fixed: dict = field(default_factory=dict)  # hyperparameter -> value, replaces its range
     narrowed: dict = field(default_factory=dict)  # hyperparameter -> "low:high" or "a,b,c"
-    retrain_max_epochs: int = 15  # cap on each phase's epochs when retraining the best trial
-    default_rows: int = 80_000  # rows of the generated default sample (train gets half)
+    retrain_max_epochs: int = (
+        100  # safety cap on each phase of the retrain (early stopping ends it)
+    )
+    default_rows: int = 2_500_000  # rows of the generated default sample (train gets half)
+    search_rows: int = 100_000  # training rows of each trial, a seeded subsample (0: all);
+    # trials validate on half as many validation rows; the retrain uses both whole splits
+    time_budget: str | None = "30m"  # wall time of search + retrain + validation + export +
+    # report ("45s", "30m", "2h", "1h30m"); None: no budget, --trials alone ends the search
     tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
 
     # Fields a resume may change: the data is compared by its fingerprint instead.
@@ -65,6 +71,7 @@ class StudyConfig:
         "default_rows",
         "retrain_max_epochs",
         "tensorboard",
+        "time_budget",
     )
 
     def check(self) -> None:
@@ -93,6 +100,14 @@ class StudyConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}: expected a positive integer, found {value!r}")
+        if not isinstance(self.search_rows, int) or self.search_rows < 0:
+            raise ConfigError(
+                f"search_rows: expected 0 (all) or a positive integer, found {self.search_rows!r}"
+            )
+        if self.time_budget is not None:
+            from study.budget import parse_duration
+
+            parse_duration(self.time_budget)  # raises ConfigError
         if (
             not self.study
             or any(c in self.study for c in "/\\" + os.sep)
@@ -127,7 +142,10 @@ class StudyConfig:
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.data) if self.data else Path(self.results) / "data" / "default"
+        if self.data:
+            return Path(self.data)
+        # one directory per size and seed: a study never reuses a sample of another size
+        return Path(self.results) / "data" / f"default-{self.default_rows}-seed{self.seed}"
 
     def to_dict(self) -> dict:
         return asdict(self)

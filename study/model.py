@@ -44,12 +44,13 @@ class Param:
 
 # The default search space; the notebook's values are the defaults.
 SPACE: dict[str, Param] = {
-    "n_blocks": Param("int", 1, 16, default=10),
-    "width": Param("int", 16, 512, log=True, default=128),
+    "n_blocks": Param("int", 1, 12, default=10),
+    "width": Param("int", 16, 256, log=True, default=128),
     "activation": Param("choice", values=("tanh", "relu", "gelu", "swish"), default="tanh"),
     "optimizer": Param("choice", values=("adam", "rmsprop", "nadam"), default="rmsprop"),
-    "learning_rate": Param("float", 1e-4, 3e-2, log=True, default=1e-2),
-    "fine_tune_factor": Param("float", 0.02, 0.5, log=True, default=0.1),
+    # fine-tune rate = learning_rate x fine_tune_factor >= 1.5e-5: no trial crawls at ~1e-6
+    "learning_rate": Param("float", 3e-4, 3e-2, log=True, default=1e-2),
+    "fine_tune_factor": Param("float", 0.05, 0.5, log=True, default=0.1),
     "batch_size": Param("choice", values=(512, 1024, 2048, 4096), default=2048),
     "l2": Param("float", 1e-6, 1e-2, log=True, default=1e-3),
 }

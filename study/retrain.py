@@ -1,7 +1,9 @@
 """Retraining of the best trial (or a chosen one) from scratch, resumable from a checkpoint.
 
-The trial's hyperparameters are trained again with the full two-phase schedule
-and more generous epoch caps (`StudyConfig.retrain_max_epochs`), seeded. After
+The trial's hyperparameters are trained again, seeded, on the whole training
+split (the trials searched on a subsample), both phases to early stopping;
+`StudyConfig.retrain_max_epochs` is only a safety cap, and the time budget may
+stop it sooner. Whether it converged is part of its result. After
 every epoch a checkpoint (the compiled model with its optimizer state, the
 phase's best weights, the schedule's state and the history) replaces the
 previous one as a whole directory, so a killed retrain resumes at its last
@@ -14,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,9 +24,16 @@ from study import faults
 from study.config import ConfigError, StudyConfig
 from study.data.feather import write_atomic
 from study.records import TrialRecords
-from study.schedule import EpochRecord, TrainingResult, TwoPhaseSchedule, train_two_phase
+from study.schedule import (
+    EpochRecord,
+    TrainingResult,
+    TwoPhaseSchedule,
+    convergence,
+    train_two_phase,
+)
 
 log = logging.getLogger(__name__)
+PHASE_1_SHARE = 0.75  # of the time a budget leaves the retrain, phase 1 may use this share
 
 
 @dataclass
@@ -31,6 +41,7 @@ class Retrained:
     model: object
     result: TrainingResult
     trial: dict  # the trial's report.json
+    convergence: dict  # {"converged": bool, "reason": str | None}, see schedule.convergence
 
 
 def choose_trial(config: StudyConfig, trial_id: str | None = None) -> dict:
@@ -101,8 +112,12 @@ class Checkpoint:
         shutil.rmtree(self.old, ignore_errors=True)
 
 
-def retrain(config: StudyConfig, dataset, trial: dict, on_epoch=None) -> Retrained:
-    """Train `trial`'s hyperparameters from scratch (or from its checkpoint)."""
+def retrain(
+    config: StudyConfig, dataset, trial: dict, on_epoch=None, deadline: float | None = None
+) -> Retrained:
+    """Train `trial`'s hyperparameters from scratch (or from its checkpoint) on the whole
+    training and validation splits, both phases to early stopping; `deadline` (a
+    `time.monotonic()` value, from the time budget) stops it earlier, and says so."""
     import keras
 
     from study.model import build_from_values, make_optimizer
@@ -136,6 +151,9 @@ def retrain(config: StudyConfig, dataset, trial: dict, on_epoch=None) -> Retrain
             max_epochs_2=config.retrain_max_epochs,
         )
         history, best_weights = [], None
+    schedule.deadline, schedule.out_of_time = deadline, False
+    if deadline is not None and schedule.phase == 1:  # phase 2 keeps a quarter of the time
+        schedule.deadline_1 = time.monotonic() + PHASE_1_SHARE * (deadline - time.monotonic())
 
     def save_checkpoint(model, schedule, history, best_weights):
         checkpoint.save(model, schedule, history, best_weights, key)
@@ -154,7 +172,7 @@ def retrain(config: StudyConfig, dataset, trial: dict, on_epoch=None) -> Retrain
         best_weights=best_weights,
         on_checkpoint=save_checkpoint,
     )
-    return Retrained(model, result, trial)
+    return Retrained(model, result, trial, convergence(result.history, schedule.out_of_time))
 
 
 def draw_learning_curve(history: list[EpochRecord], path: Path, title: str = "") -> Path:

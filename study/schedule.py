@@ -51,6 +51,9 @@ class TwoPhaseSchedule:
     best_epoch: int | None = None  # global epoch of `best`
     best_overall: float = math.inf
     best_epochs: dict = field(default_factory=dict)  # phase -> global epoch of its best
+    deadline: float | None = None  # time.monotonic() by which training must end (a budget)
+    deadline_1: float | None = None  # by which phase 1 must end, leaving phase 2 its time
+    out_of_time: bool = False  # a deadline cut a phase before early stopping did
 
     @classmethod
     def from_values(cls, values: dict, **settings) -> TwoPhaseSchedule:
@@ -87,6 +90,20 @@ class TwoPhaseSchedule:
             return CONTINUE, improved
         return (SWITCH if self.phase == 1 else STOP), improved
 
+    def time_is_up(self, now: float, epoch_seconds: float) -> bool:
+        """Whether another epoch as long as the last one would end past the phase's deadline
+        (`deadline_1` in phase 1, `deadline` in both); if so the phase ends here, and the
+        training is marked `out_of_time`."""
+        ends = [self.deadline, self.deadline_1 if self.phase == 1 else None]
+        if any(d is not None and now + epoch_seconds > d for d in ends):
+            self.out_of_time = True
+            return True
+        return False
+
+    def time_left(self, now: float, epoch_seconds: float) -> bool:
+        """Whether the overall deadline leaves room for another epoch."""
+        return self.deadline is None or now + epoch_seconds <= self.deadline
+
     def phase_done(self) -> bool:
         """Whether the current phase has met its stopping rule (for resuming a checkpoint)."""
         if self.best_epoch is None:
@@ -98,6 +115,21 @@ class TwoPhaseSchedule:
     def start_phase_2(self) -> None:
         self.phase, self.epoch_in_phase, self.switch_epoch = 2, 0, self.epoch
         self.best, self.best_epoch = math.inf, None
+
+
+def convergence(history: list[EpochRecord], out_of_time: bool = False) -> dict:
+    """Whether a two-phase training converged: each phase ran and stopped by early stopping,
+    its best epoch before its last. `reason` says what did not (None when converged)."""
+    reasons = []
+    for phase in (1, 2):
+        values = [r.val_bce for r in history if r.phase == phase]
+        if not values:
+            reasons.append(f"phase {phase} never ran")
+        elif min(range(len(values)), key=values.__getitem__) == len(values) - 1:
+            reasons.append(f"phase {phase} was still improving at its last epoch ({len(values)})")
+    if out_of_time:
+        reasons.append("the time budget cut the training short")
+    return {"converged": not reasons, "reason": "; ".join(reasons) or None}
 
 
 @dataclass
@@ -173,8 +205,10 @@ def _callback(schedule, history, on_epoch, best_weights, on_checkpoint):
                 on_checkpoint(self.model, schedule, history, self.best_weights)
             if on_epoch is not None:
                 on_epoch(record, schedule.best_overall)
-            if decision != CONTINUE:
+            late = decision != STOP and schedule.time_is_up(time.monotonic(), record.seconds)
+            if decision != CONTINUE or late:
                 self.model.stop_training = True
+                self.epoch_seconds = record.seconds
 
     return PhaseCallback()
 
@@ -206,9 +240,12 @@ def train_two_phase(
 
     history = list(history or [])
     start = time.perf_counter()
+    epoch_seconds = 0.0
     for phase in (1, 2):
         if phase < schedule.phase:
             continue
+        if phase == 2 and not schedule.time_left(time.monotonic(), epoch_seconds):
+            break  # the budget leaves phase 2 no epoch
         if phase == 2 and schedule.switch_epoch is None:
             schedule.start_phase_2()
             compiled, best_weights = False, None
@@ -235,6 +272,7 @@ def train_two_phase(
                 callbacks=[callback, *(callbacks or [])],
                 verbose=0,
             )
+            epoch_seconds = getattr(callback, "epoch_seconds", 0.0)
         else:
             callback.best_weights = best_weights
         weights = getattr(callback, "best_weights", None) or best_weights

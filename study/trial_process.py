@@ -94,14 +94,18 @@ def _child(conn) -> None:
 
         begin = time.perf_counter()
         dataset = open_dataset(spec["data"], check_values=False)
-        train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
+        seed = spec.get("sample_seed", 0)  # one subsample for every trial of the study
+        train = dataset.train.sample(spec.get("train_rows"), seed)
+        validation = dataset.validation.sample(spec.get("validation_rows"), seed)
         loaded = time.perf_counter()
         values = spec["values"]
         keras.utils.set_random_seed(spec["seed"])
         model = build_from_values(train[0].shape[1], values)
         timing = {"data_s": loaded - begin, "build_s": time.perf_counter() - loaded}
+        timing["validation_rows"] = len(validation[0])
         conn.send(("start", model.count_params(), len(train[0]), timing))
         schedule = TwoPhaseSchedule.from_values(values, **spec["schedule"])
+        schedule.deadline = spec.get("deadline")  # time.monotonic() is system-wide on Linux
 
         def on_epoch(record, best):
             faults.point("child-epoch")

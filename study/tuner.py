@@ -33,7 +33,9 @@ import time
 
 import keras_tuner
 
+from study import budget as budget_module
 from study import chief, distributed, faults, signals, state
+from study.budget import Budget
 from study.config import StudyConfig, StudyStopped
 from study.model import AcceptanceHyperModel, count_parameters, declare
 from study.records import TrialRecords
@@ -48,6 +50,7 @@ from study.trial_process import (
 log = logging.getLogger(__name__)
 OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
 ENDED = ("COMPLETED", "FAILED", "INVALID")
+ENDED_REPORTS = ("COMPLETED", "PRUNED", "FAILED")  # statuses of report.json of ended trials
 
 
 def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
@@ -86,6 +89,10 @@ def _oracle_arguments(config: StudyConfig) -> dict:
     return dict(sampler=config.tuner, pruner=config.prune, max_epochs=config.max_epochs, **common)
 
 
+class BudgetSpent(Exception):
+    """No further trial fits in the time budget: the message says why."""
+
+
 class TrialPruned(Exception):
     """The oracle stopped the trial (its pruner): the epochs so far are its result."""
 
@@ -95,8 +102,8 @@ class Progress:
 
     A worker of a distributed study (`total` None) counts its own trials only."""
 
-    def __init__(self, total: int | None, ended_before: int):
-        self.total, self.ended_before = total, ended_before
+    def __init__(self, total: int | None, ended_before: int, budget=None):
+        self.total, self.ended_before, self.budget = total, ended_before, budget
         self.start = time.perf_counter()
         self.ended_now = 0
 
@@ -114,7 +121,7 @@ class Progress:
         shown = ", ".join(f"{n}={_short(v)}" for n, v in values.items())
         best_text = f"{best:.5f}" if best is not None else "-"
         log.info(
-            "trial %d of %s (id %s): %s | best so far %s | elapsed %s, left ~%s",
+            "trial %d of %s (id %s): %s | best so far %s | elapsed %s, left ~%s%s",
             k,
             self.total or "this worker",
             trial_id,
@@ -122,6 +129,7 @@ class Progress:
             best_text,
             _duration(self.elapsed()),
             self.left(),
+            f" | budget {self.budget.status()}" if self.budget and self.budget.total_s else "",
         )
 
     def epoch(self, record, best: float) -> None:
@@ -173,9 +181,13 @@ class AcceptanceTuner(keras_tuner.Tuner):
         hypermodel: AcceptanceHyperModel,
         config: StudyConfig,
         role: distributed.Role | None = None,
+        budget: Budget | None = None,
+        split_rows: dict | None = None,
         **kwargs,
     ):
         self.config, self.n_features = config, hypermodel.n_inputs
+        self.budget = budget  # the time budget (None: --trials alone ends the search)
+        self.split_rows = split_rows or {}  # rows of the full splits, for the retrain estimate
         self.role = role or distributed.Role()
         self.is_worker = self.role.kind == "worker"
         self.records = TrialRecords(config.study_dir)
@@ -205,7 +217,45 @@ class AcceptanceTuner(keras_tuner.Tuner):
         if self.is_worker:
             self.progress = Progress(None, 0)
         else:
-            self.progress = Progress(self.config.trials, ended_trials(self))
+            self.progress = Progress(self.config.trials, ended_trials(self), self.budget)
+
+    def pre_create_trial(self):
+        """Before each new trial: save the time spent; stop if no further trial fits."""
+        super().pre_create_trial()
+        if self.budget is None or self.is_worker:
+            return
+        self.budget.save()
+        why = self.budget_stop()
+        if why:
+            raise BudgetSpent(why)
+
+    def _trial_deadline(self) -> float | None:
+        """When a trial must stop to leave the retrain and the final stages their time."""
+        if self.budget is None or self.budget.total_s is None or self.is_worker:
+            return None
+        retrain_s, finish_s, _ = self._estimates(self.records.reports())
+        if retrain_s is None:  # no rate measured yet: the first trial may use half of what is left
+            retrain_s = max(self.budget.left() - finish_s, 0.0) / 2
+        return self.budget.deadline(retrain_s + finish_s)
+
+    def _estimates(self, reports: list[dict]) -> tuple[float | None, float, list[float]]:
+        """(retrain seconds of the best trial so far, final stages' seconds, trial seconds)."""
+        rated = [r for r in reports if r["status"] == "COMPLETED" and r.get("rows_per_second")]
+        retrain_s = None
+        if rated:
+            best = min(rated, key=lambda r: r["objective"])
+            retrain_s = budget_module.retrain_seconds(
+                best["rows_per_second"],
+                self.split_rows.get("train", 0),
+                self.split_rows.get("validation", 0),
+            )
+        seconds = [r["seconds"] for r in reports if r["status"] in ENDED_REPORTS]
+        return retrain_s, budget_module.finish_seconds(self.split_rows.get("test", 0)), seconds
+
+    def budget_stop(self) -> str | None:
+        """Why the time budget allows no further trial (None: it does)."""
+        retrain_s, finish_s, seconds = self._estimates(self.records.reports())
+        return budget_module.search_should_stop(self.budget, seconds, retrain_s, finish_s)
 
     def on_trial_begin(self, trial):
         signals.check()
@@ -228,6 +278,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "values": values,
             "seed": self.config.seed * 100_003 + _trial_index(trial.trial_id),
             "tensorboard": self._tensorboard(trial),
+            **search_rows(self.config),
+            "deadline": self._trial_deadline(),
             "schedule": {
                 "patience_1": self.config.patience_1,
                 "patience_2": self.config.patience_2,
@@ -249,7 +301,9 @@ class AcceptanceTuner(keras_tuner.Tuner):
                 raise TrialPruned()
 
         def on_start(parameters, rows, timing):
-            outcome["parameters"], outcome["rows"], outcome["timing"] = parameters, rows, timing
+            outcome["parameters"], outcome["rows"] = parameters, rows
+            outcome["validation_rows"] = timing.pop("validation_rows", None)
+            outcome["timing"] = timing
 
         begin = time.perf_counter()
         try:
@@ -324,6 +378,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "seconds": time.perf_counter() - outcome.get("start", time.perf_counter()),
             "rows_per_second": result.rows_per_second if result else None,
             "epochs": len(history),
+            "training_rows": outcome.get("rows"),
+            "validation_rows": outcome.get("validation_rows"),
             **({"worker": self.tuner_id} if self.is_worker else {}),
             # where the trial's time went: data loading and building in the trial process
             **{k.replace("_s", "_seconds"): v for k, v in outcome.get("timing", {}).items()},
@@ -332,6 +388,17 @@ class AcceptanceTuner(keras_tuner.Tuner):
             lines = (trial.message or "").strip().splitlines()
             report["message"] = lines[-1] if lines else ""
         return report
+
+
+def search_rows(config: StudyConfig) -> dict:
+    """The trials' subsample: `search_rows` training rows and half as many validation rows,
+    drawn with the study's seed (None: the whole split)."""
+    rows = config.search_rows or None
+    return {
+        "train_rows": rows,
+        "validation_rows": rows // 2 if rows else None,
+        "sample_seed": config.seed,
+    }
 
 
 def _trial_index(trial_id: str) -> int:
@@ -353,6 +420,8 @@ def search(tuner: AcceptanceTuner) -> None:
                 if tuner.role.kind is None:
                     distributed.requeue_foreign(tuner.oracle)
                 tuner.search(verbose=0)
+    except BudgetSpent as spent:
+        print(f"{spent}; {ended_trials(tuner)} trials ended", flush=True)
     except signals.StudyInterrupted:
         tuner.record_interrupted()
         tuner.save()

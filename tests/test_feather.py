@@ -81,3 +81,17 @@ def test_as_tf_dataset_yields_batches_and_reshuffles(split):
     assert first[0].shape[1] == 2
     assert not np.array_equal(first[0], second[0])
     np.testing.assert_array_equal(np.sort(np.concatenate(first)[:, 0]), np.arange(2_500))
+
+
+def test_sample_draws_distinct_rows_across_files_reproducibly(split):
+    reader = FeatherReader(split[0])
+    x, y = reader.sample(700, seed=3)
+    assert x.shape == (700, 2) and y.shape == (700, 1)
+    rows = x[:, 0].astype(int)
+    assert len(set(rows)) == 700  # without replacement
+    assert (x[:, 1] == -x[:, 0]).all() and (y[:, 0] == rows % 2).all()  # rows kept whole
+    assert {r // 1_000 for r in rows} == {0, 1, 2}  # drawn from every file
+    assert np.array_equal(reader.sample(700, seed=3)[0], x)
+    assert not np.array_equal(reader.sample(700, seed=4)[0], x)
+    whole, _ = reader.sample(5_000)
+    assert np.array_equal(whole[:, 0], np.arange(2_500))  # n past the size: the whole split

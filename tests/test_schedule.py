@@ -78,3 +78,49 @@ def test_non_finite_values_raise(bad):
     s = TwoPhaseSchedule(learning_rate=1.0)
     with pytest.raises(NonFiniteLoss, match="val_bce is"):
         s.update(bad)
+
+
+def _records(phases_values):
+    from study.schedule import EpochRecord
+
+    out = []
+    for phase, values in phases_values:
+        for v in values:
+            out.append(EpochRecord(len(out), phase, 1e-3, v, v, 1.0))
+    return out
+
+
+def test_convergence_needs_both_phases_to_stop_before_their_last_epoch():
+    from study.schedule import convergence
+
+    stopped = _records([(1, [0.5, 0.4, 0.41, 0.42]), (2, [0.39, 0.38, 0.385, 0.386])])
+    assert convergence(stopped) == {"converged": True, "reason": None}
+    capped = _records([(1, [0.5, 0.4, 0.41]), (2, [0.39, 0.38, 0.37])])
+    assert convergence(capped) == {
+        "converged": False,
+        "reason": "phase 2 was still improving at its last epoch (3)",
+    }
+    cut = _records([(1, [0.5, 0.4])])
+    result = convergence(cut, out_of_time=True)
+    assert not result["converged"]
+    assert result["reason"] == (
+        "phase 1 was still improving at its last epoch (2); phase 2 never ran; "
+        "the time budget cut the training short"
+    )
+
+
+def test_deadline_stops_when_the_next_epoch_would_end_past_it():
+    s = TwoPhaseSchedule(learning_rate=1e-2, deadline=100.0)
+    assert not s.time_is_up(now=89.0, epoch_seconds=10.0)
+    assert s.time_is_up(now=91.0, epoch_seconds=10.0)
+    assert s.out_of_time
+    assert not TwoPhaseSchedule(learning_rate=1e-2).time_is_up(now=1e9, epoch_seconds=1e9)
+
+
+def test_phase_1_deadline_leaves_phase_2_its_time():
+    s = TwoPhaseSchedule(learning_rate=1e-2, deadline=100.0, deadline_1=70.0)
+    assert s.time_is_up(now=65.0, epoch_seconds=10.0)  # phase 1 ends at its own deadline
+    s.start_phase_2()
+    assert not s.time_is_up(now=65.0, epoch_seconds=10.0)  # phase 2 runs on to the deadline
+    assert s.time_left(now=85.0, epoch_seconds=10.0)
+    assert s.time_is_up(now=95.0, epoch_seconds=10.0) and not s.time_left(95.0, 10.0)

@@ -230,6 +230,29 @@ class FeatherReader:
         parts = [self.read_xy(p) for p in self.files]
         return _concat([p[0] for p in parts]), _concat([p[1] for p in parts])
 
+    def sample(self, n: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """`n` rows drawn at random without replacement (seeded), as (features, labels) arrays.
+
+        Read file by file, so at most the sample and one file are in memory: a split of
+        tens of millions of rows can be searched on a subsample. `n` None, or not below
+        the split's size, gives the whole split in file order (as `to_numpy`).
+        """
+        if n is None or n >= self.num_rows:
+            return self.to_numpy()
+        rng = np.random.default_rng([seed, 211])
+        chosen = np.sort(rng.choice(self.num_rows, size=n, replace=False))
+        xs, ys, offset = [], [], 0
+        for path in self.files:
+            table = pf.read_table(path, columns=self.features + self.labels, memory_map=True)
+            lo, hi = np.searchsorted(chosen, [offset, offset + table.num_rows])
+            if hi > lo:
+                taken = table.take(pa.array(chosen[lo:hi] - offset))
+                xs.append(_columns_to_numpy(taken, self.features))
+                ys.append(_columns_to_numpy(taken, self.labels))
+            offset += table.num_rows
+        order = rng.permutation(n)  # no file order left in the rows
+        return _concat(xs)[order], _concat(ys)[order]
+
     def to_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole split (or some columns) as one DataFrame."""
         columns = columns or self.features + self.labels + self.extras

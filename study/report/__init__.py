@@ -88,7 +88,12 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
             else None
         ),
         "retrained": (
-            {"trial_id": str(card.get("trial_id")), "test_metrics": card.get("test_metrics", {})}
+            {
+                "trial_id": str(card.get("trial_id")),
+                "test_metrics": card.get("test_metrics", {}),
+                "converged": card.get("converged"),
+                "convergence_note": card.get("reason"),
+            }
             if card
             else None
         ),

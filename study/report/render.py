@@ -91,6 +91,11 @@ def _headline_lines(summary: dict) -> list[str]:
     if summary["retrained"]:
         r = summary["retrained"]
         lines.append(f"  retrained: trial {r['trial_id']}: " + _kv(r["test_metrics"]))
+        if r.get("converged") is False:
+            lines.append(
+                f"  retrained model NOT converged: {r.get('convergence_note')}; "
+                "raise --retrain-max-epochs (or --time-budget) and retrain"
+            )
     if summary["importances"]:
         lines.append("  importances: " + _kv(summary["importances"]))
     else:

@@ -1,0 +1,138 @@
+"""The study's wall-time budget (`--time-budget 30m`): spent, left, and when to stop searching.
+
+The budget covers the whole command: data, search, retrain, validation, export and
+report. The search stops starting trials once what is left would no longer hold
+one more trial, the retrain of the best trial so far on the full training split
+(estimated from the training rate measured in its trial) and the final stages;
+the retrain itself stops at the deadline left for the final stages, and says so.
+
+`results/<study>/budget.json` keeps the seconds spent by earlier runs of the
+study, so a resumed study honours what is left of its budget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from pathlib import Path
+
+from study.config import ConfigError
+from study.data.feather import write_json_atomic
+
+log = logging.getLogger(__name__)
+FILE = "budget.json"
+RETRAIN_EPOCHS = 30  # epochs a retrain on the full split is assumed to need (both phases)
+FINISH_SECONDS = 30.0  # validation, export and report, apart from the test rows' share
+FINISH_ROWS_PER_SECOND = 40_000.0  # test rows validated per second (prediction, histograms)
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smh])")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of "45s", "30m", "2h", "1h30m" or a plain number of seconds (ConfigError else)."""
+    raw = str(text).strip().lower()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        parts = _PART.findall(raw)
+        if not parts or "".join(n + u for n, u in parts) != raw:
+            raise ConfigError(
+                f"time_budget: expected a duration such as 45s, 30m, 2h or 1h30m, found {text!r}"
+            ) from None
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if not seconds > 0 or not math.isfinite(seconds):
+        raise ConfigError(f"time_budget: expected a positive duration, found {text!r}")
+    return seconds
+
+
+def duration_text(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class Budget:
+    """Seconds spent by this study (earlier runs included) against its budget (None: none)."""
+
+    def __init__(self, total_s: float | None, start: float | None = None):
+        self.total_s = total_s
+        self.start = time.monotonic() if start is None else start
+        self.spent_before = 0.0
+        self.path: Path | None = None
+
+    @classmethod
+    def of(cls, time_budget: str | None, start: float | None = None) -> Budget:
+        return cls(parse_duration(time_budget) if time_budget else None, start)
+
+    def attach(self, study_dir: Path) -> None:
+        """Count the seconds that earlier runs of the study spent (budget.json), and save here."""
+        self.path = Path(study_dir) / FILE
+        try:
+            self.spent_before = float(json.loads(self.path.read_text())["spent_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.spent_before = 0.0
+
+    def spent(self) -> float:
+        return self.spent_before + time.monotonic() - self.start
+
+    def left(self) -> float | None:
+        return None if self.total_s is None else self.total_s - self.spent()
+
+    def deadline(self, reserve_s: float = 0.0) -> float | None:
+        """The `time.monotonic()` value by which work must end to leave `reserve_s`."""
+        left = self.left()
+        return None if left is None else time.monotonic() + left - reserve_s
+
+    def save(self) -> None:
+        if self.path is not None:
+            write_json_atomic(self.path, {"budget_s": self.total_s, "spent_s": self.spent()})
+
+    def status(self) -> str:
+        """ "12m03s of 30m00s spent, 17m57s left" (or the time spent where there is no budget)."""
+        if self.total_s is None:
+            return f"{duration_text(self.spent())} spent"
+        return (
+            f"{duration_text(self.spent())} of {duration_text(self.total_s)} spent, "
+            f"{duration_text(self.left())} left"
+        )
+
+
+def finish_seconds(test_rows: int) -> float:
+    """Validation, export and report of a retrained model, from the test split's size."""
+    return FINISH_SECONDS + test_rows / FINISH_ROWS_PER_SECOND
+
+
+def retrain_seconds(rows_per_second: float, train_rows: int, validation_rows: int) -> float:
+    """A retrain of RETRAIN_EPOCHS epochs on the full splits at a trial's measured rate.
+
+    The rate is a trial's training rows per second of its whole epochs (validation
+    included); a validation row costs about a third of a training row (no backward pass).
+    """
+    epoch_rows = train_rows + validation_rows / 3
+    return RETRAIN_EPOCHS * epoch_rows / max(rows_per_second, 1.0)
+
+
+def search_should_stop(
+    budget: Budget, trial_seconds: list[float], retrain_s: float | None, finish_s: float
+) -> str | None:
+    """Why no further trial fits in what is left (None: one more fits, or no budget).
+
+    One more trial is assumed to take the median of the ended ones; before any trial
+    has measured a rate (`retrain_s` None), the search goes on.
+    """
+    left = budget.left()
+    if left is None or retrain_s is None:
+        return None
+    ordered = sorted(trial_seconds)
+    trial_s = ordered[len(ordered) // 2] if ordered else 0.0
+    if left >= trial_s + retrain_s + finish_s:
+        return None
+    return (
+        f"time budget: {duration_text(left)} left, kept for the retrain "
+        f"(~{duration_text(retrain_s)}) and validation, export and report "
+        f"(~{duration_text(finish_s)}); no further trial (~{duration_text(trial_s)}) fits"
+    )

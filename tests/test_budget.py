@@ -1,0 +1,55 @@
+"""The time budget: durations, what is left across runs, when the search stops."""
+
+import json
+
+import pytest
+
+from study.budget import (
+    Budget,
+    parse_duration,
+    retrain_seconds,
+    search_should_stop,
+)
+from study.config import ConfigError
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("45s", 45), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("90", 90), ("0.5m", 30)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "30 minutes", "m30", "-5m", "0s", "1x"])
+def test_bad_durations_name_the_field(text):
+    with pytest.raises(ConfigError, match="time_budget: expected"):
+        parse_duration(text)
+
+
+def test_a_resumed_budget_counts_the_earlier_runs(tmp_path):
+    (tmp_path / "budget.json").write_text(json.dumps({"budget_s": 600, "spent_s": 400.0}))
+    budget = Budget(600.0, start=0.0)
+    budget.attach(tmp_path)
+    assert budget.spent_before == 400.0
+    fresh = Budget(600.0)
+    fresh.attach(tmp_path / "elsewhere")
+    assert fresh.spent_before == 0.0 and 0 <= fresh.spent() < 5
+    fresh.path = tmp_path / "budget.json"
+    fresh.save()
+    assert json.loads((tmp_path / "budget.json").read_text())["budget_s"] == 600.0
+
+
+def test_retrain_estimate_scales_with_the_full_split():
+    # 30 epochs of 1,000,000 training rows + 300,000 validation rows (a third each) at 100k/s
+    assert retrain_seconds(100_000, 1_000_000, 300_000) == pytest.approx(30 * 11.0)
+
+
+def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
+    budget = Budget(1000.0)
+    budget.spent_before = 500.0  # 500 s left
+    assert search_should_stop(budget, [50, 60, 70], retrain_s=None, finish_s=30) is None
+    assert search_should_stop(budget, [50, 60, 70], retrain_s=400, finish_s=30) is None
+    why = search_should_stop(budget, [50, 60, 70], retrain_s=420, finish_s=30)
+    assert why.startswith("time budget: 8m") and "no further trial (~1m00s) fits" in why
+    assert search_should_stop(Budget(None), [50], retrain_s=1e9, finish_s=30) is None
