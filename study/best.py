@@ -33,8 +33,11 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     from study.validation import draw_validation, validate, worst_bins
 
     best_dir = config.study_dir / "best"
-    trial = choose_trial(config, trial_id)
-    deadline = budget.deadline(finish_seconds(dataset.test.num_rows)) if budget else None
+    finish_s = finish_seconds(dataset.test.num_rows)
+    left = budget.left() if budget else None
+    split_rows = {s: getattr(dataset, s).num_rows for s in ("train", "validation")}
+    trial = choose_trial(config, trial_id, split_rows, None if left is None else left - finish_s)
+    deadline = budget.deadline(finish_s) if budget else None
     log.info(
         "retraining trial %s (search objective %.5f) on all %s training rows, validating on "
         "%s, both phases to early stopping (cap %d epochs a phase%s)",

@@ -25,6 +25,7 @@ from study.data.feather import write_json_atomic
 log = logging.getLogger(__name__)
 FILE = "budget.json"
 RETRAIN_EPOCHS = 30  # epochs a retrain on the full split is assumed to need (both phases)
+RETRAIN_SHARE = 0.6  # at most this share of the budget is held back from the search for it
 FINISH_SECONDS = 30.0  # validation, export and report, apart from the test rows' share
 FINISH_ROWS_PER_SECOND = 40_000.0  # test rows validated per second (prediction, histograms)
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smh])")
@@ -116,17 +117,42 @@ def retrain_seconds(rows_per_second: float, train_rows: int, validation_rows: in
     return RETRAIN_EPOCHS * epoch_rows / max(rows_per_second, 1.0)
 
 
+def pick(
+    reports: list[dict], split_rows: dict, seconds_left: float | None
+) -> tuple[dict | None, float | None]:
+    """The completed trial to retrain and its estimated retrain seconds: the best one whose
+    retrain fits in `seconds_left` (None: no limit), else the best; (None, None) if none."""
+    completed = [r for r in reports if r["status"] == "COMPLETED" and r.get("objective")]
+    if not completed:
+        return None, None
+
+    def estimate(report: dict) -> float | None:
+        rate = report.get("rows_per_second")
+        if not rate:
+            return None
+        return retrain_seconds(rate, split_rows.get("train", 0), split_rows.get("validation", 0))
+
+    ranked = sorted(completed, key=lambda r: r["objective"])
+    for report in ranked:
+        seconds = estimate(report)
+        if seconds_left is None or (seconds is not None and seconds <= seconds_left):
+            return report, seconds
+    return ranked[0], estimate(ranked[0])
+
+
 def search_should_stop(
     budget: Budget, trial_seconds: list[float], retrain_s: float | None, finish_s: float
 ) -> str | None:
     """Why no further trial fits in what is left (None: one more fits, or no budget).
 
-    One more trial is assumed to take the median of the ended ones; before any trial
-    has measured a rate (`retrain_s` None), the search goes on.
+    One more trial is assumed to take the median of the ended ones; the retrain is held
+    at most RETRAIN_SHARE of the budget (a slower one is cut by its deadline). Before
+    any trial has measured a rate (`retrain_s` None), the search goes on.
     """
     left = budget.left()
     if left is None or retrain_s is None:
         return None
+    retrain_s = min(retrain_s, RETRAIN_SHARE * budget.total_s)
     ordered = sorted(trial_seconds)
     trial_s = ordered[len(ordered) // 2] if ordered else 0.0
     if left >= trial_s + retrain_s + finish_s:

@@ -191,7 +191,8 @@ def _search(args, config, dataset, role, budget) -> None:
 
     search = search_rows(config)
     print(
-        f"  rows: trials train on {search['train_rows'] or rows['train']:,} of the "
+        f"  rows: trials train on {min(search['train_rows'] or rows['train'], rows['train']):,}"
+        f" of the "
         f"{rows['train']:,} training rows and validate on "
         f"{min(search['validation_rows'] or rows['validation'], rows['validation']):,} of "
         f"{rows['validation']:,}; the retrain uses all of both; the test split has "

@@ -8,7 +8,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-TUNERS = ("random", "bayesian", "tpe", "cmaes", "gp")  # keras-tuner's two, then Optuna's
+KERAS_TUNERS = ("random", "bayesian", "hyperband")  # keras-tuner's oracles
+TUNERS = (*KERAS_TUNERS, "tpe", "cmaes", "gp")  # then Optuna's samplers
 PRUNERS = ("none", "median", "hyperband")
 NEEDS = {"cmaes": "cmaes", "gp": "torch"}  # the package an Optuna sampler needs
 
@@ -42,7 +43,7 @@ class StudyConfig:
     study: str = "default"  # name: results go to <results>/<study>/
     data: str | None = None  # prepared dataset directory; None: the embedded default sample
     results: str = "results"  # output root
-    tuner: str = "random"  # oracle: random | bayesian (keras-tuner) | tpe | cmaes | gp (Optuna)
+    tuner: str = "random"  # oracle: random | bayesian | hyperband (keras-tuner) | tpe | cmaes | gp
     prune: str = "none"  # pruner of the Optuna tuners: none | median | hyperband
     trials: int = 50  # trials that reach an end (completed or failed), in total
     seed: int = 0  # seeds the oracle and every trial's initialisation and shuffling
@@ -79,7 +80,7 @@ class StudyConfig:
             raise ConfigError(f"tuner: expected one of {', '.join(TUNERS)}, found {self.tuner!r}")
         if self.prune not in PRUNERS:
             raise ConfigError(f"prune: expected one of {', '.join(PRUNERS)}, found {self.prune!r}")
-        if self.prune != "none" and self.tuner in ("random", "bayesian"):
+        if self.prune != "none" and self.tuner in KERAS_TUNERS:
             raise ConfigError(
                 f"prune: pruning needs an Optuna tuner (tpe, cmaes, gp), found tuner {self.tuner}"
             )

@@ -44,8 +44,15 @@ class Retrained:
     convergence: dict  # {"converged": bool, "reason": str | None}, see schedule.convergence
 
 
-def choose_trial(config: StudyConfig, trial_id: str | None = None) -> dict:
-    """The report of `trial_id`, or of the completed trial with the lowest objective."""
+def choose_trial(
+    config: StudyConfig,
+    trial_id: str | None = None,
+    split_rows: dict | None = None,
+    seconds_left: float | None = None,
+) -> dict:
+    """The report of `trial_id`; else of the completed trial with the lowest objective, or
+    with a time limit, the best one whose retrain on `split_rows` fits in `seconds_left`
+    (study.budget.pick)."""
     reports = TrialRecords(config.study_dir).reports()
     if trial_id is not None:
         found = [r for r in reports if r["trial_id"] == str(trial_id)]
@@ -57,7 +64,20 @@ def choose_trial(config: StudyConfig, trial_id: str | None = None) -> dict:
     completed = [r for r in reports if r["status"] == "COMPLETED"]
     if not completed:
         raise ConfigError(f"{config.study_dir}: no completed trial to retrain")
-    return min(completed, key=lambda r: r["objective"])
+    best = min(completed, key=lambda r: r["objective"])
+    if seconds_left is None:
+        return best
+    from study.budget import duration_text, pick
+
+    chosen, seconds = pick(completed, split_rows or {}, seconds_left)
+    if chosen is not best:
+        log.info(
+            "retrain: trial %s (objective %.5f) is the best whose retrain (~%s) fits in the "
+            "%s the budget leaves; the best, trial %s (%.5f), would not",
+            chosen["trial_id"], chosen["objective"], duration_text(seconds),
+            duration_text(seconds_left), best["trial_id"], best["objective"],
+        )  # fmt: skip
+    return chosen
 
 
 class Checkpoint:

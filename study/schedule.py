@@ -54,6 +54,7 @@ class TwoPhaseSchedule:
     deadline: float | None = None  # time.monotonic() by which training must end (a budget)
     deadline_1: float | None = None  # by which phase 1 must end, leaving phase 2 its time
     out_of_time: bool = False  # a deadline cut a phase before early stopping did
+    max_total_epochs: int | None = None  # a Hyperband rung: stop at this global epoch
 
     @classmethod
     def from_values(cls, values: dict, **settings) -> TwoPhaseSchedule:
@@ -86,6 +87,8 @@ class TwoPhaseSchedule:
         patience = self.patience_1 if self.phase == 1 else self.patience_2
         cap = self.max_epochs_1 if self.phase == 1 else self.max_epochs_2
         waited = self.epoch - 1 - self.best_epoch
+        if self.rung_done():
+            return STOP, improved
         if waited < patience and self.epoch_in_phase < cap:
             return CONTINUE, improved
         return (SWITCH if self.phase == 1 else STOP), improved
@@ -103,6 +106,10 @@ class TwoPhaseSchedule:
     def time_left(self, now: float, epoch_seconds: float) -> bool:
         """Whether the overall deadline leaves room for another epoch."""
         return self.deadline is None or now + epoch_seconds <= self.deadline
+
+    def rung_done(self) -> bool:
+        """Whether a Hyperband rung's global epochs are reached (training may continue later)."""
+        return self.max_total_epochs is not None and self.epoch >= self.max_total_epochs
 
     def phase_done(self) -> bool:
         """Whether the current phase has met its stopping rule (for resuming a checkpoint)."""
@@ -239,6 +246,7 @@ def train_two_phase(
     import keras
 
     history = list(history or [])
+    inherited = len(history)
     start = time.perf_counter()
     epoch_seconds = 0.0
     for phase in (1, 2):
@@ -273,10 +281,15 @@ def train_two_phase(
                 verbose=0,
             )
             epoch_seconds = getattr(callback, "epoch_seconds", 0.0)
+            if schedule.rung_done():
+                break  # a Hyperband rung: the weights stay as they are, to be continued
         else:
             callback.best_weights = best_weights
         weights = getattr(callback, "best_weights", None) or best_weights
         if weights is not None:
             model.set_weights(weights)
         best_weights = None
-    return TrainingResult.from_history(history, len(train[0]), time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    result = TrainingResult.from_history(history, len(train[0]), seconds)
+    result.rows_per_second = len(train[0]) * (len(history) - inherited) / max(seconds, 1e-9)
+    return result

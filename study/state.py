@@ -269,3 +269,14 @@ class RandomOracle(RecoveringOracle, keras_tuner.oracles.RandomSearchOracle):
 
 class BayesianOracle(RecoveringOracle, keras_tuner.oracles.BayesianOptimizationOracle):
     pass
+
+
+class HyperbandOracle(RecoveringOracle, keras_tuner.oracles.HyperbandOracle):
+    """keras-tuner's Hyperband: each trial's values carry its rung (`tuner/epochs`, the
+    global epochs to reach; `tuner/trial_id`, the trial whose checkpoint it continues).
+
+    keras-tuner's Hyperband takes no `max_trials`; the study's trial count bounds it here."""
+
+    def __init__(self, max_trials=None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_trials = max_trials

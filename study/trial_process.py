@@ -75,6 +75,34 @@ def _tensorboard_callbacks(board: dict | None) -> list:
     return [keras.callbacks.TensorBoard(board["log_dir"], write_graph=False)]
 
 
+def _continued(rung: dict | None):
+    """(model, schedule, history, phase-best weights) of the trial a Hyperband rung continues,
+    or None for a trial that starts afresh."""
+    if not rung or not rung.get("from"):
+        return None
+    from study.retrain import Checkpoint
+
+    return Checkpoint(rung["from"]).load(key=RUNG_KEY)  # None (none left): start afresh
+
+
+def _rung_saver(rung: dict | None):
+    """Saves a Hyperband trial's checkpoint at its last epoch, for a rung that continues it."""
+    if not rung:
+        return None
+    from study.retrain import Checkpoint
+
+    checkpoint = Checkpoint(rung["save"])
+
+    def save(model, schedule, history, best_weights):
+        if schedule.rung_done() or (schedule.phase == 2 and schedule.phase_done()):
+            checkpoint.save(model, schedule, history, best_weights, RUNG_KEY)
+
+    return save
+
+
+RUNG_KEY = {"kind": "hyperband rung"}
+
+
 def _child(conn) -> None:
     """Entry point of the child process: import the backend, wait for the spec, train."""
     signals.ignore_in_child()
@@ -100,12 +128,20 @@ def _child(conn) -> None:
         loaded = time.perf_counter()
         values = spec["values"]
         keras.utils.set_random_seed(spec["seed"])
-        model = build_from_values(train[0].shape[1], values)
+        rung = spec.get("rung")
+        restored = _continued(rung)
+        if restored is None:
+            model = build_from_values(train[0].shape[1], values)
+            schedule = TwoPhaseSchedule.from_values(values, **spec["schedule"])
+            history, best_weights = [], None
+        else:
+            model, schedule, history, best_weights = restored
         timing = {"data_s": loaded - begin, "build_s": time.perf_counter() - loaded}
         timing["validation_rows"] = len(validation[0])
         conn.send(("start", model.count_params(), len(train[0]), timing))
-        schedule = TwoPhaseSchedule.from_values(values, **spec["schedule"])
         schedule.deadline = spec.get("deadline")  # time.monotonic() is system-wide on Linux
+        schedule.out_of_time = False
+        schedule.max_total_epochs = rung["epochs"] if rung else None
 
         def on_epoch(record, best):
             faults.point("child-epoch")
@@ -120,6 +156,10 @@ def _child(conn) -> None:
                 validation,
                 int(values["batch_size"]),
                 on_epoch,
+                history=history,
+                compiled=restored is not None,
+                best_weights=best_weights,
+                on_checkpoint=_rung_saver(rung),
                 callbacks=_tensorboard_callbacks(spec.get("tensorboard")),
             )
         except NonFiniteLoss as err:

@@ -69,6 +69,8 @@ def _oracle_class(config: StudyConfig) -> type:
         return state.RandomOracle
     if config.tuner == "bayesian":
         return state.BayesianOracle
+    if config.tuner == "hyperband":
+        return state.HyperbandOracle
     from study.oracle import OptunaOracle
 
     return OptunaOracle
@@ -83,6 +85,11 @@ def _oracle_arguments(config: StudyConfig) -> dict:
     )
     if config.tuner == "random":
         return common
+    if config.tuner == "hyperband":
+        # budget: global epochs across both phases; rungs of 1/3 of the trials each
+        return dict(
+            max_epochs=2 * config.max_epochs, factor=3, hyperband_iterations=10_000, **common
+        )
     if config.tuner == "bayesian":
         # keras-tuner's default starts with 3 random trials per hyperparameter (24 here)
         return dict(num_initial_points=min(10, max(3, config.trials // 5)), **common)
@@ -239,18 +246,15 @@ class AcceptanceTuner(keras_tuner.Tuner):
         return self.budget.deadline(retrain_s + finish_s)
 
     def _estimates(self, reports: list[dict]) -> tuple[float | None, float, list[float]]:
-        """(retrain seconds of the best trial so far, final stages' seconds, trial seconds)."""
-        rated = [r for r in reports if r["status"] == "COMPLETED" and r.get("rows_per_second")]
-        retrain_s = None
-        if rated:
-            best = min(rated, key=lambda r: r["objective"])
-            retrain_s = budget_module.retrain_seconds(
-                best["rows_per_second"],
-                self.split_rows.get("train", 0),
-                self.split_rows.get("validation", 0),
-            )
+        """(retrain seconds of the trial the retrain would take now, final stages' seconds,
+        seconds of the ended trials)."""
+        finish_s = budget_module.finish_seconds(self.split_rows.get("test", 0))
+        left = self.budget.left() if self.budget else None
+        _, retrain_s = budget_module.pick(
+            reports, self.split_rows, None if left is None else left - finish_s
+        )
         seconds = [r["seconds"] for r in reports if r["status"] in ENDED_REPORTS]
-        return retrain_s, budget_module.finish_seconds(self.split_rows.get("test", 0)), seconds
+        return retrain_s, finish_s, seconds
 
     def budget_stop(self) -> str | None:
         """Why the time budget allows no further trial (None: it does)."""
@@ -271,7 +275,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
         )
 
     def run_trial(self, trial, *args, **kwargs):
-        values = dict(trial.hyperparameters.values)
+        values, rung = split_rung(trial.hyperparameters.values)
         outcome = self._outcome[trial.trial_id]
         spec = {
             "data": str(self.config.data_dir),
@@ -280,6 +284,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "tensorboard": self._tensorboard(trial),
             **search_rows(self.config),
             "deadline": self._trial_deadline(),
+            "rung": self._rung(trial.trial_id, rung),
             "schedule": {
                 "patience_1": self.config.patience_1,
                 "patience_2": self.config.patience_2,
@@ -318,6 +323,17 @@ class AcceptanceTuner(keras_tuner.Tuner):
             self.progress.pruned(trial.trial_id, result.history[-1].epoch)
         outcome["result"] = result
         return {MONITOR: result.objective}
+
+    def _rung(self, trial_id: str, rung: dict) -> dict | None:
+        """A Hyperband trial's epochs to reach, its checkpoint, and the one it continues."""
+        if not rung:
+            return None
+        parent = rung.get("tuner/trial_id")
+        return {
+            "epochs": int(rung["tuner/epochs"]),
+            "save": str(self.records.trial_dir(trial_id) / "checkpoint"),
+            "from": str(self.records.trial_dir(parent) / "checkpoint") if parent else None,
+        }
 
     def _heartbeat(self, trial):
         """A worker tells the chief that its trial lives (the chief hands over silent ones)."""
@@ -362,7 +378,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
         """report.json of a trial that is RUNNING, COMPLETED, PRUNED, FAILED or INTERRUPTED."""
         outcome = (self._outcome.get if keep else self._outcome.pop)(trial.trial_id, {})
         result = outcome.get("result")
-        values = dict(trial.hyperparameters.values)
+        values, rung = split_rung(trial.hyperparameters.values)
         history = outcome.get("history", [])
         report = {
             "trial_id": trial.trial_id,
@@ -378,6 +394,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "seconds": time.perf_counter() - outcome.get("start", time.perf_counter()),
             "rows_per_second": result.rows_per_second if result else None,
             "epochs": len(history),
+            **({"rung": {k.removeprefix("tuner/"): v for k, v in rung.items()}} if rung else {}),
             "training_rows": outcome.get("rows"),
             "validation_rows": outcome.get("validation_rows"),
             **({"worker": self.tuner_id} if self.is_worker else {}),
@@ -388,6 +405,12 @@ class AcceptanceTuner(keras_tuner.Tuner):
             lines = (trial.message or "").strip().splitlines()
             report["message"] = lines[-1] if lines else ""
         return report
+
+
+def split_rung(values: dict) -> tuple[dict, dict]:
+    """(hyperparameters, Hyperband's `tuner/...` bookkeeping) of a trial's values."""
+    rung = {k: v for k, v in values.items() if k.startswith("tuner/")}
+    return {k: v for k, v in values.items() if k not in rung}, rung
 
 
 def search_rows(config: StudyConfig) -> dict:

@@ -53,3 +53,21 @@ def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
     why = search_should_stop(budget, [50, 60, 70], retrain_s=420, finish_s=30)
     assert why.startswith("time budget: 8m") and "no further trial (~1m00s) fits" in why
     assert search_should_stop(Budget(None), [50], retrain_s=1e9, finish_s=30) is None
+
+
+def test_pick_prefers_the_best_trial_whose_retrain_fits():
+    from study.budget import pick
+
+    rows = {"train": 1_000_000, "validation": 300_000}  # 30 x 1.1 M rows an estimate
+
+    def report(trial_id, objective, rate, status="COMPLETED"):
+        return {"trial_id": trial_id, "status": status, "objective": objective,
+                "rows_per_second": rate}  # fmt: skip
+
+    slow_best, fast = report("0", 0.15, 11_000), report("1", 0.16, 110_000)
+    reports = [slow_best, fast, report("2", 0.10, 1e6, status="PRUNED")]
+    assert pick(reports, rows, None) == (slow_best, pytest.approx(3000.0))
+    assert pick(reports, rows, 3000.0)[0] is slow_best
+    assert pick(reports, rows, 1000.0) == (fast, pytest.approx(300.0))
+    assert pick(reports, rows, 100.0)[0] is slow_best  # none fits: the best
+    assert pick([reports[2]], rows, None) == (None, None)
