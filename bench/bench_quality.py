@@ -148,16 +148,17 @@ def main() -> None:
     runs = {
         "hgb": lambda: run_hgb(dataset, truth),
         "mlp": lambda: run_mlp(dataset, truth, args.quick),
-        "notebook": lambda: run_notebook(dataset, truth, args.quick),
         "study_10m": lambda: run_study(
             results, "budget10m", [*extra, "--time-budget", "20s" if args.quick else "10m"]
         ),
+        "notebook": lambda: run_notebook(dataset, truth, args.quick),
     }
     for name, run in runs.items():
         if name in skip:
             continue
         print(f"running {name}", flush=True)
         figures.update({f"{name}_{k}": v for k, v in run().items()})
+        print(json.dumps({k: v for k, v in figures.items() if k.startswith(name)}), flush=True)
     for name in ("hgb", "mlp", "notebook", "study_10m"):
         if f"{name}_excess_nats" in figures:
             figures[f"{name}_excess_over_study"] = (

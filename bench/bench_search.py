@@ -1,20 +1,23 @@
-"""Search efficiency: best objective against training epochs consumed, per tuner, over seeds.
+"""Search methods at equal wall time: the final model's test excess and the best-so-far curve.
 
-    python bench/bench_search.py [--seeds 3] [--budget 80] [--rows 20000] [--json PATH]
-                                 [--plot PATH] [--quick]
+    python bench/bench_search.py [--budget 8m] [--seeds 3] [--rows 2500000]
+                                 [--methods random,bayesian,hyperband,tpe_hyperband]
+                                 [--json PATH] [--plot PATH] [--runs-json PATH] [--quick]
 
-Methods: keras-tuner random, keras-tuner bayesian, Optuna TPE, TPE + median
-pruning, TPE + Hyperband pruning. Each run is a real study (the tuner, trial
-processes, both phases) on the same generated default data and the same search
-space, and gets the same budget in total training epochs: no new trial starts
-once the epochs of the ended trials reach the budget. After the search, each
-run's best trial is retrained here with the same schedule and its test excess
-over the Bayes cross-entropy is measured with the known true probability.
+Each run is the real study command, `run_study.py --time-budget BUDGET`, on the same
+generated sample (its own seed, apart from the runs' seeds), with every default but
+the method: the search on the subsample, then the chosen trial retrained on the full
+training split, validated on the test split and exported, all inside the budget.
+Methods: keras-tuner's random search, its Bayesian optimisation, its Hyperband
+(rungs over global epochs, promoted trials continue from checkpoints), and Optuna's
+TPE with a Hyperband pruner.
 
-Figure of merit: epochs tpe + median pruning needs to reach random search's final
-best objective, divided by the epochs random search needed to reach it (per seed,
-median over seeds: `epochs_ratio_vs_random`). A run that never reaches the target
-counts with all its epochs (the ratio is then a lower bound; `not_reached` counts them).
+Scores per run: the exported model's test excess over the Bayes cross-entropy (the
+sample keeps the true probability) and the time-averaged best-so-far validation
+cross-entropy of the search (the area under the best-so-far curve in wall time
+divided by the search's duration; before the first trial ends, that trial's value).
+Figures: the median of each over the seeds, per method, and each method's median
+excess over random search's.
 """
 
 from __future__ import annotations
@@ -22,103 +25,90 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import emit, study_tuner, train_values
+from common import emit
 
+ROOT = Path(__file__).resolve().parents[1]
 METHODS = {
-    "random": ("random", "none"),
-    "bayesian": ("bayesian", "none"),
-    "tpe": ("tpe", "none"),
-    "tpe_median": ("tpe", "median"),
-    "tpe_hyperband": ("tpe", "hyperband"),
+    "random": ["--tuner", "random"],
+    "bayesian": ["--tuner", "bayesian"],
+    "hyperband": ["--tuner", "hyperband"],
+    "tpe_hyperband": ["--tuner", "tpe", "--prune", "hyperband"],
 }
+QUICK = [
+    "--search-rows", "2000", "--max-epochs", "2", "--narrow", "width=8:16",
+    "--narrow", "n_blocks=1:2", "--retrain-max-epochs", "3",
+]  # fmt: skip
 
 
-def run_search(method: str, seed: int, budget: int, root: Path, data: Path, settings: dict):
-    """One budgeted study; returns [(epochs consumed, best objective so far)] and the best hps."""
-    from study import tuner as tuner_module
-    from study.config import StudyConfig
+def run_study(method: str, seed: int, budget: str, data: Path, root: Path, extra: list) -> dict:
+    """One study of `method` under `budget`: its wall time, excess and best-so-far curve."""
+    study = f"{method}-{seed}"
+    command = [
+        sys.executable, str(ROOT / "run_study.py"), "--data", str(data), "--results", str(root),
+        "--study", study, "--seed", str(seed), "--trials", "1000", "--time-budget", budget,
+        "--no-report", *METHODS[method], *extra,
+    ]  # fmt: skip
+    begin_unix, begin = time.time(), time.perf_counter()
+    with open(root / f"{study}.log", "w") as log:
+        subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=True)
+    wall = time.perf_counter() - begin
+    card = json.loads((root / study / "best" / "export" / "model_card.json").read_text())
+    reports = [json.loads(p.read_text()) for p in (root / study / "trials").glob("*/report.json")]
+    return {
+        "wall_s": wall,
+        "excess": card["test_metrics"]["excess"],
+        "converged": bool(card.get("converged")),
+        "trials": len(reports),
+        "curve": best_so_far(reports, begin_unix),
+    }
 
-    tuner_kind, prune = METHODS[method]
-    config = StudyConfig(
-        study=f"{method}-{seed}",
-        results=str(root),
-        data=str(data),
-        tuner=tuner_kind,
-        prune=prune,
-        seed=seed,
-        # the epoch budget ends the search; this sizes the random start of TPE and bayesian
-        trials=max(4, budget // 4),
-        max_failures=10,
-        **settings,
+
+def best_so_far(reports: list[dict], begin: float) -> list[tuple[float, float]]:
+    """(seconds since the study began, best completed objective so far) at each trial's end."""
+    ended = sorted(
+        (r["finished_at"] - begin, r["objective"])
+        for r in reports
+        if r.get("finished_at") and r["status"] == "COMPLETED" and r.get("objective")
     )
-    curve: list[tuple[int, float]] = []
-    consumed = [0]
-
-    class Budgeted(tuner_module.AcceptanceTuner):
-        def on_trial_end(self, trial):
-            history = self._outcome.get(trial.trial_id, {}).get("history", [])
-            consumed[0] += len(history)
-            super().on_trial_end(trial)
-            best = self.oracle.get_best_trials(1)
-            curve.append((consumed[0], best[0].score if best else float("inf")))
-            if consumed[0] >= budget or len(self.oracle.trials) >= self.config.trials:
-                self.oracle.max_trials = len(self.oracle.trials)  # create_trial: STOPPED
-
-    tuner, dataset = study_tuner(config, Budgeted)
-    tuner_module.search(tuner)
-    best = tuner.oracle.get_best_trials(1)[0]
-    return curve, dict(best.hyperparameters.values), dataset, config
+    curve, best = [], float("inf")
+    for seconds, objective in ended:
+        best = min(best, objective)
+        curve.append((seconds, best))
+    return curve
 
 
-def test_excess(dataset, config, values: dict, seed: int) -> float:
-    """Retrain `values` with the study's schedule; excess of its test CE over Bayes CE."""
-    import keras
-
-    from study.data.synthetic import TRUTH
-    from study.validation import truth_metrics
-
-    model, _ = train_values(
-        values,
-        dataset.train.to_numpy(),
-        dataset.validation.to_numpy(),
-        seed,
-        patience_1=config.patience_1,
-        patience_2=config.patience_2,
-        max_epochs_1=config.max_epochs,
-        max_epochs_2=config.max_epochs,
-    )
-    x, y = dataset.test.to_numpy()
-    prob = model.predict(x, batch_size=8192, verbose=0).ravel()
-    truth = dataset.test.to_pandas([TRUTH])[TRUTH].to_numpy()
-    keras.backend.clear_session()
-    return truth_metrics(y.ravel(), prob, truth)["excess"]
+def time_averaged(curve: list[tuple[float, float]]) -> float:
+    """Area under the best-so-far step curve over [0, last end], divided by that time;
+    before the first end, the first value."""
+    if not curve:
+        return float("nan")
+    area, (t_prev, value) = 0.0, (0.0, curve[0][1])
+    for t, best in curve:
+        area += (t - t_prev) * value
+        t_prev, value = t, best
+    return area / t_prev if t_prev > 0 else value
 
 
-def epochs_to_reach(curve: list[tuple[int, float]], target: float) -> tuple[int, bool]:
-    """Epochs consumed when the best-so-far first reached `target` (or all of them)."""
-    for epochs, best in curve:
-        if best <= target + 1e-12:
-            return epochs, True
-    return curve[-1][0], False
-
-
-def draw(curves: dict, path: Path) -> None:
+def draw(runs: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, (method, runs) in enumerate(curves.items()):
-        for k, curve in enumerate(runs):
-            x, y = zip(*curve, strict=True)
-            ax.step(x, y, where="post", color=f"C{i}", alpha=0.8, label=method if k == 0 else None)
-    ax.set_xlabel("training epochs consumed (all trials)")
-    ax.set_ylabel("best objective so far (val_bce)")
+    for i, (method, results) in enumerate(runs.items()):
+        for k, run in enumerate(results):
+            if run["curve"]:
+                x, y = zip(*run["curve"], strict=True)
+                ax.step(x, y, where="post", color=f"C{i}", label=None if k else method)
+    ax.set_xlabel("wall seconds since the study began")
+    ax.set_ylabel("best validation cross-entropy so far")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -127,75 +117,56 @@ def draw(curves: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", default="8m", help="wall-time budget of every study")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--budget", type=int, default=80, help="training epochs per run")
-    parser.add_argument("--rows", type=int, default=20_000, help="rows of the default sample")
+    parser.add_argument("--rows", type=int, default=2_500_000, help="rows of the sample")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--quick", action="store_true", help="1 seed, budget 6, 2 methods")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 2 methods, 40 s, tiny")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path, default=Path("bench_search.png"))
-    parser.add_argument("--runs-json", type=Path, help="write every run's curve here")
+    parser.add_argument("--runs-json", type=Path, help="every run's figures and curve")
     args = parser.parse_args()
-    methods = ["random", "tpe_median"] if args.quick else args.methods.split(",")
+    methods = ["random", "hyperband"] if args.quick else args.methods.split(",")
     seeds = 1 if args.quick else args.seeds
-    budget = 6 if args.quick else args.budget
-    rows = 6_000 if args.quick else args.rows
-    settings = dict(
-        max_epochs=4,
-        patience_1=2,
-        patience_2=2,
-        narrowed={"width": "16:128", "n_blocks": "1:6"},
-    )
+    budget, rows = ("40s", 6_000) if args.quick else (args.budget, args.rows)
     from study.data.dataset import generate_dataset
 
     start = time.perf_counter()
-    curves: dict[str, list] = {m: [] for m in methods}
-    excess: dict[str, list] = {m: [] for m in methods}
+    runs: dict[str, list] = {m: [] for m in methods}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         generate_dataset(rows, data, seed=123)
         for seed in range(seeds):
-            for method in methods:
-                t0 = time.perf_counter()
-                curve, values, dataset, config = run_search(
-                    method, seed, budget, Path(tmp), data, settings
-                )
-                curves[method].append(curve)
-                excess[method].append(test_excess(dataset, config, values, seed))
+            for method in methods:  # in turn, so that a drift of the machine hits all
+                run = run_study(method, seed, budget, data, Path(tmp), QUICK if args.quick else [])
+                runs[method].append(run)
                 print(
-                    f"seed {seed} {method:<14} trials {len(curve):>3}  epochs {curve[-1][0]:>4}  "
-                    f"best {curve[-1][1]:.5f}  test excess {excess[method][-1]:.4f}  "
-                    f"({time.perf_counter() - t0:.0f} s)",
+                    f"seed {seed} {method:<14} trials {run['trials']:>3}"
+                    f"  wall {run['wall_s']:5.0f} s"
+                    f"  best-so-far mean {time_averaged(run['curve']):.5f}"
+                    f"  test excess {run['excess']:.5f}"
+                    f"{'' if run['converged'] else '  (retrain not converged)'}",
                     flush=True,
                 )
-    figures: dict = {"seeds": seeds, "budget_epochs": budget, "rows": rows}
+    from study.budget import parse_duration
+
+    figures: dict = {"seeds": seeds, "budget_s": parse_duration(budget), "rows": rows}
     for method in methods:
-        figures[f"{method}_best_median"] = statistics.median(c[-1][1] for c in curves[method])
-        figures[f"{method}_test_excess_median"] = statistics.median(excess[method])
-        figures[f"{method}_trials_median"] = statistics.median(len(c) for c in curves[method])
-    target_method = "tpe_median"
-    if "random" in methods and target_method in methods:
-        ratios, missed = [], 0
-        for rand, other in zip(curves["random"], curves[target_method], strict=True):
-            target = rand[-1][1]
-            rand_epochs, _ = epochs_to_reach(rand, target)
-            other_epochs, reached = epochs_to_reach(other, target)
-            missed += not reached
-            ratios.append(other_epochs / rand_epochs)
-        figures["epochs_ratio_vs_random"] = statistics.median(ratios)
-        figures["not_reached"] = missed
+        figures[f"{method}_excess_median"] = statistics.median(r["excess"] for r in runs[method])
+        figures[f"{method}_time_averaged_best_median"] = statistics.median(
+            time_averaged(r["curve"]) for r in runs[method]
+        )
+        figures[f"{method}_trials_median"] = statistics.median(r["trials"] for r in runs[method])
+        figures[f"{method}_wall_s_median"] = statistics.median(r["wall_s"] for r in runs[method])
+    if "random" in methods:
         for method in methods:
-            if method in ("random", target_method):
-                continue
-            per = [
-                epochs_to_reach(o, r[-1][1])[0] / epochs_to_reach(r, r[-1][1])[0]
-                for r, o in zip(curves["random"], curves[method], strict=True)
-            ]
-            figures[f"{method}_epochs_ratio_vs_random"] = statistics.median(per)
+            figures[f"{method}_excess_over_random"] = (
+                figures[f"{method}_excess_median"] / figures["random_excess_median"]
+            )
     figures["wall_seconds"] = time.perf_counter() - start
-    draw(curves, args.plot)
+    draw(runs, args.plot)
     if args.runs_json:
-        args.runs_json.write_text(json.dumps({"curves": curves, "excess": excess}, indent=1))
+        args.runs_json.write_text(json.dumps(runs, indent=1))
     emit(figures, args.json)
 
 

@@ -44,8 +44,8 @@ class Param:
 
 # The default search space; the notebook's values are the defaults.
 SPACE: dict[str, Param] = {
-    "n_blocks": Param("int", 1, 12, default=10),
-    "width": Param("int", 16, 256, log=True, default=128),
+    "n_blocks": Param("int", 1, 16, default=10),
+    "width": Param("int", 16, 512, log=True, default=128),
     "activation": Param("choice", values=("tanh", "relu", "gelu", "swish"), default="tanh"),
     "optimizer": Param("choice", values=("adam", "rmsprop", "nadam"), default="rmsprop"),
     # fine-tune rate = learning_rate x fine_tune_factor >= 1.5e-5: no trial crawls at ~1e-6

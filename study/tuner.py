@@ -392,6 +392,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
             "parameters": outcome.get("parameters")
             or count_parameters(self.n_features, values["width"], values["n_blocks"]),
             "seconds": time.perf_counter() - outcome.get("start", time.perf_counter()),
+            "finished_at": time.time() if status in ENDED_REPORTS else None,  # Unix seconds
             "rows_per_second": result.rows_per_second if result else None,
             "epochs": len(history),
             **({"rung": {k.removeprefix("tuner/"): v for k, v in rung.items()}} if rung else {}),

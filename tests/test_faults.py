@@ -288,6 +288,15 @@ BAD = {
         ["--prune", "median"],
         "prune: pruning needs an Optuna tuner (tpe, cmaes, gp), found tuner random",
     ),
+    "pruning hyperband": (
+        ["--tuner", "hyperband", "--prune", "median"],
+        "prune: pruning needs an Optuna tuner (tpe, cmaes, gp), found tuner hyperband",
+    ),
+    "bad time budget": (
+        ["--time-budget", "half an hour"],
+        "time_budget: expected a duration such as 45s, 30m, 2h or 1h30m, found 'half an hour'",
+    ),
+    "negative search rows": (["--search-rows", "-5"], "search_rows: expected 0 (all) or a"),
     "unknown fix name": (["--fix", "depth=3"], "unknown hyperparameter"),
     "fix of wrong type": (["--fix", "width=wide"], "width"),
     "narrow of wrong form": (["--narrow", "width=64"], "width"),
