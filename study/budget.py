@@ -140,6 +140,13 @@ def pick(
     return ranked[0], estimate(ranked[0])
 
 
+def retrain_reserve(budget: Budget, retrain_s: float | None) -> float:
+    """Seconds held back from the search for the retrain: its estimate, at most
+    RETRAIN_SHARE of the budget (that share while no trial has measured a rate)."""
+    cap = RETRAIN_SHARE * (budget.total_s or 0.0)
+    return cap if retrain_s is None else min(retrain_s, cap)
+
+
 def search_should_stop(
     budget: Budget, trial_seconds: list[float], retrain_s: float | None, finish_s: float
 ) -> str | None:
@@ -152,7 +159,7 @@ def search_should_stop(
     left = budget.left()
     if left is None or retrain_s is None:
         return None
-    retrain_s = min(retrain_s, RETRAIN_SHARE * budget.total_s)
+    retrain_s = retrain_reserve(budget, retrain_s)
     ordered = sorted(trial_seconds)
     trial_s = ordered[len(ordered) // 2] if ordered else 0.0
     if left >= trial_s + retrain_s + finish_s:

@@ -241,9 +241,9 @@ class AcceptanceTuner(keras_tuner.Tuner):
         if self.budget is None or self.budget.total_s is None or self.is_worker:
             return None
         retrain_s, finish_s, _ = self._estimates(self.records.reports())
-        if retrain_s is None:  # no rate measured yet: the first trial may use half of what is left
-            retrain_s = max(self.budget.left() - finish_s, 0.0) / 2
-        return self.budget.deadline(retrain_s + finish_s)
+        return self.budget.deadline(
+            budget_module.retrain_reserve(self.budget, retrain_s) + finish_s
+        )
 
     def _estimates(self, reports: list[dict]) -> tuple[float | None, float, list[float]]:
         """(retrain seconds of the trial the retrain would take now, final stages' seconds,

@@ -71,3 +71,12 @@ def test_pick_prefers_the_best_trial_whose_retrain_fits():
     assert pick(reports, rows, 1000.0) == (fast, pytest.approx(300.0))
     assert pick(reports, rows, 100.0)[0] is slow_best  # none fits: the best
     assert pick([reports[2]], rows, None) == (None, None)
+
+
+def test_retrain_reserve_is_capped_by_its_share_of_the_budget():
+    from study.budget import RETRAIN_SHARE, retrain_reserve
+
+    budget = Budget(1000.0)
+    assert retrain_reserve(budget, 200.0) == 200.0
+    assert retrain_reserve(budget, 5000.0) == RETRAIN_SHARE * 1000.0
+    assert retrain_reserve(budget, None) == RETRAIN_SHARE * 1000.0  # no rate measured yet
