@@ -67,7 +67,7 @@ def test_pick_prefers_the_best_trial_whose_retrain_fits():
     slow_best, fast = report("0", 0.15, 11_000), report("1", 0.16, 110_000)
     reports = [slow_best, fast, report("2", 0.10, 1e6, status="PRUNED")]
     assert pick(reports, rows, None) == (slow_best, pytest.approx(3000.0))
-    assert pick(reports, rows, 3000.0)[0] is slow_best
+    assert pick(reports, rows, 1500.0)[0] is slow_best  # within FIT_TOLERANCE (2)
     assert pick(reports, rows, 1000.0) == (fast, pytest.approx(300.0))
     assert pick(reports, rows, 100.0)[0] is slow_best  # none fits: the best
     assert pick([reports[2]], rows, None) == (None, None)
