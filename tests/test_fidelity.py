@@ -128,7 +128,7 @@ def test_hyperband_rungs_continue_their_trial_and_resume_after_kills(tiny_datase
 
 
 def test_a_time_budget_bounds_the_whole_study(tiny_dataset, tmp_path):
-    budget = 60.0
+    budget = 100.0
     argv = study(tiny_dataset, tmp_path, 500, "--time-budget", f"{budget:.0f}s")
     code, out, wall = run(argv)
     assert code == 0, out[-3000:]
