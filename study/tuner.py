@@ -35,7 +35,7 @@ import keras_tuner
 
 from study import budget as budget_module
 from study import chief, distributed, faults, signals, state
-from study.budget import Budget
+from study.budget import Budget, duration_text
 from study.config import StudyConfig, StudyStopped
 from study.model import AcceptanceHyperModel, count_parameters, declare
 from study.records import TrialRecords
@@ -121,7 +121,7 @@ class Progress:
         if not self.ended_now or self.total is None:
             return "?"
         remaining = self.total - self.ended_before - self.ended_now
-        return _duration(self.elapsed() / self.ended_now * max(remaining, 0))
+        return duration_text(self.elapsed() / self.ended_now * max(remaining, 0))
 
     def trial_begin(self, trial_id: str, values: dict, best: float | None) -> None:
         k = self.ended_before + self.ended_now + 1
@@ -134,7 +134,7 @@ class Progress:
             trial_id,
             shown,
             best_text,
-            _duration(self.elapsed()),
+            duration_text(self.elapsed()),
             self.left(),
             f" | budget {self.budget.status()}" if self.budget and self.budget.total_s else "",
         )
@@ -161,18 +161,9 @@ class Progress:
             trial_id,
             status.lower(),
             value,
-            _duration(self.elapsed()),
+            duration_text(self.elapsed()),
             self.left(),
         )
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-        if seconds >= 3600
-        else (f"{seconds // 60}m{seconds % 60:02d}s")
-    )
 
 
 def _short(value) -> str:
@@ -480,7 +471,7 @@ def _chief_progress(tuner: AcceptanceTuner):
                 f" on worker {report.get('worker', '?')}"
                 + (f": objective {objective:.5f}" if objective is not None else "")
                 + f" | {len(oracle.end_order)} of {total} ended, "
-                f"elapsed {_duration(time.perf_counter() - begin)}",
+                f"elapsed {duration_text(time.perf_counter() - begin)}",
                 flush=True,
             )
 
