@@ -20,6 +20,10 @@ large one), measured in one run:
 `--explore` times the bare fit of the notebook's network over batch size,
 `steps_per_execution`, `jit_compile` and TensorFlow's thread settings (intra-op
 and inter-op pool sizes, each in a fresh process).
+`--backends N` times the trial loop (`train_two_phase`) of the notebook's network
+and of a 10 x 100 gelu Adam network under Keras's TensorFlow backend and its JAX
+backend (XLA-compiled steps, as Keras runs JAX), each in a fresh process,
+alternating N times (needs `pip install "jax[cpu]"`).
 """
 
 from __future__ import annotations
@@ -218,6 +222,65 @@ def fit_only(rows: int, epochs: int, threads: str) -> float:
     return bare_fit(POINTS["notebook"], x, y, epochs)
 
 
+GELU = {
+    **POINTS["notebook"],
+    "width": 100,
+    "activation": "gelu",
+    "optimizer": "adam",
+    "batch_size": 1024,
+    "l2": 1e-5,
+}  # the kind of network the default study picks
+
+
+def backend_loop(rows: int, epochs: int, point: str) -> float:
+    """The trial loop's training rows/s of one network under this process's Keras backend
+    (`KERAS_BACKEND`, set by the parent); JAX steps are XLA-compiled, TensorFlow's not
+    (the study's setting; `--explore` measured XLA no faster there)."""
+    import keras
+
+    from study import schedule
+    from study.data.dataset import generate_dataset, open_dataset
+
+    if keras.backend.backend() == "jax":
+        schedule.JIT_COMPILE = True
+    with tempfile.TemporaryDirectory() as tmp:
+        generate_dataset(rows, Path(tmp) / "d", seed=0)
+        dataset = open_dataset(Path(tmp) / "d")
+        train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
+    values = POINTS["notebook"] if point == "notebook" else GELU
+    return trial_loop(values, train, validation, epochs)[0]
+
+
+def compare_backends(rows: int, epochs: int, repeats: int) -> dict:
+    """Trial-loop rows/s per backend and network, fresh processes, alternating."""
+    import os
+
+    runs: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        for point in ("notebook", "gelu"):
+            for backend in ("tensorflow", "jax"):
+                command = [sys.executable, __file__, "--backend-child", point]
+                command += ["--rows", str(rows), "--epochs", str(epochs)]
+                env = {**os.environ, "KERAS_BACKEND": backend}
+                done = subprocess.run(command, capture_output=True, text=True, env=env)
+                if done.returncode != 0:
+                    raise SystemExit(f"{backend} run failed:\n{done.stderr[-2000:]}")
+                rate = float(done.stdout.split()[-1])
+                runs.setdefault(f"{point}_{backend}", []).append(rate)
+                print(
+                    f"repeat {repeat + 1} {point:8s} {backend:10s} {rate:10,.0f} rows/s", flush=True
+                )
+    out = {}
+    for point in ("notebook", "gelu"):
+        tf_rate = statistics.median(runs[f"{point}_tensorflow"])
+        jax_rate = statistics.median(runs[f"{point}_jax"])
+        out[f"backend_{point}_tensorflow_rows_per_s"] = tf_rate
+        out[f"backend_{point}_jax_rows_per_s"] = jax_rate
+        out[f"backend_{point}_jax_over_tensorflow"] = jax_rate / tf_rate
+        out[f"backend_{point}_runs"] = {k: v for k, v in runs.items() if k.startswith(point)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=80_000, help="default-sample rows")
@@ -225,11 +288,26 @@ def main() -> None:
     parser.add_argument("--explore", action="store_true")
     parser.add_argument("--quick", action="store_true", help="6,000 rows, 3 epochs, notebook")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--backends",
+        type=int,
+        default=0,
+        metavar="N",
+        help="compare Keras backends (TensorFlow, JAX), N alternating repeats",
+    )
+    parser.add_argument("--backend-child", help=argparse.SUPPRESS)
     parser.add_argument("--fit-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--threads", default="0,0", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fit_only:
         print(fit_only(args.rows, args.epochs, args.threads))
+        return
+    if args.backend_child:
+        print(backend_loop(args.rows, args.epochs, args.backend_child))
+        return
+    if args.backends:
+        rows, epochs = (6_000, 3) if args.quick else (args.rows, args.epochs)
+        emit(compare_backends(rows, epochs, args.backends), args.json)
         return
     rows, epochs = (6_000, 3) if args.quick else (args.rows, args.epochs)
     points = ["notebook"] if args.quick else list(POINTS)

@@ -116,7 +116,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         "--default-rows",
         type=int,
         dest="default_rows",
-        help="rows of the generated default sample (default 2500000: 1.25 M to train)",
+        help="rows of the generated default sample (default 5000000: 2.5 M to train)",
     )
     g.add_argument(
         "--fix",
@@ -141,6 +141,12 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         dest="retrain_max_epochs",
         help="safety cap on each phase's epochs when retraining the best trial; early stopping "
         "ends it before (default 100)",
+    )
+    g.add_argument(
+        "--retrain-patience",
+        type=int,
+        dest="retrain_patience",
+        help="epochs without improvement that end each phase of the retrain (default 5)",
     )
     g.add_argument(
         "--no-retrain",
@@ -204,6 +210,12 @@ def _retrain_parser(sub) -> None:
         type=int,
         dest="retrain_max_epochs",
         help="safety cap on each phase's epochs (default: the study's, 100)",
+    )
+    p.add_argument(
+        "--retrain-patience",
+        type=int,
+        dest="retrain_patience",
+        help="epochs without improvement that end each phase (default: the study's, 5)",
     )
 
 

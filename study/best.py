@@ -40,11 +40,12 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     deadline = budget.deadline(finish_s) if budget else None
     log.info(
         "retraining trial %s (search objective %.5f) on all %s training rows, validating on "
-        "%s, both phases to early stopping (cap %d epochs a phase%s)",
+        "%s, both phases to early stopping (patience %d, cap %d epochs a phase%s)",
         trial["trial_id"],
         trial["objective"],
         f"{dataset.train.num_rows:,}",
         f"{dataset.validation.num_rows:,}",
+        config.retrain_patience,
         config.retrain_max_epochs,
         f"; {budget.status()}" if budget and budget.total_s else "",
     )

@@ -25,7 +25,7 @@ from study.data.feather import write_json_atomic
 log = logging.getLogger(__name__)
 FILE = "budget.json"
 RETRAIN_EPOCHS = 30  # epochs a retrain on the full split is assumed to need (both phases)
-RETRAIN_SHARE = 0.6  # at most this share of the budget is held back from the search for it
+RETRAIN_SHARE = 0.7  # at most this share of the budget is held back from the search for it
 # A trial's rows/s undercounts a full-split epoch's (its per-epoch costs spread over 12x fewer
 # rows: 62k rows/s in a trial, 121k in its retrain, on the default sample), so a trial whose
 # estimate exceeds what is left by up to this factor still counts as fitting.

@@ -69,6 +69,7 @@ def study_config(args):
         "max_failures",
         "default_rows",
         "retrain_max_epochs",
+        "retrain_patience",
         "tensorboard",
         "search_rows",
         "time_budget",
@@ -255,8 +256,9 @@ def cmd_retrain(args) -> None:
         raise ConfigError(f"{path}: no such study (run the study first)")
     config = StudyConfig.from_dict(json.loads(path.read_text())["config"], str(path))
     config.results = args.results
-    if args.retrain_max_epochs is not None:
-        config.retrain_max_epochs = args.retrain_max_epochs
+    for name in ("retrain_max_epochs", "retrain_patience"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
     config.check()
     from study.lock import StudyLock
 

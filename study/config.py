@@ -49,14 +49,15 @@ class StudyConfig:
     seed: int = 0  # seeds the oracle and every trial's initialisation and shuffling
     max_epochs: int = 10  # cap on the epochs of each phase of a trial
     patience_1: int = 3  # phase 1 stops after this many epochs without improvement
-    patience_2: int = 3  # phase 2 likewise (trials and the retrain)
+    patience_2: int = 3  # phase 2 likewise (in the trials)
     max_failures: int = 3  # consecutive failed trials that stop the study
     fixed: dict = field(default_factory=dict)  # hyperparameter -> value, replaces its range
     narrowed: dict = field(default_factory=dict)  # hyperparameter -> "low:high" or "a,b,c"
     retrain_max_epochs: int = (
         100  # safety cap on each phase of the retrain (early stopping ends it)
     )
-    default_rows: int = 2_500_000  # rows of the generated default sample (train gets half)
+    retrain_patience: int = 5  # the retrain's patience in both phases (the notebook's)
+    default_rows: int = 5_000_000  # rows of the generated default sample (train gets half)
     search_rows: int = 100_000  # training rows of each trial, a seeded subsample (0: all);
     # trials validate on half as many validation rows; the retrain uses both whole splits
     time_budget: str | None = "30m"  # wall time of search + retrain + validation + export +
@@ -71,6 +72,7 @@ class StudyConfig:
         "data",
         "default_rows",
         "retrain_max_epochs",
+        "retrain_patience",
         "tensorboard",
         "time_budget",
     )
@@ -95,6 +97,7 @@ class StudyConfig:
             "max_epochs",
             "patience_1",
             "patience_2",
+            "retrain_patience",
             "max_failures",
             "default_rows",
         ):

@@ -165,13 +165,14 @@ def retrain(
         model = build_from_values(train[0].shape[1], values)
         schedule = TwoPhaseSchedule.from_values(
             values,
-            patience_1=config.patience_1,
-            patience_2=config.patience_2,
+            patience_1=config.retrain_patience,
+            patience_2=config.retrain_patience,
             max_epochs_1=config.retrain_max_epochs,
             max_epochs_2=config.retrain_max_epochs,
         )
         history, best_weights = [], None
     schedule.deadline, schedule.out_of_time = deadline, False
+    schedule.patience_1 = schedule.patience_2 = config.retrain_patience  # may change on resume
     if deadline is not None and schedule.phase == 1:  # phase 2 keeps a quarter of the time
         schedule.deadline_1 = time.monotonic() + PHASE_1_SHARE * (deadline - time.monotonic())
 
