@@ -141,7 +141,7 @@ def main() -> None:
     figures: dict = {}
     study = run_study(results, "default", [*extra, "--trials", "3" if args.quick else "50"])
     figures.update({f"study_{k}": v for k, v in study.items()})
-    rows = QUICK_STUDY[QUICK_STUDY.index("--default-rows") + 1] if args.quick else "5000000"
+    rows = QUICK_STUDY[QUICK_STUDY.index("--default-rows") + 1] if args.quick else "2500000"
     dataset, truth = load(results / "data" / f"default-{rows}-seed0")
     figures["training_rows"] = dataset.train.num_rows
     figures["test_rows"] = dataset.test.num_rows

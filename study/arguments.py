@@ -116,7 +116,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         "--default-rows",
         type=int,
         dest="default_rows",
-        help="rows of the generated default sample (default 5000000: 2.5 M to train)",
+        help="rows of the generated default sample (default 2500000: 1.25 M to train)",
     )
     g.add_argument(
         "--fix",

@@ -57,7 +57,7 @@ class StudyConfig:
         100  # safety cap on each phase of the retrain (early stopping ends it)
     )
     retrain_patience: int = 5  # the retrain's patience in both phases (the notebook's)
-    default_rows: int = 5_000_000  # rows of the generated default sample (train gets half)
+    default_rows: int = 2_500_000  # rows of the generated default sample (train gets half)
     search_rows: int = 100_000  # training rows of each trial, a seeded subsample (0: all);
     # trials validate on half as many validation rows; the retrain uses both whole splits
     time_budget: str | None = "30m"  # wall time of search + retrain + validation + export +

@@ -64,12 +64,15 @@ def test_pick_prefers_the_best_trial_whose_retrain_fits():
         return {"trial_id": trial_id, "status": status, "objective": objective,
                 "rows_per_second": rate}  # fmt: skip
 
-    slow_best, fast = report("0", 0.15, 11_000), report("1", 0.16, 110_000)
-    reports = [slow_best, fast, report("2", 0.10, 1e6, status="PRUNED")]
+    slow_best, fast = report("0", 0.15, 11_000), report("1", 0.154, 110_000)
+    poor = report("3", 0.30, 1_100_000)  # fits any budget, 0.15 nats worse than the best
+    reports = [slow_best, fast, report("2", 0.10, 1e6, status="PRUNED"), poor]
     assert pick(reports, rows, None) == (slow_best, pytest.approx(3000.0))
     assert pick(reports, rows, 1500.0)[0] is slow_best  # within FIT_TOLERANCE (2)
-    assert pick(reports, rows, 1000.0) == (fast, pytest.approx(300.0))
-    assert pick(reports, rows, 100.0)[0] is slow_best  # none fits: the best
+    assert pick(reports, rows, 1000.0) == (fast, pytest.approx(300.0))  # within 0.005 nats
+    assert pick(reports, rows, 100.0)[0] is slow_best  # only the poor one fits: the best
+    fast["objective"] = 0.16  # beyond PICK_TOLERANCE of the best: never taken for its speed
+    assert pick(reports, rows, 1000.0)[0] is slow_best
     assert pick([reports[2]], rows, None) == (None, None)
 
 

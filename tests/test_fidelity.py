@@ -91,6 +91,21 @@ def test_a_retrain_that_stops_early_is_converged(capped, capsys):
     assert "NOT converged" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("patience", [1, 2])
+def test_the_retrain_stops_each_phase_after_its_own_patience(capped, patience):
+    """--retrain-patience P: each phase of the retrain ends P epochs after its best one
+    (the trials' --patience-1/-2 do not apply to it)."""
+    import pandas as pd
+
+    argv = ["retrain", "--results", str(capped), "--study", "s", "--retrain-max-epochs", "60",
+            "--retrain-patience", str(patience)]  # fmt: skip
+    assert main(argv) == 0
+    history = pd.read_csv(capped / "s" / "best" / "history.csv")
+    for phase in (1, 2):
+        values = history[history.phase == phase].val_bce.to_numpy()
+        assert len(values) - 1 - values.argmin() == patience, (phase, values)
+
+
 def test_report_and_terminal_flag_an_unconverged_model(capped, capsys):
     from study.report import build_report, render
 
