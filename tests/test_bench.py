@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_memory.py", {"growth_mb", "baseline_growth_mb", "trial_process_peak_mb"}),
         ("bench_report.py", {"report_wall_s", "wall_over_budget", "importances_s"}),
         ("bench_train.py", {"trial_rows_per_s", "fit_rows_per_s", "gemm_limit_rows_per_s"}),
+        ("bench_recipe.py", {"excess_nats", "wall_s", "training_rows"}),
     ],
 )
 def test_quick_bench(script, keys, tmp_path):
