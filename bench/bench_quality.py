@@ -60,6 +60,19 @@ def run_study(results: Path, study: str, extra: list[str]) -> dict:
     }
 
 
+def finished_study(directory: Path) -> dict:
+    """The figures of a study that already ran (`--skip study`): its wall time as the study
+    itself counted it (budget.json) and its exported model's test figures."""
+    card = json.loads((directory / "best" / "export" / "model_card.json").read_text())
+    spent = json.loads((directory / "budget.json").read_text())["spent_s"]
+    return {
+        "wall_s": spent,
+        "excess_nats": card["test_metrics"]["excess"],
+        "converged": int(bool(card.get("converged"))),
+        "parameters": card["parameters"],
+    }
+
+
 def load(data: Path):
     from study.data.dataset import open_dataset
     from study.data.synthetic import TRUTH
@@ -130,7 +143,12 @@ def _scored(model, dataset, truth, wall: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, help="results root (default: a temporary one)")
-    parser.add_argument("--skip", default="", help="comma-separated: study_10m,notebook,...")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated: study_10m,notebook,...; study: read the finished default study "
+        "in --results instead of running it",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -139,7 +157,10 @@ def main() -> None:
     results.mkdir(parents=True, exist_ok=True)
     extra = QUICK_STUDY if args.quick else []
     figures: dict = {}
-    study = run_study(results, "default", [*extra, "--trials", "3" if args.quick else "50"])
+    if "study" in skip:  # a study that already ran into --results: its own figures
+        study = finished_study(results / "default")
+    else:
+        study = run_study(results, "default", [*extra, "--trials", "3" if args.quick else "50"])
     figures.update({f"study_{k}": v for k, v in study.items()})
     rows = QUICK_STUDY[QUICK_STUDY.index("--default-rows") + 1] if args.quick else "2500000"
     dataset, truth = load(results / "data" / f"default-{rows}-seed0")

@@ -20,15 +20,17 @@ large one), measured in one run:
 `--explore` times the bare fit of the notebook's network over batch size,
 `steps_per_execution`, `jit_compile` and TensorFlow's thread settings (intra-op
 and inter-op pool sizes, each in a fresh process).
-`--backends N` times the trial loop (`train_two_phase`) of the notebook's network
-and of a 10 x 100 gelu Adam network under Keras's TensorFlow backend and its JAX
-backend (XLA-compiled steps, as Keras runs JAX), each in a fresh process,
-alternating N times (needs `pip install "jax[cpu]"`).
+`--backends N` times the trial loop (`train_two_phase`, whole epochs) of the
+notebook's network and of a 10 x 100 gelu Adam network under Keras's TensorFlow
+backend (as the study runs it, and with XLA-compiled steps) and its JAX backend
+(XLA-compiled, as Keras runs JAX), each in a fresh process, alternating N times
+(needs `pip install "jax[cpu]"`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -233,22 +235,34 @@ GELU = {
 
 
 def backend_loop(rows: int, epochs: int, point: str) -> float:
-    """The trial loop's training rows/s of one network under this process's Keras backend
+    """The trial loop's rows/s (whole epochs) of one network under this process's Keras backend
     (`KERAS_BACKEND`, set by the parent); JAX steps are XLA-compiled, TensorFlow's not
     (the study's setting; `--explore` measured XLA no faster there)."""
+    import os
+
     import keras
 
     from study import schedule
     from study.data.dataset import generate_dataset, open_dataset
 
-    if keras.backend.backend() == "jax":
+    if keras.backend.backend() == "jax" or os.environ.get("BENCH_JIT") == "1":
         schedule.JIT_COMPILE = True
     with tempfile.TemporaryDirectory() as tmp:
         generate_dataset(rows, Path(tmp) / "d", seed=0)
         dataset = open_dataset(Path(tmp) / "d")
         train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
     values = POINTS["notebook"] if point == "notebook" else GELU
-    return trial_loop(values, train, validation, epochs)[0]
+    # whole epochs, validation included: JAX dispatches asynchronously, so the time to the
+    # validation pass undercounts its training steps (it measured 2 M rows/s, 14x the GEMM
+    # limit); an epoch's end waits for its results (its logs are numbers)
+    return trial_loop(values, train, validation, epochs)[1]
+
+
+VARIANTS = {  # name: (KERAS_BACKEND, XLA-compiled steps)
+    "tensorflow": ("tensorflow", False),  # the study's setting
+    "tensorflow_xla": ("tensorflow", True),
+    "jax": ("jax", True),
+}
 
 
 def compare_backends(rows: int, epochs: int, repeats: int) -> dict:
@@ -258,10 +272,10 @@ def compare_backends(rows: int, epochs: int, repeats: int) -> dict:
     runs: dict[str, list[float]] = {}
     for repeat in range(repeats):
         for point in ("notebook", "gelu"):
-            for backend in ("tensorflow", "jax"):
+            for backend, (name, jit) in VARIANTS.items():
                 command = [sys.executable, __file__, "--backend-child", point]
                 command += ["--rows", str(rows), "--epochs", str(epochs)]
-                env = {**os.environ, "KERAS_BACKEND": backend}
+                env = {**os.environ, "KERAS_BACKEND": name, "BENCH_JIT": str(int(jit))}
                 done = subprocess.run(command, capture_output=True, text=True, env=env)
                 if done.returncode != 0:
                     raise SystemExit(f"{backend} run failed:\n{done.stderr[-2000:]}")
@@ -272,12 +286,11 @@ def compare_backends(rows: int, epochs: int, repeats: int) -> dict:
                 )
     out = {}
     for point in ("notebook", "gelu"):
-        tf_rate = statistics.median(runs[f"{point}_tensorflow"])
-        jax_rate = statistics.median(runs[f"{point}_jax"])
-        out[f"backend_{point}_tensorflow_rows_per_s"] = tf_rate
-        out[f"backend_{point}_jax_rows_per_s"] = jax_rate
-        out[f"backend_{point}_jax_over_tensorflow"] = jax_rate / tf_rate
-        out[f"backend_{point}_runs"] = {k: v for k, v in runs.items() if k.startswith(point)}
+        rates = {b: statistics.median(runs[f"{point}_{b}"]) for b in VARIANTS}
+        for backend, rate in rates.items():
+            out[f"backend_{point}_{backend}_rows_per_s"] = rate
+            out[f"backend_{point}_{backend}_over_tensorflow"] = rate / rates["tensorflow"]
+    print(json.dumps(runs), flush=True)
     return out
 
 

@@ -149,6 +149,12 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         help="epochs without improvement that end each phase of the retrain (default 5)",
     )
     g.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax"),
+        help="Keras backend of the trials and the retrain (default tensorflow; jax needs "
+        "pip install 'jax[cpu]'); the export is a TensorFlow SavedModel either way",
+    )
+    g.add_argument(
         "--no-retrain",
         action="store_true",
         dest="no_retrain",
@@ -216,6 +222,9 @@ def _retrain_parser(sub) -> None:
         type=int,
         dest="retrain_patience",
         help="epochs without improvement that end each phase (default: the study's, 5)",
+    )
+    p.add_argument(
+        "--backend", choices=("tensorflow", "jax"), help="Keras backend (default: the study's)"
     )
 
 

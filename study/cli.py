@@ -73,6 +73,7 @@ def study_config(args):
         "tensorboard",
         "search_rows",
         "time_budget",
+        "backend",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -116,6 +117,9 @@ def cmd_study(args) -> None:
     if role.kind == "worker":
         return cmd_worker(args, role)
     config = study_config(args)
+    from study.backend import select
+
+    select(config.backend)
     from study import distributed
     from study.budget import Budget
     from study.lock import StudyLock
@@ -147,6 +151,9 @@ def _work(args, role) -> None:
     config = StudyConfig.from_dict(record["config"], str(study_dir / "study.json"))
     config.results = str(study_dir.parent)
     config.data = args.data or config.data
+    from study.backend import select
+
+    select(args.backend or config.backend)
     from study.data.dataset import open_dataset
 
     dataset = open_dataset(config.data_dir)
@@ -256,10 +263,13 @@ def cmd_retrain(args) -> None:
         raise ConfigError(f"{path}: no such study (run the study first)")
     config = StudyConfig.from_dict(json.loads(path.read_text())["config"], str(path))
     config.results = args.results
-    for name in ("retrain_max_epochs", "retrain_patience"):
+    for name in ("retrain_max_epochs", "retrain_patience", "backend"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
     config.check()
+    from study.backend import select
+
+    select(config.backend)
     from study.lock import StudyLock
 
     dataset = load_dataset(config)

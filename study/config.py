@@ -63,6 +63,7 @@ class StudyConfig:
     time_budget: str | None = "30m"  # wall time of search + retrain + validation + export +
     # report ("45s", "30m", "2h", "1h30m"); None: no budget, --trials alone ends the search
     tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
+    backend: str = "tensorflow"  # Keras backend of the trials and the retrain: tensorflow | jax
 
     # Fields a resume may change: the data is compared by its fingerprint instead.
     RESUMABLE = (
@@ -75,6 +76,7 @@ class StudyConfig:
         "retrain_patience",
         "tensorboard",
         "time_budget",
+        "backend",
     )
 
     def check(self) -> None:
@@ -108,6 +110,8 @@ class StudyConfig:
             raise ConfigError(
                 f"search_rows: expected 0 (all) or a positive integer, found {self.search_rows!r}"
             )
+        if self.backend not in ("tensorflow", "jax"):
+            raise ConfigError(f"backend: expected tensorflow or jax, found {self.backend!r}")
         if self.time_budget is not None:
             from study.budget import parse_duration
 

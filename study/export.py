@@ -118,14 +118,20 @@ def export_model(
     tmp.mkdir(parents=True)
     model.save(tmp / "model.keras")
     pre.save(tmp / "preprocessing.json")
-    write_saved_model(model, pre, tmp / "saved_model")
-    check = check_export(tmp, raw_sample)
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        write_saved_model(model, pre, tmp / "saved_model")
+        check = check_export(tmp, raw_sample)
+    else:  # the SavedModel needs TensorFlow's graph: written by a TensorFlow child
+        check = _export_in_tensorflow(model, pre, tmp, raw_sample)
     card = {
         **card,
         "features": pre.features,
         "flags": pre.flags,
         "export_check": check,
         "versions": versions(),
+        "backend": keras.backend.backend(),  # the Keras backend it was trained on
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "signature": {
             "input": f"float32 [N, {len(pre.features)}] raw features",
@@ -142,6 +148,55 @@ def export_model(
         shutil.rmtree(old)
     else:
         os.replace(tmp, directory)
+    return check
+
+
+def _export_in_tensorflow(model, pre: Preprocessing, tmp: Path, raw_sample: np.ndarray) -> dict:
+    """Write and check the SavedModel of a model trained on another Keras backend (JAX): a
+    child process on the TensorFlow backend loads `model.keras`, writes the SavedModel and
+    checks it against both its own `model.keras` and this process's predictions."""
+    import subprocess
+    import sys
+
+    raw = np.asarray(raw_sample, np.float32)
+    frame = pd.DataFrame(raw.astype(np.float64), columns=pre.features)
+    x = pre.transform(frame)[pre.features].to_numpy(np.float32)
+    trained = model.predict(x, batch_size=8192, verbose=0)[:, 0] if len(x) else np.zeros(0)
+    np.save(tmp / "check_raw.npy", raw)
+    np.save(tmp / "check_trained.npy", trained.astype(np.float32))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    done = subprocess.run(
+        [sys.executable, "-m", "study.export", str(tmp)], env=env, capture_output=True, text=True
+    )
+    for name in ("check_raw.npy", "check_trained.npy"):
+        (tmp / name).unlink(missing_ok=True)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ExportError(f"{tmp}: the TensorFlow export process failed: {tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _tensorflow_child(directory: Path) -> dict:
+    """`python -m study.export DIR` (on the TensorFlow backend): SavedModel from model.keras."""
+    import keras
+
+    pre = Preprocessing.load(directory / "preprocessing.json")
+    model = keras.models.load_model(directory / "model.keras")
+    write_saved_model(model, pre, directory / "saved_model")
+    raw = np.load(directory / "check_raw.npy")
+    check = check_export(directory, raw)
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(directory / "saved_model"))
+    saved_p = loaded.serve(raw).numpy() if len(raw) else np.zeros(0)
+    trained = np.load(directory / "check_trained.npy")
+    difference = float(np.max(np.abs(trained - saved_p))) if len(raw) else 0.0
+    if not difference <= TOLERANCE:
+        raise ExportError(
+            f"{directory}: the SavedModel and the trained model differ by {difference:.3g} "
+            f"(> {TOLERANCE}) on {len(raw)} test rows"
+        )
+    check["max_abs_difference"] = max(check["max_abs_difference"], difference)
     return check
 
 
@@ -209,3 +264,9 @@ def predict(model_dir: Path, input_path: Path, output: Path, batch_size: int = 1
     frame.to_feather(tmp)
     os.replace(tmp, output)
     return len(frame)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(json.dumps(_tensorflow_child(Path(sys.argv[1]))))

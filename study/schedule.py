@@ -26,7 +26,8 @@ LABEL_SMOOTHING_1 = 0.01
 MONITOR = "val_bce"  # the objective: best validation cross-entropy over both phases
 EPOCH_METRIC = "epoch_val_bce"  # the same, per global epoch, as reported to the oracle
 STEPS_PER_EXECUTION = 8  # fewer Python round trips per epoch: ~15 % faster on 2 CPU cores
-JIT_COMPILE = False  # XLA was no faster under TensorFlow on 2 cores (bench_train --explore)
+JIT_COMPILE = False  # XLA under TensorFlow: slower on the notebook's network (bench_train);
+# under JAX every step is XLA-compiled (uncompiled JAX runs op by op)
 
 
 class NonFiniteLoss(RuntimeError):
@@ -264,7 +265,7 @@ def train_two_phase(
                 loss=keras.losses.BinaryCrossentropy(label_smoothing=schedule.label_smoothing),
                 metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
                 steps_per_execution=STEPS_PER_EXECUTION,
-                jit_compile=JIT_COMPILE,
+                jit_compile=JIT_COMPILE or keras.backend.backend() == "jax",
             )
         compiled = False
         callback = _callback(schedule, history, on_epoch, best_weights, on_checkpoint)
