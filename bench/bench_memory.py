@@ -32,8 +32,8 @@ def in_process_growth(dataset, trials: int) -> tuple[float, float]:
 
     import keras
 
-    from study.model import build_network, make_optimizer
-    from study.schedule import TwoPhaseSchedule, train_two_phase
+    from study.training.network import build_network, make_optimizer
+    from study.training.schedule import TwoPhaseSchedule, train_two_phase
 
     train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
     rss = []
@@ -57,8 +57,8 @@ def main() -> None:
     args = parser.parse_args()
     trials = 2 if args.quick else args.trials
 
-    from study import tuner as tuner_module
     from study.config import StudyConfig
+    from study.search import tuner as tuner_module
 
     rss: list[float] = []
 

@@ -27,8 +27,8 @@ from common import SMALL_STUDY, emit, study_tuner
 
 
 def run_study(root: Path, name: str, trials: int) -> dict:
-    from study import tuner as tuner_module
     from study.config import StudyConfig
+    from study.search import tuner as tuner_module
 
     config = StudyConfig(study=name, results=str(root), trials=trials, **SMALL_STUDY)
     tuner, _ = study_tuner(config)
@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     trials = 2 if args.quick else args.trials
 
-    from study import trial_process
+    from study.search import trial_process
 
     figures: dict = {"trials": trials}
     with tempfile.TemporaryDirectory() as tmp:

@@ -122,7 +122,7 @@ def run_mlp(dataset, truth, quick: bool) -> dict:
 def run_notebook(dataset, truth, quick: bool) -> dict:
     from common import train_values
 
-    from study.model import SPACE
+    from study.space import SPACE
 
     values = {name: p.default for name, p in SPACE.items()}  # the notebook's network
     cap = 3 if quick else 100

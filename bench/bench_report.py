@@ -2,7 +2,7 @@
 
     python bench/bench_report.py [--trials 50] [--study-dir results/default] [--json PATH]
 
-Without --study-dir the study is scripted (tests/scripted.py: the tuner's own record
+Without --study-dir the study is scripted (study/testing/scripted.py: the tuner's own record
 writers, 7-epoch histories); with it, a copy of a real study is reported. The
 figure of merit is the wall time of the whole `report` command against the 30 s
 budget, in a fresh process (imports included), as a user runs it.
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from common import emit  # noqa: E402
 
@@ -70,7 +70,7 @@ def main() -> None:
             shutil.copytree(args.study_dir, results / "s", ignore=shutil.ignore_patterns("tuner"))
             source = str(args.study_dir)
         else:
-            from scripted import write_study
+            from study.testing.scripted import write_study
 
             statuses = ["COMPLETED"] * (trials - 2) + ["FAILED", "RUNNING"]
             write_study(results, "s", statuses[:trials], seed=0)

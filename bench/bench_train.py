@@ -132,8 +132,8 @@ def bare_fit(values: dict, x, y, epochs: int, **compile_options) -> float:
     """Rows/s of model.fit on in-memory arrays: median epoch after the first."""
     import keras
 
-    from study.model import build_from_values, make_optimizer
-    from study.schedule import STEPS_PER_EXECUTION
+    from study.training.network import build_from_values, make_optimizer
+    from study.training.schedule import STEPS_PER_EXECUTION
 
     keras.utils.set_random_seed(0)
     model = build_from_values(x.shape[1], values)
@@ -242,8 +242,8 @@ def backend_loop(rows: int, epochs: int, point: str) -> float:
 
     import keras
 
-    from study import schedule
     from study.data.dataset import generate_dataset, open_dataset
+    from study.training import schedule
 
     if keras.backend.backend() == "jax" or os.environ.get("BENCH_JIT") == "1":
         schedule.JIT_COMPILE = True
@@ -326,7 +326,7 @@ def main() -> None:
     points = ["notebook"] if args.quick else list(POINTS)
 
     from study.data.dataset import generate_dataset, open_dataset
-    from study.model import count_parameters
+    from study.training.network import count_parameters
 
     gflops = gemm_gflops(1024 if args.quick else 2048)
     figures: dict = {"gemm_gflops": gflops}

@@ -29,9 +29,9 @@ SMALL_STUDY = dict(
 
 def study_tuner(config, tuner_class=None):
     """A ready tuner (and its dataset) for `config`, as the CLI's study command builds it."""
-    from study import tuner as tuner_module
-    from study.model import AcceptanceHyperModel
-    from study.resume import check_or_create, load_dataset
+    from study.search import tuner as tuner_module
+    from study.search.hypermodel import AcceptanceHyperModel
+    from study.store.study_file import check_or_create, load_dataset
 
     config.check()
     dataset = load_dataset(config)
@@ -45,8 +45,8 @@ def train_values(values: dict, train, validation, seed: int, callbacks=None, **s
     """Build the network of `values` (seeded) and train both phases: (model, result)."""
     import keras
 
-    from study.model import build_from_values, make_optimizer
-    from study.schedule import TwoPhaseSchedule, train_two_phase
+    from study.training.network import build_from_values, make_optimizer
+    from study.training.schedule import TwoPhaseSchedule, train_two_phase
 
     keras.utils.set_random_seed(seed)
     model = build_from_values(train[0].shape[1], values)

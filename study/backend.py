@@ -5,7 +5,7 @@ sets that variable before anything imports Keras, and the trial processes inheri
 it. Under JAX every training step is XLA-compiled (`schedule.train_two_phase`):
 bench/bench_train.py --backends measured the trial loop 1.1-2.2x TensorFlow's on two
 cores. The export stays a TensorFlow SavedModel: under JAX it is written from the
-saved `model.keras` by a child process on the TensorFlow backend (study/export.py).
+saved `model.keras` by a child process on the TensorFlow backend (study/best/export.py).
 """
 
 from __future__ import annotations

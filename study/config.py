@@ -132,14 +132,14 @@ class StudyConfig:
 
     def search_space(self) -> dict:
         """The default space with `narrowed` and `fixed` applied."""
-        from study import model
+        from study.space import SPACE, fix, narrow
 
-        space = dict(model.SPACE)
+        space = dict(SPACE)
         try:
             for name, spec in self.narrowed.items():
-                space = model.narrow(space, name, str(spec))
+                space = narrow(space, name, str(spec))
             for name, value in self.fixed.items():
-                space = model.fix(space, name, value)
+                space = fix(space, name, value)
         except ValueError as err:
             raise ConfigError(str(err)) from None
         return space

@@ -149,8 +149,8 @@ def test_predict_bad_inputs(finished, tmp_path, capsys):
 def test_saved_model_preprocessing_matches_numpy_with_ties_at_both_ends():
     import tensorflow as tf
 
+    from study.best.export import preprocessing_graph
     from study.data.preprocessing import Preprocessing
-    from study.export import preprocessing_graph
 
     rng = np.random.default_rng(0)
     v = np.concatenate([np.full(300, 2.0), rng.normal(3, 0.3, 400), np.full(300, 4.0)])
@@ -163,9 +163,9 @@ def test_saved_model_preprocessing_matches_numpy_with_ties_at_both_ends():
 
 
 def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset):
+    from study.best.retrain import Checkpoint, choose_trial, retrain
     from study.config import StudyConfig
     from study.data.dataset import open_dataset
-    from study.retrain import Checkpoint, choose_trial, retrain
 
     raw = json.loads((finished / "study.json").read_text())["config"]
     config = StudyConfig.from_dict({**raw, "study": "resume", "retrain_max_epochs": 3})

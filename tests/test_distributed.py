@@ -15,11 +15,11 @@ from pathlib import Path
 import keras_tuner
 import pytest
 
-from study import chief, distributed, state
 from study.cli import main
-from study.oracle import OptunaOracle
-from study.records import TABLE_FIXED
-from study.tuner import OBJECTIVE
+from study.search import chief, distributed, recovery
+from study.search.optuna_oracle import OptunaOracle
+from study.search.tuner import OBJECTIVE
+from study.store.records import TABLE_FIXED
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -32,7 +32,7 @@ TINY = [
 # -- the chief's oracle, without gRPC or training ---------------------------------------
 def chief_oracle(tmp_path, trials=3, handover_s=0.3, kind="random"):
     if kind == "random":
-        cls, extra = state.RandomOracle, {}
+        cls, extra = recovery.RandomOracle, {}
     else:
         cls, extra = OptunaOracle, {"sampler": "tpe", "pruner": "median", "max_epochs": 3}
     oracle = chief.chief_class(cls)(objective=OBJECTIVE, max_trials=trials, seed=1, **extra)
@@ -123,7 +123,7 @@ def test_foreign_running_trials_requeued_and_tuner_file_adopted(tmp_path):
     assert oracle.ongoing_trials == {}
     assert oracle.create_trial("tuner0").trial_id == trial.trial_id
     project = tmp_path / "tuner"
-    state.adopt(project, "tuner0")  # oracle.json written by the chief; no tuner0.json yet
+    recovery.adopt(project, "tuner0")  # oracle.json written by the chief; no tuner0.json yet
     assert json.loads((project / "tuner0.json").read_text()) == {}
 
 

@@ -1,12 +1,14 @@
 import pytest
 
-from study import model
+from study import space as model
 from study.config import ConfigError, StudyConfig
+from study.search.hypermodel import AcceptanceHyperModel
+from study.training import network
 
 
 def test_notebook_network_has_166913_parameters():
-    net = model.build_network(12, 128, 10, "tanh", 1e-3)
-    assert net.count_params() == 166_913 == model.count_parameters(12, 128, 10)
+    net = network.build_network(12, 128, 10, "tanh", 1e-3)
+    assert net.count_params() == 166_913 == network.count_parameters(12, 128, 10)
     # residual kernels start at zero: the blocks are the identity at initialisation
     assert all(
         float(abs(layer.kernel).numpy().max()) == 0.0
@@ -52,7 +54,7 @@ def test_hypermodel_builds_fixed_point():
     space = model.SPACE
     for name, value in {"width": 128, "n_blocks": 10, "activation": "tanh"}.items():
         space = model.fix(space, name, value)
-    hm = model.AcceptanceHyperModel(12, space)
+    hm = AcceptanceHyperModel(12, space)
     net = hm.build(keras_tuner.HyperParameters())
     assert net.count_params() == 166_913
     hp = keras_tuner.HyperParameters()  # the tuner's hypermodel declares, builds nothing

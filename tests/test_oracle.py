@@ -1,4 +1,4 @@
-"""study/oracle.py: Optuna sampling and pruning inside keras-tuner, without training.
+"""study/search/optuna_oracle.py: Optuna sampling and pruning inside keras-tuner, without training.
 
 A stub drives the oracle as the tuner does: create a trial, report a scripted
 validation curve epoch by epoch (global epochs, both phases), stop when the
@@ -11,10 +11,10 @@ import keras_tuner
 import optuna
 import pytest
 
-from study.model import SPACE, declare
-from study.oracle import OptunaOracle, distributions
-from study.schedule import EPOCH_METRIC, MONITOR
-from study.tuner import OBJECTIVE
+from study.search.optuna_oracle import OptunaOracle, distributions
+from study.search.tuner import OBJECTIVE
+from study.space import SPACE, declare
+from study.training.schedule import EPOCH_METRIC, MONITOR
 
 Done = optuna.trial.TrialState
 

@@ -1,6 +1,6 @@
 """study/report: tables, best trial, importances, comparison, HTML in a real browser.
 
-The studies here are scripted (tests/scripted.py): records written with the
+The studies here are scripted (study/testing/scripted.py): records written with the
 tuner's own writers, objectives a known function of the hyperparameters.
 """
 
@@ -12,11 +12,11 @@ import shutil
 import socket
 
 import pytest
-from scripted import scripted_objective, write_study
 
 from study.cli import main
 from study.report import build_report, compare, load_study
 from study.report.analysis import importances
+from study.testing.scripted import scripted_objective, write_study
 
 STATUSES = ["COMPLETED"] * 6 + ["FAILED", "COMPLETED", "RUNNING", "COMPLETED"]
 

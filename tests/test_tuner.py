@@ -118,7 +118,7 @@ def test_changed_space_or_data_is_refused(three_trials, tiny_dataset, capsys):
 
 
 def test_nan_trial_is_failed_and_study_continues(tiny_dataset, tmp_path, monkeypatch):
-    from study import tuner
+    from study.search import tuner
 
     original = tuner.AcceptanceTuner.run_trial
 
@@ -137,7 +137,7 @@ def test_nan_trial_is_failed_and_study_continues(tiny_dataset, tmp_path, monkeyp
 
 def test_pruned_trial_stops_training_and_is_recorded(tiny_dataset, tmp_path, monkeypatch):
     """The oracle answers STOPPED after global epoch 1: the trial process is stopped there."""
-    from study.oracle import OptunaOracle
+    from study.search.optuna_oracle import OptunaOracle
 
     original = OptunaOracle.update_trial
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import validation as v
+from study.best import validation as v
 
 
 def test_weighted_histogram_hand_values():

@@ -19,7 +19,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as pf
 
-from study import faults
 from study.data.checks import (
     DataError,
     check_schemas,
@@ -27,6 +26,7 @@ from study.data.checks import (
     feather_files,
     load_definitions,
 )
+from study.testing import faults
 
 
 def _umask() -> int:

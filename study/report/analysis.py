@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from study.model import optuna_distributions, searched
 from study.report.collect import StudyRecord, TrialRecord
+from study.space import optuna_distributions, searched
 
 log = logging.getLogger(__name__)
 

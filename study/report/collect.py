@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from study.config import ConfigError
-from study.model import Param, space_from_dict
+from study.space import Param, space_from_dict
 
 log = logging.getLogger(__name__)
 

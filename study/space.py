@@ -1,14 +1,12 @@
-"""The residual acceptance network and its search space (a keras-tuner HyperModel).
+"""The search space: `Param`, the default `SPACE`, its narrowing from the command line,
+and its one conversion each to keras-tuner (`declare`) and to Optuna (`optuna_distributions`).
 
-The network of the original notebook is one point of the space:
-Dense(width, activation, L2 on the kernel) on the inputs, `n_blocks` residual
-blocks x + Dense(width, activation, zero-initialised kernel)(x), Dense(1, sigmoid).
-With 12 inputs, width 128 and 10 blocks it has 166,913 parameters.
+The network of the original notebook (study/training/network.py) is one point of the space.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 OPTIMIZERS = ("adam", "rmsprop", "nadam", "adamw", "sgd")
@@ -169,89 +167,3 @@ def declare(hp, space: dict[str, Param]) -> dict[str, Any]:
         else:
             values[name] = hp.Fixed(name, p.values[0])
     return values
-
-
-def build_network(
-    n_inputs: int, width: int, n_blocks: int, activation: str = "tanh", l2: float = 1e-3
-):
-    """The residual acceptance network (uncompiled)."""
-    import keras
-
-    inputs = keras.Input(shape=(n_inputs,), name="features")
-    x = keras.layers.Dense(
-        width,
-        activation=activation,
-        kernel_regularizer=keras.regularizers.L2(l2),
-        name="input_dense",
-    )(inputs)
-    for k in range(n_blocks):
-        residual = keras.layers.Dense(
-            width, activation=activation, kernel_initializer="zeros", name=f"block_{k}"
-        )(x)
-        x = keras.layers.Add(name=f"add_{k}")([x, residual])
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="acceptance")(x)
-    return keras.Model(inputs, outputs, name="acceptance")
-
-
-def build_from_values(n_inputs: int, values: dict):
-    """The network of one trial's hyperparameter values."""
-    return build_network(
-        n_inputs,
-        int(values["width"]),
-        int(values["n_blocks"]),
-        values["activation"],
-        float(values["l2"]),
-    )
-
-
-def make_optimizer(name: str, learning_rate: float):
-    import keras
-
-    classes = {
-        "adam": keras.optimizers.Adam,
-        "rmsprop": keras.optimizers.RMSprop,
-        "nadam": keras.optimizers.Nadam,
-        "adamw": keras.optimizers.AdamW,
-        "sgd": keras.optimizers.SGD,
-    }
-    return classes[name](learning_rate=learning_rate)
-
-
-@dataclass
-class AcceptanceHyperModel:
-    """Search space + builder; `as_keras_tuner()` gives the keras_tuner.HyperModel."""
-
-    n_inputs: int
-    space: dict[str, Param] = field(default_factory=lambda: dict(SPACE))
-
-    def build(self, hp):
-        values = declare(hp, self.space)
-        return build_network(
-            self.n_inputs, values["width"], values["n_blocks"], values["activation"], values["l2"]
-        )
-
-    def as_keras_tuner(self):
-        """The keras_tuner.HyperModel the study's tuner holds: it declares the space only.
-
-        keras-tuner builds the hypermodel in its own process to discover the space;
-        the networks themselves are built in each trial's process (study/trial_process.py),
-        so a trial's model too large for memory fails that trial, not the study.
-        """
-        import keras_tuner
-
-        outer = self
-
-        class _HyperModel(keras_tuner.HyperModel):
-            def declare_hyperparameters(self, hp):
-                declare(hp, outer.space)
-
-            def build(self, hp):
-                declare(hp, outer.space)
-                return None
-
-        return _HyperModel(name="acceptance")
-
-
-def count_parameters(n_inputs: int, width: int, n_blocks: int) -> int:
-    """Parameters of the network, computed without building it."""
-    return (n_inputs + 1) * width + n_blocks * (width + 1) * width + width + 1

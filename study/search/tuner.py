@@ -12,14 +12,14 @@ keras-tuner 1.4 traps handled here:
   distributed id comes from KERASTUNER_TUNER_ID, set by the CLI;
 - a custom `run_trial` gets no `clear_session()`; and since TensorFlow leaks
   ~8 MB per trained model even with it, every trial trains in its own child
-  process (study/trial_process.py), which keeps the study's memory flat;
+  process (study/search/trial_process.py), which keeps the study's memory flat;
 - every epoch's value is reported under EPOCH_METRIC, not the objective's name
   (keras-tuner would then ignore run_trial's return value); the oracle may answer
-  STOPPED (pruned, study/oracle.py), which ends the trial's training at once;
+  STOPPED (pruned, study/search/optuna_oracle.py), which ends the trial's training at once;
 - `max_trials` counts every trial created, failed and re-queued ones included:
   a trial re-run after a kill keeps its id and counts once.
 - its state files are written in place and a re-run trial averages its old and
-  new epochs: study/state.py makes the writes atomic, repairs torn files and
+  new epochs: study/search/recovery.py makes the writes atomic, repairs torn files and
   clears a re-run trial's metrics;
 - a signal stops the search only while a trial trains or at a trial boundary
   (study/signals.py), and the running trial is recorded as INTERRUPTED.
@@ -34,18 +34,22 @@ import time
 import keras_tuner
 
 from study import budget as budget_module
-from study import chief, distributed, faults, signals, state
+from study import signals
 from study.budget import Budget, duration_text
 from study.config import StudyConfig, StudyStopped
-from study.model import AcceptanceHyperModel, count_parameters, declare
-from study.records import TrialRecords
-from study.schedule import EPOCH_METRIC, MONITOR, TrainingResult
-from study.trial_process import (
+from study.search import chief, distributed, recovery
+from study.search.hypermodel import AcceptanceHyperModel
+from study.search.trial_process import (
     TrialCrashed,
     TrialDiverged,
     discard_prestarted,
     run_trial_process,
 )
+from study.space import declare
+from study.store.records import TrialRecords
+from study.testing import faults
+from study.training.network import count_parameters
+from study.training.schedule import EPOCH_METRIC, MONITOR, TrainingResult
 
 log = logging.getLogger(__name__)
 OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
@@ -55,7 +59,7 @@ ENDED_REPORTS = ("COMPLETED", "PRUNED", "FAILED")  # statuses of report.json of 
 
 def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
     """The oracle named by `config.tuner`, seeded, with the failure limit; a chief's
-    (hand-over of a lost worker's trial, study/chief.py) for `role.kind == "chief"`."""
+    (hand-over of a lost worker's trial, study/search/chief.py) for `role.kind == "chief"`."""
     cls = _oracle_class(config)
     if role is None or role.kind != "chief":
         return cls(**_oracle_arguments(config))
@@ -66,12 +70,12 @@ def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
 
 def _oracle_class(config: StudyConfig) -> type:
     if config.tuner == "random":
-        return state.RandomOracle
+        return recovery.RandomOracle
     if config.tuner == "bayesian":
-        return state.BayesianOracle
+        return recovery.BayesianOracle
     if config.tuner == "hyperband":
-        return state.HyperbandOracle
-    from study.oracle import OptunaOracle
+        return recovery.HyperbandOracle
+    from study.search.optuna_oracle import OptunaOracle
 
     return OptunaOracle
 
@@ -192,12 +196,12 @@ class AcceptanceTuner(keras_tuner.Tuner):
         self.progress = Progress(config.trials, 0)
         self._outcome: dict = {}
         self.current = None  # the trial being run, for an interruption's record
-        state.install_atomic_json()
+        recovery.install_atomic_json()
         space = keras_tuner.HyperParameters()
         declare(space, hypermodel.space)
         if not self.is_worker:  # the chief (or the only process) owns the state files
-            state.repair(config.study_dir, space)
-            state.adopt(config.study_dir / "tuner", self.role.worker_id)
+            recovery.repair(config.study_dir, space)
+            recovery.adopt(config.study_dir / "tuner", self.role.worker_id)
         super().__init__(
             oracle,
             hypermodel.as_keras_tuner(),

@@ -32,7 +32,7 @@ from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine import trial as trial_module
 
 from study.data.feather import write_json_atomic, write_text_atomic
-from study.schedule import EPOCH_METRIC, MONITOR
+from study.training.schedule import EPOCH_METRIC, MONITOR
 
 log = logging.getLogger(__name__)
 ENDED = ("COMPLETED", "FAILED")
@@ -208,7 +208,7 @@ class RecoveringOracle:
             self._record_values(trial)
         self._seed_state = self.seed + 1000 * len(ids)  # a fresh part of the random stream
 
-    pruned: set = frozenset()  # ids of trials stopped by a pruner (study/oracle.py)
+    pruned: set = frozenset()  # ids of trials stopped by a pruner (study/search/optuna_oracle.py)
 
     def forget_run(self, trial_id: str) -> None:
         """Hook: a trial's run is abandoned (the Optuna oracle fails its live Optuna trial)."""

@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from study import faults, signals
-from study.arguments import build_parser
+from study import signals
+from study.cli.arguments import build_parser
 from study.config import ConfigError
+from study.testing import faults
 
 _START = time.monotonic()
 
@@ -88,7 +89,7 @@ def study_config(args):
 
 def distributed_role(args):
     """The Role of this process from --role/--oracle/... (Role(None) without --role)."""
-    from study import distributed
+    from study.search import distributed
 
     if args.role is None:
         given = [f for f in ("oracle", "worker_id", "gpu") if getattr(args, f) is not None]
@@ -120,10 +121,10 @@ def cmd_study(args) -> None:
     from study.backend import select
 
     select(config.backend)
-    from study import distributed
     from study.budget import Budget
-    from study.lock import StudyLock
-    from study.resume import check_writable, load_dataset
+    from study.search import distributed
+    from study.store.lock import StudyLock
+    from study.store.study_file import check_writable, load_dataset
 
     budget = Budget.of(config.time_budget, start=_START)
     check_writable(config.study_dir)
@@ -135,15 +136,15 @@ def cmd_study(args) -> None:
 
 def cmd_worker(args, role) -> None:
     """Run trials for the chief until it has none left; the chief keeps the study's state."""
-    from study import distributed
+    from study.search import distributed
 
     with distributed.environment(role):
         _work(args, role)
 
 
 def _work(args, role) -> None:
-    from study import distributed
     from study.config import StudyConfig, StudyStopped
+    from study.search import distributed
 
     study_dir = Path(args.results or "results") / (args.study or "default")
     print(f"worker {role.worker_id}: waiting for the chief at {role.address} ({study_dir})")
@@ -160,8 +161,8 @@ def _work(args, role) -> None:
     if dataset.fingerprint() != record["data_fingerprint"]:
         raise ConfigError(f"{config.data_dir}: not the data of the chief's study ({study_dir})")
     distributed.wait_for_chief(role)
-    from study import tuner as tuner_module
-    from study.model import AcceptanceHyperModel
+    from study.search import tuner as tuner_module
+    from study.search.hypermodel import AcceptanceHyperModel
 
     hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
     tuner = tuner_module.AcceptanceTuner(
@@ -181,7 +182,7 @@ def _work(args, role) -> None:
 
 
 def _search(args, config, dataset, role, budget) -> None:
-    from study.resume import check_or_create
+    from study.store.study_file import check_or_create
 
     resuming = check_or_create(config, dataset, args.overwrite)
     budget.attach(config.study_dir)
@@ -195,7 +196,7 @@ def _search(args, config, dataset, role, budget) -> None:
         + (f"; chief at {role.address}, waiting for workers" if role.kind else "")
     )
     rows = {s: getattr(dataset, s).num_rows for s in ("train", "validation", "test")}
-    from study.tuner import search_rows
+    from study.search.tuner import search_rows
 
     search = search_rows(config)
     print(
@@ -206,8 +207,8 @@ def _search(args, config, dataset, role, budget) -> None:
         f"{rows['validation']:,}; the retrain uses all of both; the test split has "
         f"{rows['test']:,}"
     )
-    from study import tuner as tuner_module
-    from study.model import AcceptanceHyperModel
+    from study.search import tuner as tuner_module
+    from study.search.hypermodel import AcceptanceHyperModel
 
     hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
     tuner = tuner_module.AcceptanceTuner(
@@ -243,7 +244,7 @@ def _search(args, config, dataset, role, budget) -> None:
 
 
 def _run_best(config, dataset, trial_id, budget=None) -> None:
-    from study.best import run_best
+    from study.best.pipeline import run_best
 
     summary = run_best(config, dataset, trial_id, budget)
     print(
@@ -256,7 +257,7 @@ def cmd_retrain(args) -> None:
     import json
 
     from study.config import ConfigError, StudyConfig
-    from study.resume import load_dataset
+    from study.store.study_file import load_dataset
 
     path = Path(args.results) / args.study / "study.json"
     if not path.exists():
@@ -270,7 +271,7 @@ def cmd_retrain(args) -> None:
     from study.backend import select
 
     select(config.backend)
-    from study.lock import StudyLock
+    from study.store.lock import StudyLock
 
     dataset = load_dataset(config)
     with StudyLock(config.study_dir):
@@ -278,7 +279,7 @@ def cmd_retrain(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from study.export import predict
+    from study.best.export import predict
 
     rows = predict(args.model, args.input, args.output)
     print(f"predicted {rows} rows into {args.output}")

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study import faults
 from study.data.checks import DataError, check_values, feather_files, read_schema
 from study.data.preprocessing import _CLIP, Preprocessing
+from study.testing import faults
 
 TOLERANCE = 1e-5
 
@@ -166,7 +166,10 @@ def _export_in_tensorflow(model, pre: Preprocessing, tmp: Path, raw_sample: np.n
     np.save(tmp / "check_trained.npy", trained.astype(np.float32))
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     done = subprocess.run(
-        [sys.executable, "-m", "study.export", str(tmp)], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "study.best.export", str(tmp)],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     for name in ("check_raw.npy", "check_trained.npy"):
         (tmp / name).unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """The chief of a distributed study: keras-tuner's oracle server, made to survive workers.
 
-What the chief adds to keras-tuner's server (study/distributed.py has the roles
+What the chief adds to keras-tuner's server (study/search/distributed.py has the roles
 and the worker's side):
 - it hears from each running trial (every epoch, and a heartbeat from the
   worker every few seconds); a trial silent for longer than `handover_s` is
@@ -25,7 +25,7 @@ import keras_tuner
 from keras_tuner.src.engine import trial as trial_module
 
 from study.config import ConfigError
-from study.distributed import SINGLE_ID, Role
+from study.search.distributed import SINGLE_ID, Role
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import keras_tuner
 import optuna
 from keras_tuner.src.engine import hyperparameters as hp_module
 
-from study import state
-from study.schedule import EPOCH_METRIC
+from study.search import recovery
+from study.training.schedule import EPOCH_METRIC
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def make_pruner(kind: str, max_epochs: int, trials: int):
     raise ValueError(f"unknown pruner {kind!r}")
 
 
-class OptunaOracle(state.RecoveringOracle, keras_tuner.Oracle):
+class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
     """A keras-tuner Oracle sampling with Optuna (`sampler` in SAMPLERS) and pruning
     (`pruner` in PRUNERS)."""
 

@@ -20,11 +20,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from study import faults
 from study.config import ConfigError, StudyConfig
 from study.data.feather import write_atomic
-from study.records import TrialRecords
-from study.schedule import (
+from study.store.records import TrialRecords
+from study.testing import faults
+from study.training.schedule import (
     EpochRecord,
     TrainingResult,
     TwoPhaseSchedule,
@@ -140,7 +140,7 @@ def retrain(
     `time.monotonic()` value, from the time budget) stops it earlier, and says so."""
     import keras
 
-    from study.model import build_from_values, make_optimizer
+    from study.training.network import build_from_values, make_optimizer
 
     values = trial["hyperparameters"]
     key = {

@@ -10,7 +10,7 @@ worker writes its own trials' records (`trials/<id>/`) and its own tuner file
 
 This module: a process's role (ids, address, the environment keras-tuner and
 the backend read) and the worker's side (waiting for the chief, heartbeats).
-The chief's oracle and server are in study/chief.py.
+The chief's oracle and server are in study/search/chief.py.
 
 A worker killed and restarted with the same id gets back the trial it was
 running (keras-tuner keeps `ongoing_trials` by worker id); a chief killed and

@@ -1,7 +1,7 @@
 """The best trial's pipeline: retrain -> validate on the test split -> export.
 
 Writes `results/<study>/best/`: history.csv, learning_curve.png,
-validation/ (PNGs + metrics.json), export/ (see study/export.py).
+validation/ (PNGs + metrics.json), export/ (see study/best/export.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 
 from study.config import StudyConfig
 from study.data.feather import write_json_atomic
-from study.records import write_history
+from study.store.records import write_history
 
 log = logging.getLogger(__name__)
 CHECK_ROWS = 5_000
@@ -26,11 +26,11 @@ def predict_split(model, reader) -> tuple[np.ndarray, np.ndarray]:
 def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=None) -> dict:
     """Retrain, validate and export; return the summary figures. A time budget (a
     study.budget.Budget) leaves the retrain what the final stages do not need."""
+    from study.best.export import export_model
+    from study.best.retrain import choose_trial, draw_learning_curve, retrain
+    from study.best.validation import draw_validation, validate, worst_bins
     from study.budget import finish_seconds
     from study.data.synthetic import TRUTH
-    from study.export import export_model
-    from study.retrain import choose_trial, draw_learning_curve, retrain
-    from study.validation import draw_validation, validate, worst_bins
 
     best_dir = config.study_dir / "best"
     finish_s = finish_seconds(dataset.test.num_rows)
@@ -110,7 +110,7 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
         check["max_abs_difference"],
         check["rows"],
     )
-    from study.retrain import Checkpoint
+    from study.best.retrain import Checkpoint
 
     Checkpoint(best_dir / "checkpoint").clear()
     return {

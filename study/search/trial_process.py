@@ -27,8 +27,9 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict
 
-from study import faults, signals
-from study.schedule import EpochRecord, TrainingResult
+from study import signals
+from study.testing import faults
+from study.training.schedule import EpochRecord, TrainingResult
 
 
 class TrialCrashed(RuntimeError):
@@ -80,7 +81,7 @@ def _continued(rung: dict | None):
     or None for a trial that starts afresh."""
     if not rung or not rung.get("from"):
         return None
-    from study.retrain import Checkpoint
+    from study.best.retrain import Checkpoint
 
     return Checkpoint(rung["from"]).load(key=RUNG_KEY)  # None (none left): start afresh
 
@@ -89,7 +90,7 @@ def _rung_saver(rung: dict | None):
     """Saves a Hyperband trial's checkpoint at its last epoch, for a rung that continues it."""
     if not rung:
         return None
-    from study.retrain import Checkpoint
+    from study.best.retrain import Checkpoint
 
     checkpoint = Checkpoint(rung["save"])
 
@@ -117,8 +118,8 @@ def _child(conn) -> None:
         import keras
 
         from study.data.dataset import open_dataset
-        from study.model import build_from_values, make_optimizer
-        from study.schedule import NonFiniteLoss, TwoPhaseSchedule, train_two_phase
+        from study.training.network import build_from_values, make_optimizer
+        from study.training.schedule import NonFiniteLoss, TwoPhaseSchedule, train_two_phase
 
         begin = time.perf_counter()
         dataset = open_dataset(spec["data"], check_values=False)

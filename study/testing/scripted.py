@@ -15,9 +15,9 @@ import numpy as np
 
 from study.config import StudyConfig
 from study.data.feather import write_json_atomic
-from study.records import TrialRecords
-from study.resume import study_record
-from study.schedule import EpochRecord
+from study.store.records import TrialRecords
+from study.store.study_file import study_record
+from study.training.schedule import EpochRecord
 
 OPTIMIZER_COST = {"adam": 0.0, "nadam": 0.01, "rmsprop": 0.03}
 

@@ -1,0 +1,5 @@
+"""The command line: `run_study.py` and the `acceptance-study` console script."""
+
+from study.cli.commands import main
+
+__all__ = ["main"]
