@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from study.config import ConfigError
-from study.data.feather import write_json_atomic
+from study.store.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 FILE = "budget.json"

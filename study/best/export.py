@@ -24,6 +24,7 @@ import pandas as pd
 
 from study.data.checks import DataError, check_values, feather_files, read_schema
 from study.data.preprocessing import _CLIP, Preprocessing
+from study.store.atomic import swap_directory
 from study.testing import faults
 
 TOLERANCE = 1e-5
@@ -140,14 +141,7 @@ def export_model(
     }
     (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     faults.point("export")
-    if directory.exists():
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, directory)
+    swap_directory(tmp, directory)
     return check
 
 

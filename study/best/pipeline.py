@@ -11,7 +11,7 @@ import logging
 import numpy as np
 
 from study.config import StudyConfig
-from study.data.feather import write_json_atomic
+from study.store.atomic import write_json_atomic
 from study.store.records import write_history
 
 log = logging.getLogger(__name__)

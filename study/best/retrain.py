@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from study.config import ConfigError, StudyConfig
-from study.data.feather import write_atomic
+from study.store.atomic import swap_directory, write_atomic
 from study.store.records import TrialRecords
 from study.testing import faults
 from study.training.schedule import (
@@ -98,10 +97,7 @@ class Checkpoint:
             np.savez(tmp / "phase_best.npz", *best_weights)
         state = {"key": key, "schedule": asdict(schedule), "history": [asdict(r) for r in history]}
         (tmp / "state.json").write_text(json.dumps(state))
-        if self.directory.exists():
-            os.replace(self.directory, self.old)
-        os.replace(tmp, self.directory)
-        shutil.rmtree(self.old, ignore_errors=True)
+        swap_directory(tmp, self.directory, self.old)
 
     def load(self, key: dict):
         """(model, schedule, history, best_weights) of a matching checkpoint, or None."""

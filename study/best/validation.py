@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study.data.feather import write_atomic
+from study.store.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The command line's parsers: every command, flag and help text (study/cli/commands.py runs them)."""
+"""The command line's parsers: every command, flag and help text (run by cli/commands.py)."""
 
 from __future__ import annotations
 

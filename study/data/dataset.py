@@ -33,6 +33,7 @@ from study.data.checks import (
 )
 from study.data.feather import FeatherReader, write_split
 from study.data.preprocessing import Preprocessing
+from study.store.atomic import swap_directory
 
 log = logging.getLogger(__name__)
 
@@ -178,12 +179,7 @@ def _publish(tmp: Path, output: Path, overwrite: bool) -> None:
     if output.exists():
         if not overwrite:
             raise DataError(f"{output}: already exists (use --overwrite to replace it)")
-        trash = output.with_name(f".{output.name}.old-{os.getpid()}")
-        os.replace(output, trash)
-        os.replace(tmp, output)
-        shutil.rmtree(trash)
-    else:
-        os.replace(tmp, output)
+    swap_directory(tmp, output, output.with_name(f".{output.name}.old-{os.getpid()}"))
 
 
 def _staging(output: Path, overwrite: bool) -> Path:

@@ -1,4 +1,4 @@
-"""Feather (Arrow IPC) split directories: an atomic writer and a streaming reader.
+"""Feather (Arrow IPC) split directories: a writer and a streaming reader.
 
 A split directory holds `definitions.json` = {"features": [...], "labels": [...],
 "extras": [...]} and one or more `*.feather` files with one schema. The reader
@@ -8,9 +8,7 @@ thin adapter on top, so training also runs on backends without TensorFlow.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,46 +24,7 @@ from study.data.checks import (
     feather_files,
     load_definitions,
 )
-from study.testing import faults
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_target(path: Path) -> Path:
-    """A fresh temporary file beside `path`, with the permissions a plain open() would give."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_umask())
-    os.close(fd)
-    return Path(tmp)
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON through a temporary file and a rename: a kill never leaves half a file."""
-    path = Path(path)
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text through a temporary file and a rename."""
-    write_atomic(path, lambda tmp: tmp.write_text(text))
-
-
-def write_atomic(path: Path, write) -> None:
-    """`write(tmp)` fills a temporary file beside `path`, which is then renamed into place."""
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        write(tmp)
-        faults.point("save")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+from study.store.atomic import atomic_target, write_json_atomic
 
 
 def write_split(
@@ -88,7 +47,7 @@ def write_split(
     paths = []
     for k, start in enumerate(range(0, max(len(frame), 1), rows_per_file)):
         path = split_dir / f"part-{first_index + k:05d}.feather"
-        tmp = _atomic_target(path)
+        tmp = atomic_target(path)
         pf.write_feather(table.slice(start, rows_per_file), tmp, compression="uncompressed")
         os.replace(tmp, path)
         paths.append(path)

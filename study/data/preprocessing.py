@@ -96,7 +96,7 @@ class Preprocessing:
         }
 
     def save(self, path: Path) -> None:
-        from study.data.feather import write_json_atomic
+        from study.store.atomic import write_json_atomic
 
         write_json_atomic(Path(path), self.to_dict())
 

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from study.config import ConfigError
-from study.data.feather import write_json_atomic, write_text_atomic
 from study.report import analysis, plots, render
 from study.report.collect import StudyRecord, TrialRecord, load_study
+from study.store.atomic import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 

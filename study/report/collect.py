@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pandas as pd
 
 from study.config import ConfigError
 from study.space import Param, space_from_dict
+from study.store.lock import lock_holder
 
 log = logging.getLogger(__name__)
 
@@ -114,26 +113,6 @@ def load_study(study_dir: Path) -> StudyRecord:
         holder=holder,
         retrained=_read_json(study_dir / "best" / "export" / "model_card.json") or {},
     )
-
-
-def lock_holder(study_dir: Path) -> dict | None:
-    """The process holding the study's lock, read from `.lock` without touching the lock.
-
-    The holder writes its pid and host into the file and empties it on release; a
-    killed holder leaves its record, so on this host the pid is checked to be alive.
-    A holder on another host is taken at its word.
-    """
-    record = _read_json(Path(study_dir) / ".lock")
-    if not record or "pid" not in record:
-        return None
-    if record.get("host") == socket.gethostname():
-        try:
-            os.kill(int(record["pid"]), 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass  # alive, owned by another user
-    return record
 
 
 def _trial_dirs(study_dir: Path) -> list[Path]:

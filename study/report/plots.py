@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from study.data.feather import write_atomic
 from study.report.collect import StudyRecord, TrialRecord
+from study.store.atomic import write_atomic
 
 STATUS_COLOURS = {
     "COMPLETED": "C0",

@@ -31,7 +31,7 @@ import keras_tuner
 from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine import trial as trial_module
 
-from study.data.feather import write_json_atomic, write_text_atomic
+from study.store.atomic import write_json_atomic, write_text_atomic
 from study.training.schedule import EPOCH_METRIC, MONITOR
 
 log = logging.getLogger(__name__)

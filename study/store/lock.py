@@ -81,3 +81,26 @@ def _read(fd: int) -> dict:
         return json.loads(text) if text.strip() else {}
     except (OSError, ValueError):
         return {}
+
+
+def lock_holder(study_dir: Path) -> dict | None:
+    """The process holding the study's lock, read from `.lock` without touching the lock.
+
+    The holder writes its pid and host into the file and empties it on release; a
+    killed holder leaves its record, so on this host the pid is checked to be alive.
+    A holder on another host is taken at its word.
+    """
+    try:
+        record = json.loads((Path(study_dir) / NAME).read_text() or "{}")
+    except (OSError, ValueError):
+        return None
+    if not record or "pid" not in record:
+        return None
+    if record.get("host") == socket.gethostname():
+        try:
+            os.kill(int(record["pid"]), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by another user
+    return record

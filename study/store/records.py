@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from study.data.feather import write_json_atomic, write_text_atomic
+from study.store.atomic import write_json_atomic, write_text_atomic
 
 HISTORY_COLUMNS = ["epoch", "phase", "learning_rate", "loss", "val_bce", "seconds"]
 TABLE_FIXED = [

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from study.config import ConfigError, StudyConfig
 from study.data.dataset import PreparedDataset, generate_dataset, open_dataset
-from study.data.feather import write_json_atomic
 from study.space import space_to_dict
+from study.store.atomic import write_json_atomic
 from study.store.lock import NAME as LOCK_NAME
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from study.config import StudyConfig
-from study.data.feather import write_json_atomic
+from study.store.atomic import write_json_atomic
 from study.store.records import TrialRecords
 from study.store.study_file import study_record
 from study.training.schedule import EpochRecord
