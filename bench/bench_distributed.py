@@ -28,12 +28,10 @@ from pathlib import Path
 
 from common import emit
 
+from study.testing.presets import tiny
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--fix", "width=8", "--fix", "n_blocks=1", "--fix", "batch_size=512",
-    "--narrow", "learning_rate=0.003:0.03", "--max-epochs", "3",
-    "--patience-1", "1", "--patience-2", "1", "--no-retrain", "--no-report",
-]  # fmt: skip
+TINY = [*tiny(), "--no-retrain", "--no-report"]
 
 
 def free_port() -> int:

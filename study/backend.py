@@ -14,7 +14,7 @@ import importlib.util
 import os
 import sys
 
-from study.config import ConfigError
+from study.errors import ConfigError
 
 BACKENDS = ("tensorflow", "jax")
 

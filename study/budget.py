@@ -19,7 +19,8 @@ import re
 import time
 from pathlib import Path
 
-from study.config import ConfigError
+from study.errors import ConfigError
+from study.status import TrialStatus
 from study.store.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def pick(
     PICK_TOLERANCE of the best objective, the best one whose retrain fits in FIT_TOLERANCE x
     `seconds_left` (None: no limit); else the best (its retrain is cut by the deadline);
     (None, None) if none."""
-    completed = [r for r in reports if r["status"] == "COMPLETED" and r.get("objective")]
+    completed = [r for r in reports if r["status"] == TrialStatus.COMPLETED and r.get("objective")]
     if not completed:
         return None, None
 

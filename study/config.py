@@ -8,18 +8,12 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from study.errors import ConfigError
+
 KERAS_TUNERS = ("random", "bayesian", "hyperband")  # keras-tuner's oracles
 TUNERS = (*KERAS_TUNERS, "tpe", "cmaes", "gp")  # then Optuna's samplers
 PRUNERS = ("none", "median", "hyperband")
 NEEDS = {"cmaes": "cmaes", "gp": "torch"}  # the package an Optuna sampler needs
-
-
-class ConfigError(ValueError):
-    """A bad configuration: the message says what was expected and what was found."""
-
-
-class StudyStopped(RuntimeError):
-    """The study stopped before its trials were done (too many consecutive failures)."""
 
 
 _TYPES = {

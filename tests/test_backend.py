@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from study.backend import select
-from study.config import ConfigError
+from study.errors import ConfigError
+from study.testing.presets import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "--trials", "2", "--study", "s", "--no-report", "--fix", "width=8", "--fix", "n_blocks=1",
-    "--fix", "batch_size=512", "--max-epochs", "2", "--patience-1", "1", "--patience-2", "1",
-    "--retrain-max-epochs", "2", "--time-budget", "none",
+    "--trials", "2", "--study", "s", "--no-report", *tiny(2, stable=False, retrain_epochs=2),
+    "--time-budget", "none",
 ]  # fmt: skip
 
 

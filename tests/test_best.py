@@ -11,24 +11,10 @@ import pandas as pd
 import pytest
 
 from study.cli import main
+from study.testing.presets import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--fix",
-    "width=8",
-    "--fix",
-    "n_blocks=1",
-    "--fix",
-    "batch_size=512",
-    "--max-epochs",
-    "2",
-    "--patience-1",
-    "1",
-    "--patience-2",
-    "1",
-    "--retrain-max-epochs",
-    "3",
-]
+TINY = tiny(2, stable=False, retrain_epochs=3)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from study.budget import (
     retrain_seconds,
     search_should_stop,
 )
-from study.config import ConfigError
+from study.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -20,13 +20,10 @@ from study.search import chief, distributed, recovery
 from study.search.optuna_oracle import OptunaOracle
 from study.search.tuner import OBJECTIVE
 from study.store.records import TABLE_FIXED
+from study.testing.presets import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--fix", "width=8", "--fix", "n_blocks=1", "--fix", "batch_size=512",
-    "--narrow", "learning_rate=0.003:0.03",
-    "--max-epochs", "3", "--patience-1", "1", "--patience-2", "1",
-]  # fmt: skip
+TINY = tiny()
 
 
 # -- the chief's oracle, without gRPC or training ---------------------------------------

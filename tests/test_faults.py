@@ -17,25 +17,10 @@ from study.cli import main
 from study.search.recovery import completed_records
 from study.store.lock import StudyLock
 from study.testing import faults
+from study.testing.presets import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--no-report",
-    "--fix",
-    "width=8",
-    "--fix",
-    "n_blocks=1",
-    "--fix",
-    "batch_size=512",
-    "--narrow",
-    "learning_rate=0.003:0.03",
-    "--max-epochs",
-    "3",
-    "--patience-1",
-    "1",
-    "--patience-2",
-    "1",
-]
+TINY = ["--no-report", *tiny()]
 
 
 def study_args(data, results, trials, *extra):

@@ -1,7 +1,8 @@
 import pytest
 
 from study import space as model
-from study.config import ConfigError, StudyConfig
+from study.config import StudyConfig
+from study.errors import ConfigError
 from study.search.hypermodel import AcceptanceHyperModel
 from study.training import network
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.data.checks import DataError
 from study.data.preprocessing import Preprocessing
+from study.errors import DataError
 
 
 @pytest.fixture

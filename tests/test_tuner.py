@@ -10,25 +10,10 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
+from study.testing.presets import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--no-report",
-    "--fix",
-    "width=8",
-    "--fix",
-    "n_blocks=1",
-    "--fix",
-    "batch_size=512",
-    "--narrow",
-    "learning_rate=0.003:0.03",
-    "--max-epochs",
-    "3",
-    "--patience-1",
-    "1",
-    "--patience-2",
-    "1",
-]
+TINY = ["--no-report", *tiny()]
 
 
 def args(tiny_dataset, results, trials, *extra):

@@ -22,16 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study.data.checks import DataError, check_values, feather_files, read_schema
+from study.data.checks import check_values, feather_files, read_schema
 from study.data.preprocessing import _CLIP, Preprocessing
+from study.errors import DataError, ExportError
 from study.store.atomic import swap_directory
 from study.testing import faults
 
 TOLERANCE = 1e-5
-
-
-class ExportError(RuntimeError):
-    """The exported model does not reproduce the trained one."""
 
 
 def _tf_interp(x, xp, fp):

@@ -19,7 +19,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from study.config import ConfigError, StudyConfig
+from study.config import StudyConfig
+from study.errors import ConfigError
+from study.status import TrialStatus
 from study.store.atomic import swap_directory, write_atomic
 from study.store.records import TrialRecords
 from study.testing import faults
@@ -57,10 +59,10 @@ def choose_trial(
         found = [r for r in reports if r["trial_id"] == str(trial_id)]
         if not found:
             raise ConfigError(f"{config.study_dir / 'trials'}: no trial {trial_id!r}")
-        if found[0]["status"] != "COMPLETED":
+        if found[0]["status"] != TrialStatus.COMPLETED:
             raise ConfigError(f"trial {trial_id} is {found[0]['status']}, not completed")
         return found[0]
-    completed = [r for r in reports if r["status"] == "COMPLETED"]
+    completed = [r for r in reports if r["status"] == TrialStatus.COMPLETED]
     if not completed:
         raise ConfigError(f"{config.study_dir}: no completed trial to retrain")
     best = min(completed, key=lambda r: r["objective"])

@@ -16,11 +16,12 @@ import logging
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from study import signals
 from study.cli.arguments import build_parser
-from study.config import ConfigError
+from study.errors import ConfigError, StudyError
 from study.testing import faults
 
 _START = time.monotonic()
@@ -143,7 +144,8 @@ def cmd_worker(args, role) -> None:
 
 
 def _work(args, role) -> None:
-    from study.config import StudyConfig, StudyStopped
+    from study.config import StudyConfig
+    from study.errors import StudyStopped
     from study.search import distributed
 
     study_dir = Path(args.results or "results") / (args.study or "default")
@@ -256,7 +258,8 @@ def _run_best(config, dataset, trial_id, budget=None) -> None:
 def cmd_retrain(args) -> None:
     import json
 
-    from study.config import ConfigError, StudyConfig
+    from study.config import StudyConfig
+    from study.errors import ConfigError
     from study.store.study_file import load_dataset
 
     path = Path(args.results) / args.study / "study.json"
@@ -286,7 +289,7 @@ def cmd_predict(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from study.config import ConfigError
+    from study.errors import ConfigError
     from study.report import build_report, render
 
     if args.top < 1:
@@ -324,12 +327,11 @@ def cmd_check(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     global _START
     _START = time.monotonic()  # the time budget counts from here
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # anywhere on the line: before or after the command
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the trial processes
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from study.config import ConfigError, StudyStopped
-    from study.data.checks import DataError
-
     handlers = {
         "generate": cmd_generate,
         "prepare": cmd_prepare,
@@ -343,12 +345,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with signals.handling():
             handlers[args.command](args)
-    except (DataError, ConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except StudyStopped as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     except signals.StudyInterrupted as stop:
         print(
             f"interrupted ({stop}): finished trials are kept and the running one is "
@@ -356,4 +352,19 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return stop.exit_status
+    except Exception as err:  # one line for every failure; the traceback with --debug
+        return _fail(err, debug)
     return 0
+
+
+def _fail(err: Exception, debug: bool) -> int:
+    """Print `err` as one line (plus the traceback with --debug); return the exit status."""
+    if debug:
+        traceback.print_exc()
+    if isinstance(err, StudyError):
+        hint = f" ({err.hint})" if err.hint and not debug else ""
+        print(f"error: {err}{hint}", file=sys.stderr)
+        return err.exit_code
+    hint = "" if debug else "; rerun with --debug for the traceback"
+    print(f"internal error: {type(err).__name__}: {err}{hint}", file=sys.stderr)
+    return 1

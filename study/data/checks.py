@@ -12,9 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-
-class DataError(Exception):
-    """Bad input data: the message names the file, the column and what is wrong."""
+from study.errors import DataError
 
 
 def load_definitions(split_dir: Path) -> dict[str, list[str]]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from study.data.checks import DataError
+from study.errors import DataError
 
 VERSION = 1
 _CLIP = 1e-7  # CDF values are kept inside [_CLIP, 1 - _CLIP]: about +-5.2 sigma

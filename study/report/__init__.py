@@ -14,9 +14,10 @@ import logging
 import time
 from pathlib import Path
 
-from study.config import ConfigError
+from study.errors import ConfigError
 from study.report import analysis, plots, render
 from study.report.collect import StudyRecord, TrialRecord, load_study
+from study.status import TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
     best = study.best()
     rows, rank = [], 0
     for t in study.sorted_trials():
-        ranked = t.status == "COMPLETED" and t.objective is not None
+        ranked = t.status == TrialStatus.COMPLETED and t.objective is not None
         rank += ranked
         rows.append(_trial_row(rank if ranked else None, t, study.directory))
     card = study.retrained
@@ -130,7 +131,7 @@ def build_report(study_dir: Path, top: int = 5) -> dict:
     importance = analysis.importances(study)
     summary = summarise(study, importance)
     names = summary["hyperparameter_names"]
-    failed = [t.trial_id for t in study.trials if t.status == "FAILED"]
+    failed = [t.trial_id for t in study.trials if t.status == TrialStatus.FAILED]
     plots.draw_objective(analysis.objective_series(study), failed, out / "objective.png")
     plots.draw_hyperparameters(plots.hyperparameter_data(study, names), out / "hyperparameters.png")
     curves = plots.learning_curve_data(analysis.top_trials(study, top))

@@ -13,6 +13,7 @@ import numpy as np
 
 from study.report.collect import StudyRecord, TrialRecord
 from study.space import optuna_distributions, searched
+from study.status import TrialStatus
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,14 @@ def objective_series(study: StudyRecord) -> dict:
     ids, objective, pruned, best = [], [], [], []
     current = math.inf
     for t in study.trials:
-        value = t.objective if t.status == "COMPLETED" and t.objective is not None else None
+        value = (
+            t.objective if t.status == TrialStatus.COMPLETED and t.objective is not None else None
+        )
         if value is not None:
             current = min(current, value)
         ids.append(t.trial_id)
         objective.append(value)
-        pruned.append(t.objective if t.status == "PRUNED" else None)
+        pruned.append(t.objective if t.status == TrialStatus.PRUNED else None)
         best.append(current if math.isfinite(current) else None)
     return {"trial_id": ids, "objective": objective, "pruned": pruned, "best_so_far": best}
 
@@ -72,9 +75,11 @@ def importances(study: StudyRecord, seed: int = 0) -> dict:
 
 def top_trials(study: StudyRecord, k: int) -> list[TrialRecord]:
     """The k best completed trials that have a history, best first."""
-    return [t for t in study.sorted_trials() if t.status == "COMPLETED" and t.history is not None][
-        :k
-    ]
+    return [
+        t
+        for t in study.sorted_trials()
+        if t.status == TrialStatus.COMPLETED and t.history is not None
+    ][:k]
 
 
 # -- comparison -----------------------------------------------------------------------------

@@ -15,14 +15,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from study.config import ConfigError
+from study.errors import ConfigError
 from study.space import Param, space_from_dict
+from study.status import TrialStatus
 from study.store.lock import lock_holder
 
 log = logging.getLogger(__name__)
 
 # Order of the trials table: completed by objective, then the rest by id.
-STATUS_ORDER = {"COMPLETED": 0, "PRUNED": 1, "RUNNING": 2, "KILLED": 3, "INTERRUPTED": 4}
+STATUS_ORDER = {
+    TrialStatus.COMPLETED: 0,
+    TrialStatus.PRUNED: 1,
+    TrialStatus.RUNNING: 2,
+    TrialStatus.KILLED: 3,
+    TrialStatus.INTERRUPTED: 4,
+}
 
 
 @dataclass
@@ -75,7 +82,9 @@ class StudyRecord:
         return out
 
     def completed(self) -> list[TrialRecord]:
-        return [t for t in self.trials if t.status == "COMPLETED" and t.objective is not None]
+        return [
+            t for t in self.trials if t.status == TrialStatus.COMPLETED and t.objective is not None
+        ]
 
     def best(self) -> TrialRecord | None:
         done = self.completed()
@@ -126,15 +135,15 @@ def _read_trial(directory: Path, live: bool) -> TrialRecord | None:
     report = _read_json(directory / "report.json")
     if report is None:
         return None
-    status = report.get("status", "UNKNOWN")
-    if status == "RUNNING" and not live:
-        status = "KILLED"
+    status = report.get("status", TrialStatus.UNKNOWN)
+    if status == TrialStatus.RUNNING and not live:
+        status = TrialStatus.KILLED
     history = None
     if (directory / "history.csv").is_file():
         history = pd.read_csv(directory / "history.csv")
     board = directory / "tensorboard"
     seconds = report.get("seconds")
-    if status != "COMPLETED" and history is not None and len(history):
+    if status != TrialStatus.COMPLETED and history is not None and len(history):
         # an unfinished trial's report is from its start; its epochs say how long it ran
         seconds = max(seconds or 0.0, float(history["seconds"].sum()))
     return TrialRecord(

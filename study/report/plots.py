@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from study.report.collect import StudyRecord, TrialRecord
+from study.status import TrialStatus
 from study.store.atomic import write_atomic
 
 STATUS_COLOURS = {
-    "COMPLETED": "C0",
-    "PRUNED": "C1",
-    "FAILED": "C3",
-    "RUNNING": "C2",
-    "KILLED": "C4",
-    "INTERRUPTED": "C4",
+    TrialStatus.COMPLETED: "C0",
+    TrialStatus.PRUNED: "C1",
+    TrialStatus.FAILED: "C3",
+    TrialStatus.RUNNING: "C2",
+    TrialStatus.KILLED: "C4",
+    TrialStatus.INTERRUPTED: "C4",
 }
 
 

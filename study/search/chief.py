@@ -24,8 +24,9 @@ from pathlib import Path
 import keras_tuner
 from keras_tuner.src.engine import trial as trial_module
 
-from study.config import ConfigError
+from study.errors import ConfigError
 from study.search.distributed import SINGLE_ID, Role
+from study.status import TrialStatus
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def _servicer_class():
 
         def CreateTrial(self, request, context):
             if self.failure is not None:
-                stopped = trial_module.Trial(self.oracle.get_space(), status="STOPPED")
+                stopped = trial_module.Trial(self.oracle.get_space(), status=TrialStatus.STOPPED)
                 return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
             response = super().CreateTrial(request, context)
             if response.trial.status == protos.get_proto().TrialStatus.IDLE:

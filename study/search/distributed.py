@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.config import ConfigError
+from study.errors import ChiefUnreachable, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +128,14 @@ def environment(role: Role, environ=os.environ):
 
 # -- the worker ------------------------------------------------------------------------
 def wait_for_chief(role: Role) -> None:
-    """Block until the chief answers at `role.address`, or raise ConfigError after the timeout."""
+    """Block until the chief answers at `role.address`; ChiefUnreachable after the timeout."""
     import grpc
 
     channel = grpc.insecure_channel(role.address)
     try:
         grpc.channel_ready_future(channel).result(timeout=role.connect_timeout_s)
     except grpc.FutureTimeoutError:
-        raise ConfigError(
+        raise ChiefUnreachable(
             f"no chief answered at {role.address} within {role.connect_timeout_s:.0f} s "
             "(start it with --role chief --oracle HOST:PORT, or raise --connect-timeout)"
         ) from None
@@ -151,7 +151,7 @@ def wait_for_study(study_json: Path, timeout_s: float) -> dict:
     deadline = time.monotonic() + timeout_s
     while not study_json.exists():
         if time.monotonic() > deadline:
-            raise ConfigError(
+            raise ChiefUnreachable(
                 f"{study_json}: not written by a chief within {timeout_s:.0f} s; "
                 "workers need the chief's --results directory (a shared filesystem)"
             )

@@ -28,6 +28,7 @@ import optuna
 from keras_tuner.src.engine import hyperparameters as hp_module
 
 from study.search import recovery
+from study.status import TrialStatus
 from study.training.schedule import EPOCH_METRIC
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,11 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
         done = optuna.trial.TrialState
         if trial.trial_id in self.pruned:
             kind, value = done.PRUNED, None
-        elif trial.status == "COMPLETED" and trial.score is not None and math.isfinite(trial.score):
+        elif (
+            trial.status == TrialStatus.COMPLETED
+            and trial.score is not None
+            and math.isfinite(trial.score)
+        ):
             kind, value = done.COMPLETE, float(trial.score)
         else:
             kind, value = done.FAIL, None
@@ -190,7 +195,7 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
         self._live[trial_id] = ask
         space = self.hyperparameters.space
         values = {p.name: ask.params.get(p.name, fixed.get(p.name)) for p in space}
-        return {"status": "RUNNING", "values": values}
+        return {"status": TrialStatus.RUNNING, "values": values}
 
     @keras_tuner.synchronized
     def update_trial(self, trial_id, metrics, step=0):
@@ -201,7 +206,7 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
             if live.should_prune():
                 log.info("trial %s pruned at global epoch %d", trial_id, step)
                 self.pruned.add(trial_id)
-                trial.status = "STOPPED"
+                trial.status = TrialStatus.STOPPED
         return trial
 
     @keras_tuner.synchronized
@@ -227,7 +232,11 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
         done = optuna.trial.TrialState
         if trial.trial_id in self.pruned:
             self._study.tell(live, state=done.PRUNED)
-        elif trial.status == "COMPLETED" and trial.score is not None and math.isfinite(trial.score):
+        elif (
+            trial.status == TrialStatus.COMPLETED
+            and trial.score is not None
+            and math.isfinite(trial.score)
+        ):
             self._study.tell(live, float(trial.score))
         else:
             self._study.tell(live, state=done.FAIL)

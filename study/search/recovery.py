@@ -31,11 +31,11 @@ import keras_tuner
 from keras_tuner.src.engine import metrics_tracking
 from keras_tuner.src.engine import trial as trial_module
 
+from study.status import ENDED, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 from study.training.schedule import EPOCH_METRIC, MONITOR
 
 log = logging.getLogger(__name__)
-ENDED = ("COMPLETED", "FAILED")
 
 
 def install_atomic_json() -> None:
@@ -60,7 +60,7 @@ def completed_records(study_dir: Path) -> dict[str, bytes]:
     out = {}
     for path in (study_dir / "tuner").glob("trial_*/trial.json"):
         trial = json.loads(path.read_text())
-        if trial["status"] == "COMPLETED":
+        if trial["status"] == TrialStatus.COMPLETED:
             report = study_dir / "trials" / trial["trial_id"] / "report.json"
             out[trial["trial_id"]] = report.read_bytes()
     return out
@@ -139,12 +139,12 @@ def _trial_from_report(report: dict, trial_dir: Path, space) -> trial_module.Tri
     hp = space.copy()
     for name, value in report["hyperparameters"].items():
         hp.values[name] = value
-    status = "COMPLETED" if report["status"] == "PRUNED" else report["status"]
-    status = status if status in ENDED else "RUNNING"
+    status = TrialStatus.COMPLETED if report["status"] == TrialStatus.PRUNED else report["status"]
+    status = status if status in ENDED else TrialStatus.RUNNING
     trial = trial_module.Trial(hp, trial_id=report["trial_id"], status=status)
     for row in read_history(trial_dir / "history.csv"):
         trial.metrics.update(EPOCH_METRIC, row[MONITOR], step=int(row["epoch"]))
-    if status == "COMPLETED":
+    if status == TrialStatus.COMPLETED:
         trial.score = report["objective"]
         trial.best_step = report.get("best_epoch") or 0
         trial.metrics.update(MONITOR, trial.score, step=trial.best_step)
@@ -155,11 +155,11 @@ def _trial_from_report(report: dict, trial_dir: Path, space) -> trial_module.Tri
 def _report_from_trial(state: dict, trial_dir: Path) -> dict:
     history = read_history(trial_dir / "history.csv")
     phases = [int(r["phase"]) for r in history]
-    status = state["status"] if state["status"] in ENDED else "INTERRUPTED"
+    status = state["status"] if state["status"] in ENDED else TrialStatus.INTERRUPTED
     return {
         "trial_id": state["trial_id"],
         "status": status,
-        "objective": state.get("score") if status == "COMPLETED" else None,
+        "objective": state.get("score") if status == TrialStatus.COMPLETED else None,
         "hyperparameters": state["hyperparameters"]["values"],
         "epochs_1": phases.count(1),
         "epochs_2": phases.count(2),
@@ -219,7 +219,7 @@ class RecoveringOracle:
         self.forget_run(trial.trial_id)
         trial.metrics = metrics_tracking.MetricsTracker()
         trial.score = trial.best_step = None
-        trial.status = "RUNNING"
+        trial.status = TrialStatus.RUNNING
         self._save_trial(trial)
 
     def get_best_trials(self, num_trials=1):
@@ -229,7 +229,9 @@ class RecoveringOracle:
         done = [
             t
             for t in self.trials.values()
-            if t.status == "COMPLETED" and t.score is not None and t.trial_id not in self.pruned
+            if t.status == TrialStatus.COMPLETED
+            and t.score is not None
+            and t.trial_id not in self.pruned
         ]
         return sorted(done, key=lambda t: t.score)[:num_trials]
 
@@ -241,7 +243,7 @@ class RecoveringOracle:
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
         trial = super().create_trial(tuner_id)
-        if trial.status == "RUNNING" and (
+        if trial.status == TrialStatus.RUNNING and (
             trial.metrics.exists(EPOCH_METRIC) or trial.metrics.exists(MONITOR)
         ):
             self.run_again(trial)  # a trial re-run after a kill

@@ -36,7 +36,8 @@ import keras_tuner
 from study import budget as budget_module
 from study import signals
 from study.budget import Budget, duration_text
-from study.config import StudyConfig, StudyStopped
+from study.config import StudyConfig
+from study.errors import StudyStopped
 from study.search import chief, distributed, recovery
 from study.search.hypermodel import AcceptanceHyperModel
 from study.search.trial_process import (
@@ -46,6 +47,7 @@ from study.search.trial_process import (
     run_trial_process,
 )
 from study.space import declare
+from study.status import ENDED, ENDED_REPORTS, TrialStatus
 from study.store.records import TrialRecords
 from study.testing import faults
 from study.training.network import count_parameters
@@ -53,8 +55,6 @@ from study.training.schedule import EPOCH_METRIC, MONITOR, TrainingResult
 
 log = logging.getLogger(__name__)
 OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
-ENDED = ("COMPLETED", "FAILED", "INVALID")
-ENDED_REPORTS = ("COMPLETED", "PRUNED", "FAILED")  # statuses of report.json of ended trials
 
 
 def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
@@ -262,7 +262,9 @@ class AcceptanceTuner(keras_tuner.Tuner):
         self.current = trial
         self._outcome[trial.trial_id] = {"history": [], "parameters": None}
         self._outcome[trial.trial_id]["start"] = time.perf_counter()
-        self.records.write_report(trial.trial_id, self._report(trial, "RUNNING", keep=True))
+        self.records.write_report(
+            trial.trial_id, self._report(trial, TrialStatus.RUNNING, keep=True)
+        )
         faults.point("trial-begin")
         best = self.oracle.get_best_trials(1)
         self.progress.trial_begin(
@@ -297,7 +299,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
             )
             self.records.write_history(trial.trial_id, outcome["history"])
             self.progress.epoch(record, best)
-            if told.status == "STOPPED":
+            if told.status == TrialStatus.STOPPED:
                 raise TrialPruned()
 
         def on_start(parameters, rows, timing):
@@ -349,9 +351,11 @@ class AcceptanceTuner(keras_tuner.Tuner):
     def on_trial_end(self, trial):
         # The record is written before the oracle ends the trial: a kill in between
         # re-runs the trial, whose record is then rewritten.
-        status = "COMPLETED" if trial.status == "COMPLETED" else "FAILED"
-        if status == "COMPLETED" and self._outcome.get(trial.trial_id, {}).get("pruned"):
-            status = "PRUNED"
+        status = (
+            TrialStatus.COMPLETED if trial.status == TrialStatus.COMPLETED else TrialStatus.FAILED
+        )
+        if status == TrialStatus.COMPLETED and self._outcome.get(trial.trial_id, {}).get("pruned"):
+            status = TrialStatus.PRUNED
         report = self._report(trial, status)
         self.records.write_report(trial.trial_id, report)
         faults.point("trial-end")
@@ -366,8 +370,8 @@ class AcceptanceTuner(keras_tuner.Tuner):
         """The running trial's record says INTERRUPTED; keras-tuner re-runs it on resume."""
         if self.current is not None:
             trial, self.current = self.current, None
-            self.records.write_report(trial.trial_id, self._report(trial, "INTERRUPTED"))
-            self.progress.trial_end(trial.trial_id, "INTERRUPTED", None)
+            self.records.write_report(trial.trial_id, self._report(trial, TrialStatus.INTERRUPTED))
+            self.progress.trial_end(trial.trial_id, TrialStatus.INTERRUPTED, None)
 
     def _report(self, trial, status: str, keep: bool = False) -> dict:
         """report.json of a trial that is RUNNING, COMPLETED, PRUNED, FAILED or INTERRUPTED."""
@@ -397,7 +401,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
             # where the trial's time went: data loading and building in the trial process
             **{k.replace("_s", "_seconds"): v for k, v in outcome.get("timing", {}).items()},
         }
-        if status == "FAILED":
+        if status == TrialStatus.FAILED:
             lines = (trial.message or "").strip().splitlines()
             report["message"] = lines[-1] if lines else ""
         return report

@@ -16,7 +16,7 @@ import socket
 import time
 from pathlib import Path
 
-from study.config import ConfigError
+from study.errors import StudyInUse
 
 log = logging.getLogger(__name__)
 NAME = ".lock"
@@ -37,7 +37,7 @@ class StudyLock:
         except BlockingIOError:
             holder = _read(fd)
             os.close(fd)
-            raise ConfigError(
+            raise StudyInUse(
                 f"{self.path.parent}: study in use by pid {holder.get('pid', '?')} on host "
                 f"{holder.get('host', '?')} (since {holder.get('since', '?')}); "
                 "wait for it to end or stop it, or use another --study"

@@ -15,8 +15,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from study.config import ConfigError, StudyConfig
+from study.config import StudyConfig
 from study.data.dataset import PreparedDataset, generate_dataset, open_dataset
+from study.errors import ConfigError
 from study.space import space_to_dict
 from study.store.atomic import write_json_atomic
 from study.store.lock import NAME as LOCK_NAME

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from study.config import StudyConfig
+from study.status import TrialStatus
 from study.store.atomic import write_json_atomic
 from study.store.records import TrialRecords
 from study.store.study_file import study_record
@@ -77,13 +78,13 @@ def write_study(
         history = curve(
             objective, epochs_1, epochs_2, values["learning_rate"], values["fine_tune_factor"]
         )
-        if status == "PRUNED":  # stopped in phase 1; keeps the best value it reached
+        if status == TrialStatus.PRUNED:  # stopped in phase 1; keeps the best value it reached
             history = history[:3]
             objective = min(r.val_bce for r in history)
-        elif status != "COMPLETED":
-            history = history[: 2 if status != "FAILED" else 1]
-        done = status in ("COMPLETED", "PRUNED")
-        if status == "PRUNED":
+        elif status != TrialStatus.COMPLETED:
+            history = history[: 2 if status != TrialStatus.FAILED else 1]
+        done = status in (TrialStatus.COMPLETED, TrialStatus.PRUNED)
+        if status == TrialStatus.PRUNED:
             epochs_1, epochs_2 = 3, 0
         report = {
             "trial_id": trial_id,
@@ -92,14 +93,14 @@ def write_study(
             "hyperparameters": values,
             "epochs_1": epochs_1 if done else None,
             "epochs_2": epochs_2 if done else None,
-            "switch_epoch": epochs_1 if status == "COMPLETED" else None,
+            "switch_epoch": epochs_1 if status == TrialStatus.COMPLETED else None,
             "best_epoch": epochs_1 + epochs_2 - 1 if done else None,
             "parameters": 1000 + index,
             "seconds": 10.0 + index,
             "rows_per_second": 5000.0 if done else None,
             "epochs": len(history),
         }
-        if status == "FAILED":
+        if status == TrialStatus.FAILED:
             report["message"] = f"loss is nan at epoch 0 (trial {trial_id})"
         records.write_report(trial_id, report)
         records.write_history(trial_id, history)

@@ -1,0 +1,60 @@
+"""One exception root for every failure the study reports to its user.
+
+- `UserError` (exit 2): something the user gave or holds is wrong or in use: a bad
+  flag or config (`ConfigError`), bad data (`DataError`), a study held by another
+  process (`StudyInUse`), a chief that does not answer (`ChiefUnreachable`);
+- `StudyStopped` (exit 1): the study stopped before its trials were done;
+- `InternalError` (exit 1): a result the study cannot trust or rebuild (an export
+  that does not reproduce the trained model, a torn file nothing can repair).
+
+The command line prints each as one line (`error: ...`; internal failures add a
+hint); `--debug` shows the traceback. Any other exception is a bug: one line, the
+hint, and the traceback with `--debug`.
+"""
+
+from __future__ import annotations
+
+
+class StudyError(Exception):
+    """The root: `exit_code` is the command's exit status, `hint` an optional second clause."""
+
+    exit_code = 1
+    hint = ""
+
+
+class UserError(StudyError):
+    exit_code = 2
+
+
+class ConfigError(UserError, ValueError):
+    """A bad configuration: the message says what was expected and what was found."""
+
+
+class DataError(UserError):
+    """Bad input data: the message names the file, the column and what is wrong."""
+
+
+class StudyInUse(UserError):
+    """Another live process holds the study's lock."""
+
+
+class ChiefUnreachable(UserError):
+    """A worker found no chief, or no study record from one, within its timeout."""
+
+
+class StudyStopped(StudyError, RuntimeError):
+    """The study stopped before its trials were done (too many consecutive failures)."""
+
+
+class InternalError(StudyError, RuntimeError):
+    hint = "rerun with --debug for the traceback"
+
+
+class ExportError(InternalError):
+    """The exported model does not reproduce the trained one."""
+
+
+class StateError(InternalError):
+    """A torn study file that nothing can rebuild."""
+
+    hint = "the message says which directory to move aside"

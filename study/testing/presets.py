@@ -1,0 +1,19 @@
+"""Tiny-study flags shared by the tests and the benches' quick runs.
+
+A tiny study trains 8-wide, 1-block networks for a few epochs: seconds a trial on
+two cores, enough to exercise every stage without measuring anything.
+"""
+
+from __future__ import annotations
+
+TINY_NETWORK = ["--fix", "width=8", "--fix", "n_blocks=1", "--fix", "batch_size=512"]
+STABLE_RATES = ["--narrow", "learning_rate=0.003:0.03"]  # no trial lost to a tiny rate
+
+
+def tiny(max_epochs: int = 3, *, stable: bool = True, retrain_epochs: int | None = None) -> list:
+    """Flags of a tiny study: the tiny network, `max_epochs` a phase, patience 1 and 1."""
+    flags = [*TINY_NETWORK, *(STABLE_RATES if stable else [])]
+    flags += ["--max-epochs", str(max_epochs), "--patience-1", "1", "--patience-2", "1"]
+    if retrain_epochs is not None:
+        flags += ["--retrain-max-epochs", str(retrain_epochs)]
+    return flags
