@@ -175,3 +175,18 @@ def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset):
     assert seen == [0, 1, 2] and resumed[0] == 3
     assert [r.epoch for r in done.result.history] == list(range(len(done.result.history)))
     Checkpoint(config.study_dir / "best" / "checkpoint").clear()
+
+
+def test_an_export_that_fails_its_check_ends_in_one_line(finished, tmp_path, capsys, monkeypatch):
+    from study.best import export
+
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # no difference can pass: the check fails
+    results = finished.parent
+    code = main(["retrain", "--results", str(results), "--study", finished.name])
+    err = capsys.readouterr().err
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.startswith(("error:", "internal error"))]
+    assert len(lines) == 1 and "differ by" in lines[0], err
+    assert "Traceback" not in err
+    assert "rerun with --debug for the traceback" in lines[0]
+    assert (finished / "best" / "export" / "model_card.json").exists()  # the old export stays

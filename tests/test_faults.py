@@ -219,6 +219,22 @@ def test_torn_state_files_are_rebuilt(tiny_dataset, tmp_path, caplog):
     assert sorted(oracle["end_order"]) == ["0", "1", "2"]
 
 
+def test_a_torn_file_nothing_can_rebuild_ends_in_one_line(tiny_dataset, tmp_path, capsys):
+    results = tmp_path / "r"
+    assert main(study_args(tiny_dataset, results, 1, "--no-retrain")) == 0
+    for path in (results / "s" / "tuner" / "trial_0" / "trial.json",
+                 results / "s" / "trials" / "0" / "report.json"):  # fmt: skip
+        path.write_bytes(path.read_bytes()[:20])  # both records of trial 0 torn
+    capsys.readouterr()
+    code = main(study_args(tiny_dataset, results, 2, "--no-retrain"))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "trial.json: torn, and" in lines[0], err
+    assert "move" in lines[0] and "aside to drop the trial" in lines[0]
+
+
 def test_failing_trials_record_reasons_and_stop_listing_them(
     tiny_dataset, tmp_path, capsys, monkeypatch
 ):

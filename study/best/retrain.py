@@ -23,7 +23,7 @@ from study.config import StudyConfig
 from study.errors import ConfigError
 from study.status import TrialStatus
 from study.store.atomic import swap_directory, write_atomic
-from study.store.records import TrialRecords
+from study.store.records import TrialRecords, best_trial
 from study.testing import faults
 from study.training.schedule import (
     EpochRecord,
@@ -62,10 +62,10 @@ def choose_trial(
         if found[0]["status"] != TrialStatus.COMPLETED:
             raise ConfigError(f"trial {trial_id} is {found[0]['status']}, not completed")
         return found[0]
-    completed = [r for r in reports if r["status"] == TrialStatus.COMPLETED]
-    if not completed:
+    best = best_trial(reports)
+    if best is None:
         raise ConfigError(f"{config.study_dir}: no completed trial to retrain")
-    best = min(completed, key=lambda r: r["objective"])
+    completed = [r for r in reports if r["status"] == TrialStatus.COMPLETED]
     if seconds_left is None:
         return best
     from study.budget import duration_text, pick

@@ -22,6 +22,7 @@ from pathlib import Path
 from study import signals
 from study.cli.arguments import build_parser
 from study.errors import ConfigError, StudyError
+from study.store.records import best_trial
 from study.testing import faults
 
 _START = time.monotonic()
@@ -223,11 +224,11 @@ def _search(args, config, dataset, role, budget) -> None:
     )
     tuner_module.search(tuner)
     budget.save()
-    best = tuner.oracle.get_best_trials(1)
+    best = best_trial(tuner.records.reports())
     print(
         f"study {config.study}: {tuner_module.ended_trials(tuner)} trials ended; "
         + (
-            f"best trial {best[0].trial_id}, val_bce {best[0].score:.5f}"
+            f"best trial {best['trial_id']}, val_bce {best['objective']:.5f}"
             if best
             else "no completed trial"
         )

@@ -19,6 +19,7 @@ from study.errors import ConfigError
 from study.space import Param, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import lock_holder
+from study.store.records import best_trial
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,7 @@ class StudyRecord:
         ]
 
     def best(self) -> TrialRecord | None:
-        done = self.completed()
-        return min(done, key=lambda t: t.objective) if done else None
+        return best_trial(self.trials)
 
     def sorted_trials(self) -> list[TrialRecord]:
         """Completed trials by objective (best first), then the others by status and id."""

@@ -21,7 +21,6 @@ unloadable. Here:
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from keras_tuner.src.engine import trial as trial_module
 
 from study.status import ENDED, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
+from study.store.records import TrialReport, read_history
 from study.training.schedule import EPOCH_METRIC, MONITOR
 
 log = logging.getLogger(__name__)
@@ -80,14 +80,6 @@ def _set_aside(path: Path) -> None:
     log.warning("%s: torn (not valid JSON); kept as %s and rebuilt", path, torn.name)
 
 
-def read_history(path: Path) -> list[dict]:
-    """history.csv as dicts of numbers ([] if absent)."""
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
-
-
 def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int:
     """Rebuild torn state files of the study in `study_dir`; return how many were rebuilt."""
     study_dir = Path(study_dir)
@@ -121,7 +113,9 @@ def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int
         if not _readable(trial_path):
             raise RuntimeError(f"{path}: torn, and {trial_path} cannot rebuild it")
         _set_aside(path)
-        write_json_atomic(path, _report_from_trial(json.loads(trial_path.read_text()), path.parent))
+        write_json_atomic(
+            path, _report_from_trial(json.loads(trial_path.read_text()), path.parent).to_dict()
+        )
         rebuilt += 1
     return rebuilt
 
@@ -152,25 +146,23 @@ def _trial_from_report(report: dict, trial_dir: Path, space) -> trial_module.Tri
     return trial
 
 
-def _report_from_trial(state: dict, trial_dir: Path) -> dict:
+def _report_from_trial(state: dict, trial_dir: Path) -> TrialReport:
     history = read_history(trial_dir / "history.csv")
     phases = [int(r["phase"]) for r in history]
     status = state["status"] if state["status"] in ENDED else TrialStatus.INTERRUPTED
-    return {
-        "trial_id": state["trial_id"],
-        "status": status,
-        "objective": state.get("score") if status == TrialStatus.COMPLETED else None,
-        "hyperparameters": state["hyperparameters"]["values"],
-        "epochs_1": phases.count(1),
-        "epochs_2": phases.count(2),
-        "switch_epoch": phases.index(2) if 2 in phases else None,
-        "best_epoch": state.get("best_step"),
-        "parameters": None,
-        "seconds": sum(r.get("seconds", 0.0) for r in history),
-        "rows_per_second": None,
-        "epochs": len(history),
-        "rebuilt": "from trial.json and history.csv after report.json was found torn",
-    }
+    return TrialReport(
+        trial_id=state["trial_id"],
+        status=status,
+        objective=state.get("score") if status == TrialStatus.COMPLETED else None,
+        hyperparameters=state["hyperparameters"]["values"],
+        epochs_1=phases.count(1),
+        epochs_2=phases.count(2),
+        switch_epoch=phases.index(2) if 2 in phases else None,
+        best_epoch=state.get("best_step"),
+        seconds=sum(r.get("seconds", 0.0) for r in history),
+        epochs=len(history),
+        extra={"rebuilt": "from trial.json and history.csv after report.json was found torn"},
+    )
 
 
 class RecoveringOracle:

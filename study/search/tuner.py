@@ -48,7 +48,7 @@ from study.search.trial_process import (
 )
 from study.space import declare
 from study.status import ENDED, ENDED_REPORTS, TrialStatus
-from study.store.records import TrialRecords
+from study.store.records import TrialRecords, TrialReport
 from study.testing import faults
 from study.training.network import count_parameters
 from study.training.schedule import EPOCH_METRIC, MONITOR, TrainingResult
@@ -262,9 +262,7 @@ class AcceptanceTuner(keras_tuner.Tuner):
         self.current = trial
         self._outcome[trial.trial_id] = {"history": [], "parameters": None}
         self._outcome[trial.trial_id]["start"] = time.perf_counter()
-        self.records.write_report(
-            trial.trial_id, self._report(trial, TrialStatus.RUNNING, keep=True)
-        )
+        self.records.write_report(self._report(trial, TrialStatus.RUNNING, keep=True))
         faults.point("trial-begin")
         best = self.oracle.get_best_trials(1)
         self.progress.trial_begin(
@@ -357,53 +355,54 @@ class AcceptanceTuner(keras_tuner.Tuner):
         if status == TrialStatus.COMPLETED and self._outcome.get(trial.trial_id, {}).get("pruned"):
             status = TrialStatus.PRUNED
         report = self._report(trial, status)
-        self.records.write_report(trial.trial_id, report)
+        self.records.write_report(report)
         faults.point("trial-end")
         super().on_trial_end(trial)
         self.current = None
         if not self.is_worker:  # the chief writes the table of a distributed study
             self.records.write_table()
-        self.progress.trial_end(trial.trial_id, report["status"], report["objective"])
+        self.progress.trial_end(trial.trial_id, report.status, report.objective)
         signals.check()
 
     def record_interrupted(self) -> None:
         """The running trial's record says INTERRUPTED; keras-tuner re-runs it on resume."""
         if self.current is not None:
             trial, self.current = self.current, None
-            self.records.write_report(trial.trial_id, self._report(trial, TrialStatus.INTERRUPTED))
+            self.records.write_report(self._report(trial, TrialStatus.INTERRUPTED))
             self.progress.trial_end(trial.trial_id, TrialStatus.INTERRUPTED, None)
 
-    def _report(self, trial, status: str, keep: bool = False) -> dict:
+    def _report(self, trial, status: str, keep: bool = False) -> TrialReport:
         """report.json of a trial that is RUNNING, COMPLETED, PRUNED, FAILED or INTERRUPTED."""
         outcome = (self._outcome.get if keep else self._outcome.pop)(trial.trial_id, {})
         result = outcome.get("result")
         values, rung = split_rung(trial.hyperparameters.values)
         history = outcome.get("history", [])
-        report = {
-            "trial_id": trial.trial_id,
-            "status": status,
-            "objective": result.objective if result else None,
-            "hyperparameters": values,
-            "epochs_1": result.epochs_1 if result else None,
-            "epochs_2": result.epochs_2 if result else None,
-            "switch_epoch": result.switch_epoch if result else None,
-            "best_epoch": result.best_epoch if result else None,
-            "parameters": outcome.get("parameters")
+        timing = outcome.get("timing", {})
+        report = TrialReport(
+            trial_id=trial.trial_id,
+            status=status,
+            objective=result.objective if result else None,
+            hyperparameters=values,
+            epochs_1=result.epochs_1 if result else None,
+            epochs_2=result.epochs_2 if result else None,
+            switch_epoch=result.switch_epoch if result else None,
+            best_epoch=result.best_epoch if result else None,
+            parameters=outcome.get("parameters")
             or count_parameters(self.n_features, values["width"], values["n_blocks"]),
-            "seconds": time.perf_counter() - outcome.get("start", time.perf_counter()),
-            "finished_at": time.time() if status in ENDED_REPORTS else None,  # Unix seconds
-            "rows_per_second": result.rows_per_second if result else None,
-            "epochs": len(history),
-            **({"rung": {k.removeprefix("tuner/"): v for k, v in rung.items()}} if rung else {}),
-            "training_rows": outcome.get("rows"),
-            "validation_rows": outcome.get("validation_rows"),
-            **({"worker": self.tuner_id} if self.is_worker else {}),
-            # where the trial's time went: data loading and building in the trial process
-            **{k.replace("_s", "_seconds"): v for k, v in outcome.get("timing", {}).items()},
-        }
+            seconds=time.perf_counter() - outcome.get("start", time.perf_counter()),
+            finished_at=time.time() if status in ENDED_REPORTS else None,
+            rows_per_second=result.rows_per_second if result else None,
+            epochs=len(history),
+            rung={k.removeprefix("tuner/"): v for k, v in rung.items()} if rung else None,
+            training_rows=outcome.get("rows"),
+            validation_rows=timing.get("validation_rows", outcome.get("validation_rows")),
+            worker=self.tuner_id if self.is_worker else None,
+            data_seconds=timing.get("data_s"),
+            build_seconds=timing.get("build_s"),
+        )
         if status == TrialStatus.FAILED:
             lines = (trial.message or "").strip().splitlines()
-            report["message"] = lines[-1] if lines else ""
+            report.message = lines[-1] if lines else ""
         return report
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from study.status import TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 
 HISTORY_COLUMNS = ["epoch", "phase", "learning_rate", "loss", "val_bce", "seconds"]
@@ -28,6 +29,77 @@ TABLE_FIXED = [
 ]
 
 
+@dataclass
+class TrialReport:
+    """trials/<id>/report.json: the one schema of a trial's outcome.
+
+    Written by the tuner as a trial starts and ends, by state repair from keras-tuner's
+    trial.json, and by the scripted studies of the tests; read by the report, the
+    retrain's choice and state repair. Optional fields that are None are left out of
+    the file; keys this version does not know are kept in `extra` and written back.
+    """
+
+    trial_id: str
+    status: str
+    objective: float | None = None
+    hyperparameters: dict = field(default_factory=dict)
+    epochs_1: int | None = None
+    epochs_2: int | None = None
+    switch_epoch: int | None = None
+    best_epoch: int | None = None
+    parameters: int | None = None
+    seconds: float = 0.0  # wall time of the trial in the study process
+    finished_at: float | None = None  # Unix seconds, for ended trials
+    rows_per_second: float | None = None
+    epochs: int = 0
+    rung: dict | None = None  # Hyperband: {"epochs", "initial_epoch", "bracket", "round", ...}
+    training_rows: int | None = None
+    validation_rows: int | None = None
+    worker: str | None = None  # the worker's tuner id in a distributed study
+    data_seconds: float | None = None  # loading the data in the trial process
+    build_seconds: float | None = None  # building the network there
+    message: str | None = None  # the last line of a failed trial's error
+    extra: dict = field(default_factory=dict)
+
+    OMITTED_IF_NONE = ("rung", "worker", "data_seconds", "build_seconds", "message")
+
+    def to_dict(self) -> dict:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra" or (f.name in self.OMITTED_IF_NONE and value is None):
+                continue
+            out[f.name] = str(value) if f.name == "status" else value
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> TrialReport:
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(
+            **{k: v for k, v in raw.items() if k in known},
+            extra={k: v for k, v in raw.items() if k not in known},
+        )
+
+
+def best_trial(trials):
+    """The completed trial with the lowest objective (ties: the earliest trial), or None.
+
+    The one rule the study, the retrain and the report choose by; `trials` are
+    report.json dicts, TrialReports or the report's TrialRecords.
+    """
+
+    def get(trial, name):
+        return trial[name] if isinstance(trial, dict) else getattr(trial, name)
+
+    done = [
+        t for t in trials
+        if get(t, "status") == TrialStatus.COMPLETED and get(t, "objective") is not None
+    ]  # fmt: skip
+    if not done:
+        return None
+    return min(done, key=lambda t: (get(t, "objective"), _id_key(str(get(t, "trial_id")))))
+
+
 def write_history(path: Path, history: list) -> None:
     """history.csv: one row per epoch of both phases."""
     out = io.StringIO()
@@ -36,6 +108,14 @@ def write_history(path: Path, history: list) -> None:
     for record in history:
         writer.writerow({k: _fmt(v) for k, v in asdict(record).items()})
     write_text_atomic(Path(path), out.getvalue())
+
+
+def read_history(path: Path) -> list[dict]:
+    """history.csv as dicts of numbers ([] if absent)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
 
 
 class TrialRecords:
@@ -51,8 +131,13 @@ class TrialRecords:
     def write_history(self, trial_id: str, history: list) -> None:
         write_history(self.trial_dir(trial_id) / "history.csv", history)
 
-    def write_report(self, trial_id: str, report: dict) -> None:
-        write_json_atomic(self.trial_dir(trial_id) / "report.json", report)
+    def write_report(self, report: TrialReport) -> None:
+        write_json_atomic(self.trial_dir(report.trial_id) / "report.json", report.to_dict())
+
+    def read_report(self, trial_id: str) -> TrialReport:
+        return TrialReport.from_dict(
+            json.loads((self.trial_dir(trial_id) / "report.json").read_text())
+        )
 
     def reports(self) -> list[dict]:
         """Every trial's report.json, in trial-id order."""

@@ -16,7 +16,7 @@ import numpy as np
 from study.config import StudyConfig
 from study.status import TrialStatus
 from study.store.atomic import write_json_atomic
-from study.store.records import TrialRecords
+from study.store.records import TrialRecords, TrialReport
 from study.store.study_file import study_record
 from study.training.schedule import EpochRecord
 
@@ -86,23 +86,23 @@ def write_study(
         done = status in (TrialStatus.COMPLETED, TrialStatus.PRUNED)
         if status == TrialStatus.PRUNED:
             epochs_1, epochs_2 = 3, 0
-        report = {
-            "trial_id": trial_id,
-            "status": status,
-            "objective": objective if done else None,
-            "hyperparameters": values,
-            "epochs_1": epochs_1 if done else None,
-            "epochs_2": epochs_2 if done else None,
-            "switch_epoch": epochs_1 if status == TrialStatus.COMPLETED else None,
-            "best_epoch": epochs_1 + epochs_2 - 1 if done else None,
-            "parameters": 1000 + index,
-            "seconds": 10.0 + index,
-            "rows_per_second": 5000.0 if done else None,
-            "epochs": len(history),
-        }
+        report = TrialReport(
+            trial_id=trial_id,
+            status=status,
+            objective=objective if done else None,
+            hyperparameters=values,
+            epochs_1=epochs_1 if done else None,
+            epochs_2=epochs_2 if done else None,
+            switch_epoch=epochs_1 if status == TrialStatus.COMPLETED else None,
+            best_epoch=epochs_1 + epochs_2 - 1 if done else None,
+            parameters=1000 + index,
+            seconds=10.0 + index,
+            rows_per_second=5000.0 if done else None,
+            epochs=len(history),
+        )
         if status == TrialStatus.FAILED:
-            report["message"] = f"loss is nan at epoch 0 (trial {trial_id})"
-        records.write_report(trial_id, report)
+            report.message = f"loss is nan at epoch 0 (trial {trial_id})"
+        records.write_report(report)
         records.write_history(trial_id, history)
     records.write_table()
     return study_dir

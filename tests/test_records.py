@@ -1,0 +1,33 @@
+"""store/records.py: the report schema round-trips; one rule picks the best trial."""
+
+import json
+
+from study.status import TrialStatus
+from study.store.records import TrialRecords, TrialReport, best_trial
+from study.testing.scripted import write_study
+
+
+def test_report_schema_round_trips_what_the_study_writes(tmp_path):
+    study_dir = write_study(tmp_path, "s", ["COMPLETED", "FAILED", "PRUNED", "COMPLETED"])
+    for path in sorted((study_dir / "trials").glob("*/report.json")):
+        raw = json.loads(path.read_text())
+        report = TrialReport.from_dict(raw)
+        assert report.extra == {}  # every key the writers write is in the schema
+        assert report.to_dict() == raw
+    report = TrialReport("7", TrialStatus.RUNNING, extra={"later_version": 1})
+    assert TrialReport.from_dict(report.to_dict()) == report
+    assert "message" not in report.to_dict() and report.to_dict()["later_version"] == 1
+    records = TrialRecords(study_dir)
+    assert records.read_report("1").status == TrialStatus.FAILED
+
+
+def test_best_trial_is_the_lowest_completed_objective_ties_to_the_earliest():
+    reports = [
+        {"trial_id": "10", "status": "COMPLETED", "objective": 0.2},
+        {"trial_id": "2", "status": "COMPLETED", "objective": 0.2},
+        {"trial_id": "3", "status": "PRUNED", "objective": 0.1},
+        {"trial_id": "4", "status": "FAILED", "objective": None},
+    ]
+    assert best_trial(reports)["trial_id"] == "2"
+    assert best_trial([TrialReport.from_dict(r) for r in reports]).trial_id == "2"
+    assert best_trial(reports[2:]) is None
