@@ -16,7 +16,7 @@ import keras_tuner
 import pytest
 
 from study.cli import main
-from study.search import chief, distributed, recovery
+from study.search import chief, distributed, kt_compat, recovery
 from study.search.optuna_oracle import OptunaOracle
 from study.search.tuner import OBJECTIVE
 from study.store.records import TABLE_FIXED
@@ -107,7 +107,7 @@ def test_restarted_chief_gives_running_trials_back_to_their_workers(tmp_path):
     restarted = chief_oracle(tmp_path, trials=3)  # the chief killed and started again
     restarted.reload()
     assert {w: t.trial_id for w, t in restarted.ongoing_trials.items()} == {"w1": a.trial_id}
-    assert restarted._retry_queue == []
+    assert kt_compat.retry_queue(restarted) == []
     end(restarted, restarted.get_trial(a.trial_id), 0.4)  # w1's end, sent meanwhile
     assert restarted.end_order == [b.trial_id, a.trial_id]
     assert restarted.create_trial("w2").trial_id not in (a.trial_id, b.trial_id)

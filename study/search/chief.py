@@ -22,9 +22,9 @@ from concurrent import futures
 from pathlib import Path
 
 import keras_tuner
-from keras_tuner.src.engine import trial as trial_module
 
 from study.errors import ConfigError
+from study.search import kt_compat
 from study.search.distributed import SINGLE_ID, Role
 from study.status import TrialStatus
 
@@ -56,8 +56,9 @@ class ChiefMixin:
         self._saved_owners = {}
         super().reload()
         for worker, trial_id in self._saved_owners.items():
-            if worker != SINGLE_ID and trial_id in self._retry_queue:
-                self._retry_queue.remove(trial_id)
+            queue = kt_compat.retry_queue(self)
+            if worker != SINGLE_ID and trial_id in queue:
+                queue.remove(trial_id)
                 self.ongoing_trials[worker] = self.trials[trial_id]
                 self.tuner_ids.add(worker)
 
@@ -85,7 +86,7 @@ class ChiefMixin:
         return (
             len(self.trials) >= self.max_trials
             and not self.ongoing_trials
-            and not self._retry_queue
+            and not kt_compat.retry_queue(self)
         )
 
     @keras_tuner.synchronized
@@ -108,13 +109,13 @@ class ChiefMixin:
         if silent:
             return self._hand_over(*silent[0], tuner_id)
         trial = super().create_trial(tuner_id)  # a resumed trial runs again from its start
-        if trial.status == trial_module.TrialStatus.RUNNING:
+        if trial.status == kt_compat.kt_status().RUNNING:
             self._heard[trial.trial_id] = time.monotonic()
             self._log_event("resume" if resumed else "start", trial.trial_id, tuner_id)
-        elif trial.status == trial_module.TrialStatus.STOPPED and self.ongoing_trials:
+        elif trial.status == kt_compat.kt_status().STOPPED and self.ongoing_trials:
             # Trials still run: this worker waits, ready to take over a lost one.
             self.tuner_ids.add(tuner_id)
-            return trial_module.Trial(self.get_space(), status=trial_module.TrialStatus.IDLE)
+            return kt_compat.Trial(self.get_space(), status=kt_compat.kt_status().IDLE)
         return trial
 
     def _hand_over(self, owner: str, quiet: float, tuner_id: str):
@@ -158,10 +159,9 @@ def chief_class(oracle_class: type) -> type:
 
 
 def _servicer_class():
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
+    protos = kt_compat.protos()
 
-    class Servicer(oracle_chief.OracleServicer):
+    class Servicer(kt_compat.oracle_servicer_class()):
         """keras-tuner's servicer: an IDLE answer is held `poll_s` (workers would spin),
         and the consecutive-failure stop is kept for the chief instead of failing the call."""
 
@@ -171,7 +171,7 @@ def _servicer_class():
 
         def CreateTrial(self, request, context):
             if self.failure is not None:
-                stopped = trial_module.Trial(self.oracle.get_space(), status=TrialStatus.STOPPED)
+                stopped = kt_compat.Trial(self.oracle.get_space(), status=TrialStatus.STOPPED)
                 return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
             response = super().CreateTrial(request, context)
             if response.trial.status == protos.get_proto().TrialStatus.IDLE:
@@ -197,7 +197,6 @@ def serve(tuner, role: Role, on_change=None) -> None:
     (progress, trials.csv). Raises RuntimeError for the consecutive-failure stop.
     """
     import grpc
-    from keras_tuner.src import protos
 
     from study import signals
 
@@ -206,7 +205,7 @@ def serve(tuner, role: Role, on_change=None) -> None:
     poll_s = min(2.0, role.heartbeat_s)
     servicer = _servicer_class()(oracle, poll_s)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    kt_compat.protos().get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(role.address)
     except RuntimeError:

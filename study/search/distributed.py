@@ -1,7 +1,7 @@
 """Distributed studies on keras-tuner's chief/worker mode.
 
 One chief process serves the study's oracle over gRPC with keras-tuner's own
-service (`keras_tuner.src.distribute`: OracleServicer, OracleClient, the
+service (OracleServicer, OracleClient, reached through kt_compat; the
 KERASTUNER_* environment variables); any number of worker processes ask it for
 trials and run them. All of them share the results directory: the chief alone
 holds the study's lock and writes the oracle's state and `trials.csv`; each
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.errors import ChiefUnreachable, ConfigError
+from study.search import kt_compat
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,7 @@ def wait_for_chief(role: Role) -> None:
         ) from None
     finally:
         channel.close()
-    from keras_tuner.src.distribute import oracle_client
-
-    oracle_client.TIMEOUT = role.connect_timeout_s  # each call waits this long for a chief
+    kt_compat.set_client_timeout(role.connect_timeout_s)  # each call waits this long
 
 
 def wait_for_study(study_json: Path, timeout_s: float) -> dict:
@@ -220,7 +219,7 @@ def requeue_foreign(oracle, tuner_id: str = SINGLE_ID) -> list[str]:
     ids = []
     for worker in foreign:
         trial = oracle.ongoing_trials.pop(worker)
-        oracle._retry_queue.append(trial.trial_id)
+        kt_compat.retry_queue(oracle).append(trial.trial_id)
         ids.append(trial.trial_id)
     if ids:
         log.info("trials %s were running on other workers; they run again here", ", ".join(ids))

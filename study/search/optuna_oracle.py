@@ -25,13 +25,13 @@ import math
 
 import keras_tuner
 import optuna
-from keras_tuner.src.engine import hyperparameters as hp_module
 
-from study.search import recovery
+from study.search import kt_compat, recovery
 from study.status import TrialStatus
 from study.training.schedule import EPOCH_METRIC
 
 log = logging.getLogger(__name__)
+hp_module = kt_compat.hyperparameter_classes()  # Int, Float, Choice, Boolean, Fixed
 
 SAMPLERS = ("tpe", "cmaes", "gp")
 PRUNERS = ("none", "median", "hyperband")

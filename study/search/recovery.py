@@ -5,7 +5,7 @@ in place; a kill during a write leaves a truncated file that makes the study
 unloadable. Here:
 
 - `install_atomic_json()` routes keras-tuner's one JSON writer
-  (`keras_tuner.src.utils.save_json`) through a temporary file and a rename;
+  (through study/search/kt_compat.py) through a temporary file and a rename;
 - `repair(study_dir, hyperparameters)` runs before the tuner loads the study
   (under the study's lock): it removes the temporaries of killed writes; a
   torn `trial.json` is rebuilt from our `report.json` (hyperparameters, status,
@@ -27,9 +27,8 @@ import os
 from pathlib import Path
 
 import keras_tuner
-from keras_tuner.src.engine import metrics_tracking
-from keras_tuner.src.engine import trial as trial_module
 
+from study.search import kt_compat
 from study.status import ENDED, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 from study.store.records import TrialReport, read_history
@@ -40,18 +39,7 @@ log = logging.getLogger(__name__)
 
 def install_atomic_json() -> None:
     """Make keras-tuner write every state file atomically (idempotent)."""
-    from keras_tuner.src import utils
-
-    if getattr(utils.save_json, "atomic", False):
-        return
-
-    def save_json(path, obj):
-        text = json.dumps(obj)
-        write_text_atomic(Path(path), text)
-        return text
-
-    save_json.atomic = True
-    utils.save_json = save_json
+    kt_compat.install_json_writer(lambda path, text: write_text_atomic(Path(path), text))
 
 
 def completed_records(study_dir: Path) -> dict[str, bytes]:
@@ -129,13 +117,13 @@ def adopt(project: Path, tuner_id: str) -> None:
         write_text_atomic(own, "{}")
 
 
-def _trial_from_report(report: dict, trial_dir: Path, space) -> trial_module.Trial:
+def _trial_from_report(report: dict, trial_dir: Path, space):
     hp = space.copy()
     for name, value in report["hyperparameters"].items():
         hp.values[name] = value
     status = TrialStatus.COMPLETED if report["status"] == TrialStatus.PRUNED else report["status"]
     status = status if status in ENDED else TrialStatus.RUNNING
-    trial = trial_module.Trial(hp, trial_id=report["trial_id"], status=status)
+    trial = kt_compat.Trial(hp, trial_id=report["trial_id"], status=status)
     for row in read_history(trial_dir / "history.csv"):
         trial.metrics.update(EPOCH_METRIC, row[MONITOR], step=int(row["epoch"]))
     if status == TrialStatus.COMPLETED:
@@ -174,7 +162,10 @@ class RecoveringOracle:
             super().reload()
             # keras-tuner re-queues every trial of the saved ongoing_trials, and it saves
             # before it drops an ended trial from them: an ended trial is not a retry
-            self._retry_queue = [t for t in self._retry_queue if self.trials[t].status not in ENDED]
+            queue = kt_compat.retry_queue(self)
+            kt_compat.set_retry_queue(
+                self, [t for t in queue if self.trials[t].status not in ENDED]
+            )
             return
         if path.exists():
             _set_aside(path)
@@ -185,20 +176,22 @@ class RecoveringOracle:
 
     def _rebuild_from_trials(self) -> None:
         for fname in Path(self._project_dir).glob("trial_*/trial.json"):
-            trial = trial_module.Trial.load(str(fname))
+            trial = kt_compat.load_trial(str(fname))
             self.trials[trial.trial_id] = trial
         ids = sorted(self.trials, key=lambda t: (len(t), t))
         ended = [t for t in ids if self.trials[t].status in ENDED]
         self.start_order, self.end_order = list(ids), ended
         self.ongoing_trials = {}
-        self._retry_queue = [t for t in reversed(ids) if t not in ended]  # lowest pops first
+        kt_compat.set_retry_queue(
+            self, [t for t in reversed(ids) if t not in ended]
+        )  # lowest first
         for trial_id in ended:
-            self._run_times[trial_id] = 1
+            kt_compat.mark_run(self, trial_id)
         for trial_id in ids:
             trial = self.trials[trial_id]
             self.update_space(trial.hyperparameters)
-            self._record_values(trial)
-        self._seed_state = self.seed + 1000 * len(ids)  # a fresh part of the random stream
+            kt_compat.record_values(self, trial)
+        kt_compat.set_seed_state(self, self.seed + 1000 * len(ids))  # a fresh part of the stream
 
     pruned: set = frozenset()  # ids of trials stopped by a pruner (study/search/optuna_oracle.py)
 
@@ -209,7 +202,7 @@ class RecoveringOracle:
         """`trial` runs again from its start (after a kill, or on another worker): forget
         the epochs and the outcome of the abandoned run."""
         self.forget_run(trial.trial_id)
-        trial.metrics = metrics_tracking.MetricsTracker()
+        trial.metrics = kt_compat.metrics_tracker()
         trial.score = trial.best_step = None
         trial.status = TrialStatus.RUNNING
         self._save_trial(trial)

@@ -65,13 +65,14 @@ def _tensorboard_callbacks(board: dict | None) -> list:
     import keras
     import keras_tuner
     import tensorflow as tf
-    from keras_tuner.src.engine.tuner_utils import convert_hyperparams_to_hparams
     from tensorboard.plugins.hparams import api as hparams_api
+
+    from study.search import kt_compat
 
     hp = keras_tuner.HyperParameters.from_config(board["hyperparameters"])
     with tf.summary.create_file_writer(board["log_dir"]).as_default():
         hparams_api.hparams(
-            convert_hyperparams_to_hparams(hp, hparams_api), trial_id=board["trial_id"]
+            kt_compat.convert_hyperparams_to_hparams(hp, hparams_api), trial_id=board["trial_id"]
         )
     return [keras.callbacks.TensorBoard(board["log_dir"], write_graph=False)]
 

@@ -38,7 +38,7 @@ from study import signals
 from study.budget import Budget, duration_text
 from study.config import StudyConfig
 from study.errors import StudyStopped
-from study.search import chief, distributed, recovery
+from study.search import chief, distributed, kt_compat, recovery
 from study.search.hypermodel import AcceptanceHyperModel
 from study.search.trial_process import (
     TrialCrashed,
@@ -60,6 +60,7 @@ OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
 def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
     """The oracle named by `config.tuner`, seeded, with the failure limit; a chief's
     (hand-over of a lost worker's trial, study/search/chief.py) for `role.kind == "chief"`."""
+    kt_compat.check()  # the keras-tuner installed has what resume and the chief use
     cls = _oracle_class(config)
     if role is None or role.kind != "chief":
         return cls(**_oracle_arguments(config))

@@ -1,0 +1,160 @@
+"""The one door to keras-tuner's private surface.
+
+Resume, state repair and the distributed chief need parts of keras-tuner that are
+not its public API: its engine's Trial and hyperparameter classes, its JSON writer,
+its gRPC service, and a few private attributes of its oracles (`_retry_queue`,
+`_run_times`, `_seed_state`, `_record_values`). Only this module touches them, and
+`check()` verifies at the start of every study that the installed keras-tuner still
+has each of them, so that a release that moves one fails with one line naming the
+version the study needs, not silently in the middle of a resume.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from study.errors import ConfigError
+
+REQUIRED = "keras-tuner>=1.4.7,<1.5"  # the range the tests run on (pyproject.toml says the same)
+_MODULES = {
+    "keras_tuner.src.engine.trial": ("Trial", "TrialStatus"),
+    "keras_tuner.src.engine.metrics_tracking": ("MetricsTracker",),
+    "keras_tuner.src.engine.hyperparameters": ("Int", "Float", "Choice", "Boolean", "Fixed"),
+    "keras_tuner.src.engine.tuner_utils": ("convert_hyperparams_to_hparams",),
+    "keras_tuner.src.utils": ("save_json",),
+    "keras_tuner.src.distribute.oracle_client": ("TIMEOUT", "OracleClient"),
+    "keras_tuner.src.distribute.oracle_chief": ("OracleServicer",),
+    "keras_tuner.src.protos": ("get_proto", "get_service", "get_service_grpc"),
+}
+_ORACLE_ATTRIBUTES = ("_retry_queue", "_run_times", "_seed_state", "_record_values")
+_checked = False
+
+
+def check() -> None:
+    """Raise ConfigError if the installed keras-tuner lacks a name this module uses."""
+    global _checked
+    if _checked:
+        return
+    import importlib
+
+    import keras_tuner
+
+    version = metadata.version("keras-tuner")
+    missing = []
+    for module_name, names in _MODULES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            missing.append(module_name)
+            continue
+        missing += [f"{module_name}.{n}" for n in names if not hasattr(module, n)]
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("val_bce", "min"), max_trials=1
+    )
+    missing += [f"Oracle.{a}" for a in _ORACLE_ATTRIBUTES if not hasattr(oracle, a)]
+    if missing:
+        raise ConfigError(
+            f"keras-tuner {version} lacks {', '.join(missing)}, which resume and the "
+            f"distributed chief use; the study needs {REQUIRED} (pip install '{REQUIRED}')"
+        )
+    _checked = True
+
+
+# -- keras-tuner's engine classes ----------------------------------------------------------
+def trial_module():
+    from keras_tuner.src.engine import trial
+
+    return trial
+
+
+def Trial(*args, **kwargs):  # noqa: N802  (keras-tuner's class)
+    return trial_module().Trial(*args, **kwargs)
+
+
+def load_trial(path: str):
+    return trial_module().Trial.load(path)
+
+
+def kt_status():
+    """keras-tuner's TrialStatus (its gRPC conversion needs its own members)."""
+    return trial_module().TrialStatus
+
+
+def metrics_tracker():
+    from keras_tuner.src.engine import metrics_tracking
+
+    return metrics_tracking.MetricsTracker()
+
+
+def hyperparameter_classes():
+    from keras_tuner.src.engine import hyperparameters as hp
+
+    return hp
+
+
+def convert_hyperparams_to_hparams(hp, hparams_api):
+    from keras_tuner.src.engine import tuner_utils
+
+    return tuner_utils.convert_hyperparams_to_hparams(hp, hparams_api)
+
+
+# -- the oracles' private state ------------------------------------------------------------
+def retry_queue(oracle) -> list:
+    """The oracle's queue of trial ids to run again (the live list; the last pops first)."""
+    return oracle._retry_queue
+
+
+def set_retry_queue(oracle, trial_ids: list) -> None:
+    oracle._retry_queue = list(trial_ids)
+
+
+def mark_run(oracle, trial_id: str, times: int = 1) -> None:
+    """Tell the oracle `trial_id` has been run `times` times (its retry count)."""
+    oracle._run_times[trial_id] = times
+
+
+def record_values(oracle, trial) -> None:
+    """Make the oracle remember `trial`'s values as tried (no duplicate is drawn)."""
+    oracle._record_values(trial)
+
+
+def set_seed_state(oracle, value: int) -> None:
+    oracle._seed_state = value
+
+
+# -- its JSON writer and gRPC service ---------------------------------------------------------
+def install_json_writer(write_text) -> None:
+    """Route keras-tuner's one JSON writer through `write_text(path, text)` (idempotent)."""
+    import json
+
+    from keras_tuner.src import utils
+
+    if getattr(utils.save_json, "atomic", False):
+        return
+
+    def save_json(path, obj):
+        text = json.dumps(obj)
+        write_text(path, text)
+        return text
+
+    save_json.atomic = True
+    utils.save_json = save_json
+
+
+def set_client_timeout(seconds: float) -> None:
+    """How long each call of a worker's OracleClient waits for the chief."""
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = seconds
+
+
+def protos():
+    from keras_tuner.src import protos as module
+
+    return module
+
+
+def oracle_servicer_class() -> type:
+    from keras_tuner.src.distribute import oracle_chief
+
+    return oracle_chief.OracleServicer
