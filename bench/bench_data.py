@@ -20,7 +20,7 @@ import pyarrow.feather as pf
 from common import emit
 
 from study.data import synthetic
-from study.data.dataset import generate_dataset, prepare_dataset
+from study.data.prepare import generate_dataset, prepare_dataset
 
 
 def rate(rows: int, fn) -> float:

@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     trials = 2 if args.quick else args.trials
 
-    from study.data.dataset import generate_dataset
+    from study.data.prepare import generate_dataset
 
     figures: dict = {"trials": trials}
     with tempfile.TemporaryDirectory() as tmp:

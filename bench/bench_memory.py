@@ -58,6 +58,7 @@ def main() -> None:
     trials = 2 if args.quick else args.trials
 
     from study.config import StudyConfig
+    from study.search import loop
     from study.search import tuner as tuner_module
 
     rss: list[float] = []
@@ -71,7 +72,7 @@ def main() -> None:
         config = StudyConfig(results=tmp, trials=trials, **SMALL_STUDY)
         tuner, dataset = study_tuner(config, Measured)
         before = rss_mb()
-        tuner_module.search(tuner)
+        loop.search(tuner)
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         base_first, base_last = in_process_growth(dataset, trials)
     figures = {

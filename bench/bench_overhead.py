@@ -28,12 +28,12 @@ from common import SMALL_STUDY, emit, study_tuner
 
 def run_study(root: Path, name: str, trials: int) -> dict:
     from study.config import StudyConfig
-    from study.search import tuner as tuner_module
+    from study.search import loop
 
     config = StudyConfig(study=name, results=str(root), trials=trials, **SMALL_STUDY)
     tuner, _ = study_tuner(config)
     start = time.perf_counter()
-    tuner_module.search(tuner)
+    loop.search(tuner)
     wall = time.perf_counter() - start
     trial_s = epochs_s = data_s = build_s = first_extra_s = 0.0
     for path in (config.study_dir / "trials").glob("*/report.json"):

@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow.feather as pf
 from common import emit
 
-from study.data.dataset import generate_dataset
 from study.data.feather import FeatherReader
+from study.data.prepare import generate_dataset
 
 BATCH = 100_000
 

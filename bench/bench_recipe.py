@@ -71,7 +71,8 @@ def main() -> None:
 
     import keras
 
-    from study.data.dataset import generate_dataset, open_dataset
+    from study.data.dataset import open_dataset
+    from study.data.prepare import generate_dataset
     from study.data.synthetic import TRUTH, bayes_cross_entropy
 
     values = parse_values(args.set)

@@ -129,7 +129,7 @@ def main() -> None:
     methods = ["random", "hyperband"] if args.quick else args.methods.split(",")
     seeds = 1 if args.quick else args.seeds
     budget, rows = ("40s", 6_000) if args.quick else (args.budget, args.rows)
-    from study.data.dataset import generate_dataset
+    from study.data.prepare import generate_dataset
 
     start = time.perf_counter()
     runs: dict[str, list] = {m: [] for m in methods}

@@ -216,7 +216,8 @@ def fit_only(rows: int, epochs: int, threads: str) -> float:
     intra, inter = (int(v) for v in threads.split(","))
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
-    from study.data.dataset import generate_dataset, open_dataset
+    from study.data.dataset import open_dataset
+    from study.data.prepare import generate_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         generate_dataset(rows, Path(tmp) / "d", seed=0)
@@ -242,7 +243,8 @@ def backend_loop(rows: int, epochs: int, point: str) -> float:
 
     import keras
 
-    from study.data.dataset import generate_dataset, open_dataset
+    from study.data.dataset import open_dataset
+    from study.data.prepare import generate_dataset
     from study.training import schedule
 
     if keras.backend.backend() == "jax" or os.environ.get("BENCH_JIT") == "1":
@@ -325,7 +327,8 @@ def main() -> None:
     rows, epochs = (6_000, 3) if args.quick else (args.rows, args.epochs)
     points = ["notebook"] if args.quick else list(POINTS)
 
-    from study.data.dataset import generate_dataset, open_dataset
+    from study.data.dataset import open_dataset
+    from study.data.prepare import generate_dataset
     from study.training.network import count_parameters
 
     gflops = gemm_gflops(1024 if args.quick else 2048)

@@ -29,34 +29,20 @@ SMALL_STUDY = dict(
 
 def study_tuner(config, tuner_class=None):
     """A ready tuner (and its dataset) for `config`, as the CLI's study command builds it."""
-    from study.search import tuner as tuner_module
-    from study.search.hypermodel import AcceptanceHyperModel
-    from study.store.study_file import check_or_create, load_dataset
+    from study.data.prepare import load_dataset
+    from study.search import loop
+    from study.search.tuner import AcceptanceTuner
+    from study.store.study_file import check_or_create
 
     config.check()
     dataset = load_dataset(config)
     check_or_create(config, dataset, overwrite=False)
-    hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
-    tuner_class = tuner_class or tuner_module.AcceptanceTuner
-    return tuner_class(tuner_module.make_oracle(config), hypermodel, config), dataset
+    tuner_class = tuner_class or AcceptanceTuner
+    return loop.make_tuner(config, len(dataset.features), tuner_class=tuner_class), dataset
 
 
 def train_values(values: dict, train, validation, seed: int, callbacks=None, **schedule):
     """Build the network of `values` (seeded) and train both phases: (model, result)."""
-    import keras
+    from study.training.fit import fit_from_values
 
-    from study.training.network import build_from_values, make_optimizer
-    from study.training.schedule import TwoPhaseSchedule, train_two_phase
-
-    keras.utils.set_random_seed(seed)
-    model = build_from_values(train[0].shape[1], values)
-    result = train_two_phase(
-        model,
-        lambda lr: make_optimizer(values["optimizer"], lr),
-        TwoPhaseSchedule.from_values(values, **schedule),
-        train,
-        validation,
-        int(values["batch_size"]),
-        callbacks=callbacks,
-    )
-    return model, result
+    return fit_from_values(values, train, validation, seed, callbacks, **schedule)

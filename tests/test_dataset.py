@@ -5,7 +5,8 @@ import pandas as pd
 
 from study.cli import main
 from study.data import synthetic
-from study.data.dataset import SPLITS, infer_flags, open_dataset
+from study.data.dataset import SPLITS, open_dataset
+from study.data.prepare import infer_flags
 
 
 def test_generate_writes_splits_and_prints_statistics(tmp_path, capsys):

@@ -18,7 +18,7 @@ import pytest
 from study.cli import main
 from study.search import chief, distributed, kt_compat, recovery
 from study.search.optuna_oracle import OptunaOracle
-from study.search.tuner import OBJECTIVE
+from study.search.oracles import OBJECTIVE
 from study.store.records import TABLE_FIXED
 from study.testing.presets import tiny
 

@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from study.search.optuna_oracle import OptunaOracle, distributions
-from study.search.tuner import OBJECTIVE
+from study.search.oracles import OBJECTIVE
 from study.space import SPACE, declare
 from study.training.schedule import EPOCH_METRIC, MONITOR
 

@@ -30,7 +30,6 @@ from study.training.schedule import (
     TrainingResult,
     TwoPhaseSchedule,
     convergence,
-    train_two_phase,
 )
 
 log = logging.getLogger(__name__)
@@ -136,9 +135,7 @@ def retrain(
     """Train `trial`'s hyperparameters from scratch (or from its checkpoint) on the whole
     training and validation splits, both phases to early stopping; `deadline` (a
     `time.monotonic()` value, from the time budget) stops it earlier, and says so."""
-    import keras
-
-    from study.training.network import build_from_values, make_optimizer
+    from study.training import fit
 
     values = trial["hyperparameters"]
     key = {
@@ -150,25 +147,17 @@ def retrain(
     checkpoint = Checkpoint(config.study_dir / "best" / "checkpoint")
     train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
     restored = checkpoint.load(key)
-    if restored is not None:
-        model, schedule, history, best_weights = restored
+    start = fit.start(
+        values, train[0].shape[1], config.seed, restored,
+        patience_1=config.retrain_patience, patience_2=config.retrain_patience,
+        max_epochs_1=config.retrain_max_epochs, max_epochs_2=config.retrain_max_epochs,
+    )  # fmt: skip
+    schedule = start.schedule
+    if start.resumed:
         log.info(
             "retrain: resuming trial %s at epoch %d (phase %d)",
-            trial["trial_id"],
-            schedule.epoch,
-            schedule.phase,
-        )
-    else:
-        keras.utils.set_random_seed(config.seed)
-        model = build_from_values(train[0].shape[1], values)
-        schedule = TwoPhaseSchedule.from_values(
-            values,
-            patience_1=config.retrain_patience,
-            patience_2=config.retrain_patience,
-            max_epochs_1=config.retrain_max_epochs,
-            max_epochs_2=config.retrain_max_epochs,
-        )
-        history, best_weights = [], None
+            trial["trial_id"], schedule.epoch, schedule.phase,
+        )  # fmt: skip
     schedule.deadline, schedule.out_of_time = deadline, False
     schedule.patience_1 = schedule.patience_2 = config.retrain_patience  # may change on resume
     if deadline is not None and schedule.phase == 1:  # phase 2 keeps a quarter of the time
@@ -178,20 +167,8 @@ def retrain(
         checkpoint.save(model, schedule, history, best_weights, key)
         faults.point("retrain")
 
-    result = train_two_phase(
-        model,
-        lambda lr: make_optimizer(values["optimizer"], lr),
-        schedule,
-        train,
-        validation,
-        int(values["batch_size"]),
-        on_epoch,
-        history=history,
-        compiled=restored is not None,
-        best_weights=best_weights,
-        on_checkpoint=save_checkpoint,
-    )
-    return Retrained(model, result, trial, convergence(result.history, schedule.out_of_time))
+    result = fit.fit(values, start, train, validation, on_epoch, save_checkpoint)
+    return Retrained(start.model, result, trial, convergence(result.history, schedule.out_of_time))
 
 
 def draw_learning_curve(history: list[EpochRecord], path: Path, title: str = "") -> Path:

@@ -36,7 +36,7 @@ def _print_stats(stats: dict) -> None:
 
 
 def cmd_generate(args) -> None:
-    from study.data.dataset import generate_dataset
+    from study.data.prepare import generate_dataset
 
     stats = generate_dataset(args.rows, args.output, args.seed, args.overwrite)
     print(f"generated {stats['rows']} rows into {args.output}")
@@ -44,7 +44,7 @@ def cmd_generate(args) -> None:
 
 
 def cmd_prepare(args) -> None:
-    from study.data.dataset import prepare_dataset
+    from study.data.prepare import prepare_dataset
 
     stats = prepare_dataset(
         args.input, args.output, args.label, args.flags, args.extras, args.seed, args.overwrite
@@ -124,9 +124,10 @@ def cmd_study(args) -> None:
 
     select(config.backend)
     from study.budget import Budget
+    from study.data.prepare import load_dataset
     from study.search import distributed
     from study.store.lock import StudyLock
-    from study.store.study_file import check_writable, load_dataset
+    from study.store.study_file import check_writable
 
     budget = Budget.of(config.time_budget, start=_START)
     check_writable(config.study_dir)
@@ -164,17 +165,13 @@ def _work(args, role) -> None:
     if dataset.fingerprint() != record["data_fingerprint"]:
         raise ConfigError(f"{config.data_dir}: not the data of the chief's study ({study_dir})")
     distributed.wait_for_chief(role)
-    from study.search import tuner as tuner_module
-    from study.search.hypermodel import AcceptanceHyperModel
+    from study.search import loop
 
-    hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
-    tuner = tuner_module.AcceptanceTuner(
-        tuner_module.make_oracle(config), hypermodel, config, role=role
-    )
+    tuner = loop.make_tuner(config, len(dataset.features), role)
     import grpc
 
     try:
-        tuner_module.search(tuner)
+        loop.search(tuner)
     except grpc.RpcError as err:
         raise StudyStopped(
             f"worker {role.worker_id}: the chief at {role.address} did not answer "
@@ -210,23 +207,14 @@ def _search(args, config, dataset, role, budget) -> None:
         f"{rows['validation']:,}; the retrain uses all of both; the test split has "
         f"{rows['test']:,}"
     )
-    from study.search import tuner as tuner_module
-    from study.search.hypermodel import AcceptanceHyperModel
+    from study.search import loop
 
-    hypermodel = AcceptanceHyperModel(len(dataset.features), config.search_space())
-    tuner = tuner_module.AcceptanceTuner(
-        tuner_module.make_oracle(config, role),
-        hypermodel,
-        config,
-        role=role,
-        budget=budget,
-        split_rows=rows,
-    )
-    tuner_module.search(tuner)
+    tuner = loop.make_tuner(config, len(dataset.features), role, budget, rows)
+    loop.search(tuner)
     budget.save()
     best = best_trial(tuner.records.reports())
     print(
-        f"study {config.study}: {tuner_module.ended_trials(tuner)} trials ended; "
+        f"study {config.study}: {loop.ended_trials(tuner)} trials ended; "
         + (
             f"best trial {best['trial_id']}, val_bce {best['objective']:.5f}"
             if best
@@ -260,8 +248,8 @@ def cmd_retrain(args) -> None:
     import json
 
     from study.config import StudyConfig
+    from study.data.prepare import load_dataset
     from study.errors import ConfigError
-    from study.store.study_file import load_dataset
 
     path = Path(args.results) / args.study / "study.json"
     if not path.exists():

@@ -116,11 +116,9 @@ def _child(conn) -> None:
             return
         with contextlib.suppress(OSError):  # back to normal priority where allowed (root)
             os.setpriority(os.PRIO_PROCESS, 0, 0)
-        import keras
-
         from study.data.dataset import open_dataset
-        from study.training.network import build_from_values, make_optimizer
-        from study.training.schedule import NonFiniteLoss, TwoPhaseSchedule, train_two_phase
+        from study.training import fit
+        from study.training.schedule import NonFiniteLoss
 
         begin = time.perf_counter()
         dataset = open_dataset(spec["data"], check_values=False)
@@ -128,19 +126,14 @@ def _child(conn) -> None:
         train = dataset.train.sample(spec.get("train_rows"), seed)
         validation = dataset.validation.sample(spec.get("validation_rows"), seed)
         loaded = time.perf_counter()
-        values = spec["values"]
-        keras.utils.set_random_seed(spec["seed"])
-        rung = spec.get("rung")
-        restored = _continued(rung)
-        if restored is None:
-            model = build_from_values(train[0].shape[1], values)
-            schedule = TwoPhaseSchedule.from_values(values, **spec["schedule"])
-            history, best_weights = [], None
-        else:
-            model, schedule, history, best_weights = restored
+        values, rung = spec["values"], spec.get("rung")
+        start = fit.start(
+            values, train[0].shape[1], spec["seed"], _continued(rung), **spec["schedule"]
+        )
         timing = {"data_s": loaded - begin, "build_s": time.perf_counter() - loaded}
         timing["validation_rows"] = len(validation[0])
-        conn.send(("start", model.count_params(), len(train[0]), timing))
+        conn.send(("start", start.model.count_params(), len(train[0]), timing))
+        schedule = start.schedule
         schedule.deadline = spec.get("deadline")  # time.monotonic() is system-wide on Linux
         schedule.out_of_time = False
         schedule.max_total_epochs = rung["epochs"] if rung else None
@@ -150,20 +143,10 @@ def _child(conn) -> None:
             conn.send(("epoch", asdict(record), best))
 
         try:
-            result = train_two_phase(
-                model,
-                lambda lr: make_optimizer(values["optimizer"], lr),
-                schedule,
-                train,
-                validation,
-                int(values["batch_size"]),
-                on_epoch,
-                history=history,
-                compiled=restored is not None,
-                best_weights=best_weights,
-                on_checkpoint=_rung_saver(rung),
-                callbacks=_tensorboard_callbacks(spec.get("tensorboard")),
-            )
+            result = fit.fit(
+                values, start, train, validation, on_epoch, _rung_saver(rung),
+                _tensorboard_callbacks(spec.get("tensorboard")),
+            )  # fmt: skip
         except NonFiniteLoss as err:
             conn.send(("diverged", str(err)))
             return

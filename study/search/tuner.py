@@ -33,17 +33,16 @@ import time
 
 import keras_tuner
 
-from study import budget as budget_module
 from study import signals
-from study.budget import Budget, duration_text
+from study.budget import Budget
 from study.config import StudyConfig
-from study.errors import StudyStopped
-from study.search import chief, distributed, kt_compat, recovery
+from study.search import distributed, recovery
+from study.search.budget_hooks import BudgetHooks
 from study.search.hypermodel import AcceptanceHyperModel
+from study.search.progress import Progress
 from study.search.trial_process import (
     TrialCrashed,
     TrialDiverged,
-    discard_prestarted,
     run_trial_process,
 )
 from study.space import declare
@@ -54,128 +53,13 @@ from study.training.network import count_parameters
 from study.training.schedule import EPOCH_METRIC, MONITOR, TrainingResult
 
 log = logging.getLogger(__name__)
-OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
-
-
-def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
-    """The oracle named by `config.tuner`, seeded, with the failure limit; a chief's
-    (hand-over of a lost worker's trial, study/search/chief.py) for `role.kind == "chief"`."""
-    kt_compat.check()  # the keras-tuner installed has what resume and the chief use
-    cls = _oracle_class(config)
-    if role is None or role.kind != "chief":
-        return cls(**_oracle_arguments(config))
-    oracle = chief.chief_class(cls)(**_oracle_arguments(config))
-    oracle.start_chief(role.handover_s, config.study_dir / chief.EVENTS)
-    return oracle
-
-
-def _oracle_class(config: StudyConfig) -> type:
-    if config.tuner == "random":
-        return recovery.RandomOracle
-    if config.tuner == "bayesian":
-        return recovery.BayesianOracle
-    if config.tuner == "hyperband":
-        return recovery.HyperbandOracle
-    from study.search.optuna_oracle import OptunaOracle
-
-    return OptunaOracle
-
-
-def _oracle_arguments(config: StudyConfig) -> dict:
-    common = dict(
-        objective=OBJECTIVE,
-        max_trials=config.trials,
-        seed=config.seed + 1,  # keras-tuner treats seed 0 as "no seed"
-        max_consecutive_failed_trials=config.max_failures,
-    )
-    if config.tuner == "random":
-        return common
-    if config.tuner == "hyperband":
-        # budget: global epochs across both phases; rungs of 1/3 of the trials each
-        return dict(
-            max_epochs=2 * config.max_epochs, factor=3, hyperband_iterations=10_000, **common
-        )
-    if config.tuner == "bayesian":
-        # keras-tuner's default starts with 3 random trials per hyperparameter (24 here)
-        return dict(num_initial_points=min(10, max(3, config.trials // 5)), **common)
-    return dict(sampler=config.tuner, pruner=config.prune, max_epochs=config.max_epochs, **common)
-
-
-class BudgetSpent(Exception):
-    """No further trial fits in the time budget: the message says why."""
 
 
 class TrialPruned(Exception):
     """The oracle stopped the trial (its pruner): the epochs so far are its result."""
 
 
-class Progress:
-    """Terminal progress: trial k of N, epochs, best so far, elapsed and time left.
-
-    A worker of a distributed study (`total` None) counts its own trials only."""
-
-    def __init__(self, total: int | None, ended_before: int, budget=None):
-        self.total, self.ended_before, self.budget = total, ended_before, budget
-        self.start = time.perf_counter()
-        self.ended_now = 0
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def left(self) -> str:
-        if not self.ended_now or self.total is None:
-            return "?"
-        remaining = self.total - self.ended_before - self.ended_now
-        return duration_text(self.elapsed() / self.ended_now * max(remaining, 0))
-
-    def trial_begin(self, trial_id: str, values: dict, best: float | None) -> None:
-        k = self.ended_before + self.ended_now + 1
-        shown = ", ".join(f"{n}={_short(v)}" for n, v in values.items())
-        best_text = f"{best:.5f}" if best is not None else "-"
-        log.info(
-            "trial %d of %s (id %s): %s | best so far %s | elapsed %s, left ~%s%s",
-            k,
-            self.total or "this worker",
-            trial_id,
-            shown,
-            best_text,
-            duration_text(self.elapsed()),
-            self.left(),
-            f" | budget {self.budget.status()}" if self.budget and self.budget.total_s else "",
-        )
-
-    def epoch(self, record, best: float) -> None:
-        log.info(
-            "  epoch %3d  phase %d  lr %.2e  loss %.5f  val_bce %.5f  (trial best %.5f)",
-            record.epoch,
-            record.phase,
-            record.learning_rate,
-            record.loss,
-            record.val_bce,
-            best,
-        )
-
-    def pruned(self, trial_id: str, epoch: int) -> None:
-        log.info("  trial %s pruned after global epoch %d", trial_id, epoch)
-
-    def trial_end(self, trial_id: str, status: str, objective: float | None) -> None:
-        self.ended_now += 1
-        value = f"{objective:.5f}" if objective is not None else "-"
-        log.info(
-            "trial %s %s: objective %s | elapsed %s, left ~%s",
-            trial_id,
-            status.lower(),
-            value,
-            duration_text(self.elapsed()),
-            self.left(),
-        )
-
-
-def _short(value) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-class AcceptanceTuner(keras_tuner.Tuner):
+class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
     """Runs each trial as the two-phase training of one residual network."""
 
     def __init__(
@@ -221,41 +105,6 @@ class AcceptanceTuner(keras_tuner.Tuner):
             self.progress = Progress(None, 0)
         else:
             self.progress = Progress(self.config.trials, ended_trials(self), self.budget)
-
-    def pre_create_trial(self):
-        """Before each new trial: save the time spent; stop if no further trial fits."""
-        super().pre_create_trial()
-        if self.budget is None or self.is_worker:
-            return
-        self.budget.save()
-        why = self.budget_stop()
-        if why:
-            raise BudgetSpent(why)
-
-    def _trial_deadline(self) -> float | None:
-        """When a trial must stop to leave the retrain and the final stages their time."""
-        if self.budget is None or self.budget.total_s is None or self.is_worker:
-            return None
-        retrain_s, finish_s, _ = self._estimates(self.records.reports())
-        return self.budget.deadline(
-            budget_module.retrain_reserve(self.budget, retrain_s) + finish_s
-        )
-
-    def _estimates(self, reports: list[dict]) -> tuple[float | None, float, list[float]]:
-        """(retrain seconds of the trial the retrain would take now, final stages' seconds,
-        seconds of the ended trials)."""
-        finish_s = budget_module.finish_seconds(self.split_rows.get("test", 0))
-        left = self.budget.left() if self.budget else None
-        _, retrain_s = budget_module.pick(
-            reports, self.split_rows, None if left is None else left - finish_s
-        )
-        seconds = [r["seconds"] for r in reports if r["status"] in ENDED_REPORTS]
-        return retrain_s, finish_s, seconds
-
-    def budget_stop(self) -> str | None:
-        """Why the time budget allows no further trial (None: it does)."""
-        retrain_s, finish_s, seconds = self._estimates(self.records.reports())
-        return budget_module.search_should_stop(self.budget, seconds, retrain_s, finish_s)
 
     def on_trial_begin(self, trial):
         signals.check()
@@ -426,78 +275,6 @@ def search_rows(config: StudyConfig) -> dict:
 
 def _trial_index(trial_id: str) -> int:
     return int(trial_id) if str(trial_id).isdigit() else abs(hash(trial_id)) % 100_000
-
-
-def search(tuner: AcceptanceTuner) -> None:
-    """Run the search until `config.trials` trials have ended.
-
-    A signal (study.signals) records the running trial as interrupted, saves the
-    state and re-raises `StudyInterrupted`; the consecutive-failure limit becomes
-    `StudyStopped` with the reasons of the failures.
-    """
-    try:
-        with signals.deferred():
-            if tuner.role.kind == "chief":
-                chief.serve(tuner, tuner.role, _chief_progress(tuner))
-            else:
-                if tuner.role.kind is None:
-                    distributed.requeue_foreign(tuner.oracle)
-                tuner.search(verbose=0)
-    except BudgetSpent as spent:
-        print(f"{spent}; {ended_trials(tuner)} trials ended", flush=True)
-    except signals.StudyInterrupted:
-        tuner.record_interrupted()
-        tuner.save()
-        raise
-    except RuntimeError as err:
-        if "consecutive failures" not in str(err):
-            raise
-        raise StudyStopped(_failure_message(tuner)) from None
-    finally:
-        discard_prestarted()  # started for a trial that will not come
-        if not tuner.is_worker:
-            tuner.records.write_table()
-
-
-def _chief_progress(tuner: AcceptanceTuner):
-    """The chief's progress lines and trials.csv, as the workers' trials start and end."""
-    oracle, total = tuner.oracle, tuner.config.trials
-    begin = time.perf_counter()
-
-    def on_change(started: list[str], ended: list[str]) -> None:
-        owners = {t.trial_id: w for w, t in oracle.ongoing_trials.items()}
-        for trial_id in started:
-            print(f"trial {trial_id} started on worker {owners.get(trial_id, '?')}", flush=True)
-        if ended:
-            tuner.records.write_table()
-        reports = {r["trial_id"]: r for r in tuner.records.reports()} if ended else {}
-        for trial_id in ended:
-            report = reports.get(trial_id, {})
-            objective = report.get("objective")
-            print(
-                f"trial {trial_id} {report.get('status', oracle.trials[trial_id].status).lower()}"
-                f" on worker {report.get('worker', '?')}"
-                + (f": objective {objective:.5f}" if objective is not None else "")
-                + f" | {len(oracle.end_order)} of {total} ended, "
-                f"elapsed {duration_text(time.perf_counter() - begin)}",
-                flush=True,
-            )
-
-    return on_change
-
-
-def _failure_message(tuner: AcceptanceTuner) -> str:
-    k = tuner.config.max_failures
-    reports = {r["trial_id"]: r for r in tuner.records.reports()}
-    reasons = [
-        f"trial {t}: {reports.get(t, {}).get('message') or 'no message'}"
-        for t in tuner.oracle.end_order[-k:]
-    ]
-    return (
-        f"study stopped: {k} consecutive trials failed ("
-        + "; ".join(reasons)
-        + "); fix the configuration, or raise --max-failures, and run again"
-    )
 
 
 def ended_trials(tuner: AcceptanceTuner) -> int:

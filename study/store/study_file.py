@@ -1,4 +1,4 @@
-"""A study's directory: its data, study.json, and the decision to start, resume or refuse.
+"""A study's record, study.json, and the decision to start, resume or refuse.
 
 `results/<study>/study.json` holds the resolved StudyConfig, the search space and
 the fingerprint of the data. Running the same command again resumes; a different
@@ -16,32 +16,12 @@ import tempfile
 from pathlib import Path
 
 from study.config import StudyConfig
-from study.data.dataset import PreparedDataset, generate_dataset, open_dataset
 from study.errors import ConfigError
 from study.space import space_to_dict
 from study.store.atomic import write_json_atomic
 from study.store.lock import NAME as LOCK_NAME
 
 log = logging.getLogger(__name__)
-
-
-def default_dataset(config: StudyConfig) -> PreparedDataset:
-    """The embedded sample under <results>/data/default, generated on first use."""
-    path = config.data_dir
-    if not path.exists():
-        log.info(
-            "generating the default data (%d rows) into %s; it is reused afterwards",
-            config.default_rows,
-            path,
-        )
-        stats = generate_dataset(config.default_rows, path, seed=config.seed)
-        log.info(
-            "default data: %d rows, accepted fraction %.3f, Bayes cross-entropy %.4f nats",
-            stats["rows"],
-            stats["accepted_fraction"],
-            stats["bayes_cross_entropy"],
-        )
-    return open_dataset(path)
 
 
 def check_writable(path: Path) -> None:
@@ -65,10 +45,6 @@ def check_writable(path: Path) -> None:
         raise ConfigError(f"{path}: not writable ({err.strerror} in {existing})") from None
 
 
-def load_dataset(config: StudyConfig) -> PreparedDataset:
-    return open_dataset(config.data_dir) if config.data else default_dataset(config)
-
-
 def study_record(config: StudyConfig, fingerprint: str) -> dict:
     return {
         "config": config.to_dict(),
@@ -77,7 +53,7 @@ def study_record(config: StudyConfig, fingerprint: str) -> dict:
     }
 
 
-def check_or_create(config: StudyConfig, dataset: PreparedDataset, overwrite: bool) -> bool:
+def check_or_create(config: StudyConfig, dataset, overwrite: bool) -> bool:
     """Write study.json for a new study, or check an existing one; True if resuming."""
     study_dir = config.study_dir
     path = study_dir / "study.json"

@@ -1,0 +1,109 @@
+"""The resumable search: the tuner wired to its oracle and the study's records, run until
+its trials, its budget or its failure limit end it; a chief's progress from its workers."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from study import signals
+from study.budget import duration_text
+from study.config import StudyConfig
+from study.errors import StudyStopped
+from study.search import chief, distributed
+from study.search.budget_hooks import BudgetSpent
+from study.search.hypermodel import AcceptanceHyperModel
+from study.search.oracles import make_oracle
+from study.search.trial_process import discard_prestarted
+from study.search.tuner import AcceptanceTuner, ended_trials
+
+log = logging.getLogger(__name__)
+
+
+def make_tuner(
+    config: StudyConfig,
+    n_features: int,
+    role: distributed.Role | None = None,
+    budget=None,
+    split_rows: dict | None = None,
+    tuner_class: type = AcceptanceTuner,
+) -> AcceptanceTuner:
+    """The study's tuner: the hypermodel of `config`'s space over `n_features` inputs and
+    its oracle (a chief's for `role.kind == "chief"`), with the budget and row counts."""
+    hypermodel = AcceptanceHyperModel(n_features, config.search_space())
+    return tuner_class(
+        make_oracle(config, role), hypermodel, config, role=role, budget=budget,
+        split_rows=split_rows,
+    )  # fmt: skip
+
+
+def search(tuner: AcceptanceTuner) -> None:
+    """Run the search until `config.trials` trials have ended.
+
+    A signal (study.signals) records the running trial as interrupted, saves the
+    state and re-raises `StudyInterrupted`; the consecutive-failure limit becomes
+    `StudyStopped` with the reasons of the failures.
+    """
+    try:
+        with signals.deferred():
+            if tuner.role.kind == "chief":
+                chief.serve(tuner, tuner.role, _chief_progress(tuner))
+            else:
+                if tuner.role.kind is None:
+                    distributed.requeue_foreign(tuner.oracle)
+                tuner.search(verbose=0)
+    except BudgetSpent as spent:
+        print(f"{spent}; {ended_trials(tuner)} trials ended", flush=True)
+    except signals.StudyInterrupted:
+        tuner.record_interrupted()
+        tuner.save()
+        raise
+    except RuntimeError as err:
+        if "consecutive failures" not in str(err):
+            raise
+        raise StudyStopped(_failure_message(tuner)) from None
+    finally:
+        discard_prestarted()  # started for a trial that will not come
+        if not tuner.is_worker:
+            tuner.records.write_table()
+
+
+def _chief_progress(tuner: AcceptanceTuner):
+    """The chief's progress lines and trials.csv, as the workers' trials start and end."""
+    oracle, total = tuner.oracle, tuner.config.trials
+    begin = time.perf_counter()
+
+    def on_change(started: list[str], ended: list[str]) -> None:
+        owners = {t.trial_id: w for w, t in oracle.ongoing_trials.items()}
+        for trial_id in started:
+            print(f"trial {trial_id} started on worker {owners.get(trial_id, '?')}", flush=True)
+        if ended:
+            tuner.records.write_table()
+        reports = {r["trial_id"]: r for r in tuner.records.reports()} if ended else {}
+        for trial_id in ended:
+            report = reports.get(trial_id, {})
+            objective = report.get("objective")
+            print(
+                f"trial {trial_id} {report.get('status', oracle.trials[trial_id].status).lower()}"
+                f" on worker {report.get('worker', '?')}"
+                + (f": objective {objective:.5f}" if objective is not None else "")
+                + f" | {len(oracle.end_order)} of {total} ended, "
+                f"elapsed {duration_text(time.perf_counter() - begin)}",
+                flush=True,
+            )
+
+    return on_change
+
+
+def _failure_message(tuner: AcceptanceTuner) -> str:
+    k = tuner.config.max_failures
+    reports = {r["trial_id"]: r for r in tuner.records.reports()}
+    reasons = [
+        f"trial {t}: {reports.get(t, {}).get('message') or 'no message'}"
+        for t in tuner.oracle.end_order[-k:]
+    ]
+    return (
+        f"study stopped: {k} consecutive trials failed ("
+        + "; ".join(reasons)
+        + "); fix the configuration, or raise --max-failures, and run again"
+    )

@@ -1,0 +1,77 @@
+"""The study's progress lines on the terminal: a trial's start (its values, the best so
+far, the time left), each epoch, its end."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from study.budget import duration_text
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """Terminal progress: trial k of N, epochs, best so far, elapsed and time left.
+
+    A worker of a distributed study (`total` None) counts its own trials only."""
+
+    def __init__(self, total: int | None, ended_before: int, budget=None):
+        self.total, self.ended_before, self.budget = total, ended_before, budget
+        self.start = time.perf_counter()
+        self.ended_now = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> str:
+        if not self.ended_now or self.total is None:
+            return "?"
+        remaining = self.total - self.ended_before - self.ended_now
+        return duration_text(self.elapsed() / self.ended_now * max(remaining, 0))
+
+    def trial_begin(self, trial_id: str, values: dict, best: float | None) -> None:
+        k = self.ended_before + self.ended_now + 1
+        shown = ", ".join(f"{n}={_short(v)}" for n, v in values.items())
+        best_text = f"{best:.5f}" if best is not None else "-"
+        log.info(
+            "trial %d of %s (id %s): %s | best so far %s | elapsed %s, left ~%s%s",
+            k,
+            self.total or "this worker",
+            trial_id,
+            shown,
+            best_text,
+            duration_text(self.elapsed()),
+            self.left(),
+            f" | budget {self.budget.status()}" if self.budget and self.budget.total_s else "",
+        )
+
+    def epoch(self, record, best: float) -> None:
+        log.info(
+            "  epoch %3d  phase %d  lr %.2e  loss %.5f  val_bce %.5f  (trial best %.5f)",
+            record.epoch,
+            record.phase,
+            record.learning_rate,
+            record.loss,
+            record.val_bce,
+            best,
+        )
+
+    def pruned(self, trial_id: str, epoch: int) -> None:
+        log.info("  trial %s pruned after global epoch %d", trial_id, epoch)
+
+    def trial_end(self, trial_id: str, status: str, objective: float | None) -> None:
+        self.ended_now += 1
+        value = f"{objective:.5f}" if objective is not None else "-"
+        log.info(
+            "trial %s %s: objective %s | elapsed %s, left ~%s",
+            trial_id,
+            status.lower(),
+            value,
+            duration_text(self.elapsed()),
+            self.left(),
+        )
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,61 @@
+"""Fit from values: one trial's hyperparameters -> a seeded network and its two-phase
+schedule -> trained. The trial process, the retrain and the benches all train this way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from study.training.network import build_from_values, make_optimizer
+from study.training.schedule import TrainingResult, TwoPhaseSchedule, train_two_phase
+
+
+@dataclass
+class Start:
+    """Where a fit starts: a fresh network and schedule, or a checkpoint's."""
+
+    model: object
+    schedule: TwoPhaseSchedule
+    history: list = field(default_factory=list)
+    best_weights: list | None = None
+    resumed: bool = False  # a checkpoint's model, compiled already
+
+
+def start(values: dict, n_inputs: int, seed: int, restored=None, **schedule) -> Start:
+    """The network of `values` seeded with `seed` and its schedule (keyword arguments of
+    TwoPhaseSchedule.from_values), or `restored` = (model, schedule, history, best_weights)."""
+    if restored is not None:
+        return Start(*restored, resumed=True)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return Start(
+        build_from_values(n_inputs, values), TwoPhaseSchedule.from_values(values, **schedule)
+    )
+
+
+def fit(
+    values: dict, begin: Start, train, validation, on_epoch=None, on_checkpoint=None,
+    callbacks=None,
+) -> TrainingResult:  # fmt: skip
+    """Train `begin` on (x, y) arrays `train` and `validation`, both phases."""
+    return train_two_phase(
+        begin.model,
+        lambda lr: make_optimizer(values["optimizer"], lr),
+        begin.schedule,
+        train,
+        validation,
+        int(values["batch_size"]),
+        on_epoch,
+        history=begin.history,
+        compiled=begin.resumed,
+        best_weights=begin.best_weights,
+        on_checkpoint=on_checkpoint,
+        callbacks=callbacks,
+    )
+
+
+def fit_from_values(values: dict, train, validation, seed: int, callbacks=None, **schedule):
+    """A fresh network of `values` trained both phases: (model, result)."""
+    begin = start(values, train[0].shape[1], seed, **schedule)
+    return begin.model, fit(values, begin, train, validation, callbacks=callbacks)
