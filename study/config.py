@@ -58,6 +58,8 @@ class StudyConfig:
     # report ("45s", "30m", "2h", "1h30m"); None: no budget, --trials alone ends the search
     tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
     backend: str = "tensorflow"  # Keras backend of the trials and the retrain: tensorflow | jax
+    validation_bins: dict = field(default_factory=dict)  # the kinematic-bin validation's spec
+    # (study/best/binning.py); {}: LHCb's eta and phi in momentum slices per species
 
     # Fields a resume may change: the data is compared by its fingerprint instead.
     RESUMABLE = (
@@ -71,6 +73,7 @@ class StudyConfig:
         "tensorboard",
         "time_budget",
         "backend",
+        "validation_bins",
     )
 
     def check(self) -> None:
@@ -104,8 +107,12 @@ class StudyConfig:
             raise ConfigError(
                 f"search_rows: expected 0 (all) or a positive integer, found {self.search_rows!r}"
             )
-        if self.backend not in ("tensorflow", "jax"):
-            raise ConfigError(f"backend: expected tensorflow or jax, found {self.backend!r}")
+        from study.backend import BACKENDS
+        from study.best.binning import spec_of
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend: expected {' or '.join(BACKENDS)}, found {self.backend!r}")
+        spec_of(self.validation_bins)  # raises ConfigError
         if self.time_budget is not None:
             from study.budget import parse_duration
 

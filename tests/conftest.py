@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
 
-from study.data.dataset import generate_dataset  # noqa: E402
+from study.data.prepare import generate_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pandas as pd
 from study.cli import main
 from study.data import synthetic
 from study.data.dataset import SPLITS, open_dataset
-from study.data.prepare import infer_flags
+from study.data.raw import infer_flags
 
 
 def test_generate_writes_splits_and_prints_statistics(tmp_path, capsys):

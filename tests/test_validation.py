@@ -1,5 +1,7 @@
 """Histogram, chi-square and truth metrics on hand-made inputs."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,7 +69,7 @@ def test_true_probability_scores_no_excess_and_chi2_near_one(truth_sample):
 def test_kinematic_bins_cover_types_and_momentum_edges(truth_sample):
     f = truth_sample.iloc[:20_000]
     bins = v.kinematic_bins(f, f["acceptance"].to_numpy(), f["true_probability"].to_numpy())
-    assert len(bins) == 3 * (len(v.P_EDGES_GEV) - 1) * 2
+    assert len(bins) == 3 * (len(v.LHCB.slice_edges) - 1) * 2
     assert {b["particle"] for b in bins} == {"hadron", "muon", "electron"}
     assert (
         v.worst_bins({"kinematic_bins": bins}, 3)[0]["chi2_ndf"]
@@ -92,3 +94,59 @@ def test_drawing_writes_pngs(truth_sample, tmp_path):
         "calibration.png",
     }
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_kinematic_bins_follow_a_spec_with_other_column_names():
+    from study.best.binning import BinningSpec
+
+    spec = BinningSpec.from_dict(
+        {
+            "slice": {"column": "pt", "edges": [0, 1, 2], "label": "pT [GeV/c]"},
+            "variables": {"eta": [-1, 1, 2]},
+            "species": {"pion": "is_pi"},
+        }
+    )
+    physical = pd.DataFrame(
+        {"pt": [0.5, 1.5, 1.5, 3.0], "eta": [0.1, 0.2, -0.3, 0.4], "is_pi": [1, 1, 0, 1]}
+    )
+    label, prob = np.array([1.0, 0.0, 1.0, 1.0]), np.full(4, 0.5)
+    bins = v.kinematic_bins(physical, label, prob, spec)
+    assert [(b["particle"], b["p_low"], b["p_high"], b["variable"]) for b in bins] == [
+        ("pion", 0.0, 1.0, "eta"),
+        ("pion", 1.0, 2.0, "eta"),
+    ]
+    assert bins[0]["generated"] == [0.0, 1.0] and bins[0]["accepted"] == [0.0, 1.0]
+    assert bins[0]["weighted"] == [0.0, 0.5]
+    assert bins[1]["generated"] == [0.0, 1.0] and bins[1]["accepted"] == [0.0, 0.0]
+    # no species: every row is one species, "all"
+    spec_all = BinningSpec.from_dict({**spec.to_dict(), "species": {}})
+    assert [b["entries"] for b in v.kinematic_bins(physical, label, prob, spec_all)] == [1, 2]
+    # the default (LHCb) spec on these columns: skipped, not failed
+    assert v.kinematic_bins(physical, label, prob) == []
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"slice": {"column": "pt", "edges": [2, 1]}, "variables": {"eta": [-1, 1, 2]}},
+         "slice edges must increase"),
+        ({"variables": {"eta": [-1, 1, 2]}}, "failed at KeyError('slice')"),
+        ({"slice": {"column": "pt", "edges": [0, 1]}, "variables": {"eta": [1, -1, 2]}},
+         "low < high"),
+    ],
+)  # fmt: skip
+def test_a_bad_binning_spec_says_what_is_wrong(raw, message):
+    from study.best.binning import BinningSpec
+    from study.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        BinningSpec.from_dict(raw)
+
+
+def test_validation_bins_flag_errors_in_one_line(tmp_path, capsys):
+    from study.cli import main
+
+    code = main(["--validation-bins", "{not json", "--results", str(tmp_path), "--trials", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()] and "not a JSON file or object" in err

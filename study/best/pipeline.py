@@ -26,11 +26,26 @@ def predict_split(model, reader) -> tuple[np.ndarray, np.ndarray]:
 def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=None) -> dict:
     """Retrain, validate and export; return the summary figures. A time budget (a
     study.budget.Budget) leaves the retrain what the final stages do not need."""
-    from study.best.export import export_model
+    from study.best.retrain import Checkpoint
+
+    best_dir = config.study_dir / "best"
+    trial, done = _retrain(config, dataset, trial_id, budget)
+    metrics, physical = _validate(config, dataset, trial, done)
+    _export(config, dataset, trial, done, metrics, physical)
+    Checkpoint(best_dir / "checkpoint").clear()
+    return {
+        **_headline(metrics),
+        **done.convergence,
+        "trial_id": trial["trial_id"],
+        "export": str(best_dir / "export"),
+    }
+
+
+def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
+    """(the trial chosen, its Retrained) with the learning curve written; says on the
+    terminal what it trains on and whether it converged."""
     from study.best.retrain import choose_trial, draw_learning_curve, retrain
-    from study.best.validation import draw_validation, validate, worst_bins
     from study.budget import finish_seconds
-    from study.data.synthetic import TRUTH
 
     best_dir = config.study_dir / "best"
     finish_s = finish_seconds(dataset.test.num_rows)
@@ -41,27 +56,18 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     log.info(
         "retraining trial %s (search objective %.5f) on all %s training rows, validating on "
         "%s, both phases to early stopping (patience %d, cap %d epochs a phase%s)",
-        trial["trial_id"],
-        trial["objective"],
-        f"{dataset.train.num_rows:,}",
-        f"{dataset.validation.num_rows:,}",
-        config.retrain_patience,
-        config.retrain_max_epochs,
+        trial["trial_id"], trial["objective"], f"{dataset.train.num_rows:,}",
+        f"{dataset.validation.num_rows:,}", config.retrain_patience, config.retrain_max_epochs,
         f"; {budget.status()}" if budget and budget.total_s else "",
-    )
+    )  # fmt: skip
 
     def on_epoch(record, best):
         if budget is not None:
             budget.save()
         log.info(
             "  retrain epoch %3d  phase %d  lr %.2e  loss %.5f  val_bce %.5f  (best %.5f)",
-            record.epoch,
-            record.phase,
-            record.learning_rate,
-            record.loss,
-            record.val_bce,
-            best,
-        )
+            record.epoch, record.phase, record.learning_rate, record.loss, record.val_bce, best,
+        )  # fmt: skip
 
     done = retrain(config, dataset, trial, on_epoch, deadline)
     if not done.convergence["converged"]:
@@ -75,12 +81,21 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     draw_learning_curve(
         done.result.history, best_dir / "learning_curve.png", f"trial {trial['trial_id']} retrained"
     )
+    return trial, done
 
+
+def _validate(config: StudyConfig, dataset, trial: dict, done):
+    """(the validation metrics on the test split, its rows in physical units), written
+    and drawn under best/validation/."""
+    from study.best.validation import draw_validation, validate, worst_bins
+    from study.data.synthetic import TRUTH
+
+    best_dir = config.study_dir / "best"
     prob, label = predict_split(done.model, dataset.test)
     frame = dataset.test.to_pandas()
     physical = dataset.preprocessing.inverse_transform(frame)
     truth = frame[TRUTH].to_numpy() if TRUTH in frame else None
-    metrics = validate(physical, label, prob, dataset.features, truth)
+    metrics = validate(physical, label, prob, dataset.features, truth, config.validation_bins)
     metrics["trial_id"] = trial["trial_id"]
     metrics["retrain_objective"] = done.result.objective
     metrics.update(done.convergence)
@@ -89,6 +104,12 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     write_json_atomic(best_dir / "validation" / "metrics.json", metrics)
     draw_validation(metrics, best_dir / "validation")
     print_summary(metrics, worst_bins(metrics))
+    return metrics, physical
+
+
+def _export(config: StudyConfig, dataset, trial: dict, done, metrics: dict, physical) -> None:
+    """best/export/: the model, its SavedModel and model_card.json, checked."""
+    from study.best.export import export_model
 
     card = {
         "study": config.study,
@@ -104,21 +125,13 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
         "parameters": int(done.model.count_params()),
     }
     rows = physical[dataset.features].to_numpy(np.float32)[:CHECK_ROWS]
-    check = export_model(done.model, dataset.preprocessing, best_dir / "export", card, rows)
+    directory = config.study_dir / "best" / "export"
+    check = export_model(done.model, dataset.preprocessing, directory, card, rows)
     log.info(
         "export checked: SavedModel on raw features vs model.keras, max |dp| %.2e on %d rows",
         check["max_abs_difference"],
         check["rows"],
     )
-    from study.best.retrain import Checkpoint
-
-    Checkpoint(best_dir / "checkpoint").clear()
-    return {
-        **_headline(metrics),
-        **done.convergence,
-        "trial_id": trial["trial_id"],
-        "export": str(best_dir / "export"),
-    }
 
 
 def _headline(metrics: dict) -> dict:
@@ -137,8 +150,9 @@ def print_summary(metrics: dict, worst: list[dict]) -> None:
     head = _headline(metrics)
     print("test split: " + ", ".join(f"{k} {v:.5f}" for k, v in head.items()))
     if worst:
+        unit = metrics.get("kinematic_spec", {}).get("slice", {}).get("label", "slice")
         print(
-            f"{'particle':<9} {'p [GeV/c]':<11} {'variable':<8} {'chi2/ndf':>8} {'ndf':>4} "
+            f"{'particle':<9} {unit:<11} {'variable':<8} {'chi2/ndf':>8} {'ndf':>4} "
             f"{'binomial':>8} {'eff true':>8} {'eff model':>9}"
         )
         for m in worst:

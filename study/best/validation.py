@@ -23,13 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from study.best.binning import LHCB, BinningSpec, spec_of
 from study.store.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
-P_EDGES_GEV = (0.5, 3.0, 5.0, 10.0, 30.0, 100.0, 200.0)
-PARTICLES = {"hadron": "mc_is_h", "muon": "mc_is_mu", "electron": "mc_is_e"}
-KINEMATIC = ("mc_log10_p", "mc_eta", "mc_phi")
 _EPS = 1e-7
 
 
@@ -123,7 +121,7 @@ def _edges(values: np.ndarray, bins: int = 40) -> np.ndarray:
 
 
 def validate(
-    physical: pd.DataFrame, label, prob, features: list[str], truth=None, p_edges=P_EDGES_GEV
+    physical: pd.DataFrame, label, prob, features: list[str], truth=None, bins=None
 ) -> dict:
     """All figures' numbers for the test split (`physical`: features in physical units)."""
     label, prob = np.asarray(label, float), np.asarray(prob, float)
@@ -142,30 +140,37 @@ def validate(
             )
             for c in features
         },
-        "kinematic_bins": kinematic_bins(physical, label, prob, p_edges),
+        "kinematic_bins": kinematic_bins(physical, label, prob, spec_of(bins)),
+        "kinematic_spec": spec_of(bins).to_dict(),
     }
     if truth is not None:
         metrics["truth"] = truth_metrics(label, prob, truth)
     return metrics
 
 
-def kinematic_bins(physical: pd.DataFrame, label, prob, p_edges=P_EDGES_GEV) -> list[dict]:
-    """eta and phi comparisons per particle type and momentum bin (default feature names only)."""
-    needed = set(KINEMATIC) | set(PARTICLES.values())
-    if not needed <= set(physical.columns):
-        log.info("kinematic bins skipped: the data lack %s", sorted(needed - set(physical.columns)))
+def kinematic_bins(physical: pd.DataFrame, label, prob, spec: BinningSpec = LHCB) -> list[dict]:
+    """Each variable of `spec` compared per species and slice (`p_low`, `p_high`: the
+    slice's edges in its units)."""
+    missing = sorted(spec.columns() - set(physical.columns))
+    if missing:
+        log.info(
+            "kinematic bins skipped: the data lack %s (set --validation-bins for other names)",
+            missing,
+        )
         return []
-    p_gev = 10.0 ** (physical["mc_log10_p"].to_numpy() - 3.0)
-    eta_edges, phi_edges = np.linspace(1.5, 5.5, 21), np.linspace(-np.pi, np.pi, 21)
+    sliced = spec.slice_values(physical[spec.slice_column].to_numpy())
+    species = spec.species or {"all": None}
+    edges = spec.slice_edges
     out = []
-    for particle, flag in PARTICLES.items():
-        is_type = physical[flag].to_numpy() > 0.5
-        for lo, hi in zip(p_edges[:-1], p_edges[1:], strict=True):
-            rows = is_type & (p_gev >= lo) & (p_gev < hi)
-            for variable, edges in (("mc_eta", eta_edges), ("mc_phi", phi_edges)):
+    for particle, flag in species.items():
+        is_type = physical[flag].to_numpy() > 0.5 if flag else np.ones(len(physical), bool)
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            rows = is_type & (sliced >= lo) & (sliced < hi)
+            for variable in spec.variables:
                 entry = compare_populations(
-                    physical[variable].to_numpy()[rows], label[rows], prob[rows], edges
-                )
+                    physical[variable].to_numpy()[rows], label[rows], prob[rows],
+                    spec.edges(variable),
+                )  # fmt: skip
                 entry.update(particle=particle, p_low=lo, p_high=hi, variable=variable)
                 out.append(entry)
     return out
@@ -212,53 +217,59 @@ def draw_validation(metrics: dict, directory: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
 
+    save(_labels_figure(plt, metrics["labels"]), "labels_vs_prediction.png")
+    save(_features_figure(plt, metrics["features"]), "features.png")
+    unit = metrics.get("kinematic_spec", LHCB.to_dict())["slice"].get("label", "")
+    pairs = dict.fromkeys((m["particle"], m["variable"]) for m in metrics["kinematic_bins"])
+    for particle, variable in pairs:
+        entries = [
+            m for m in metrics["kinematic_bins"]
+            if m["particle"] == particle and m["variable"] == variable
+        ]  # fmt: skip
+        save(_slices_figure(plt, entries, variable, unit), f"{particle}_{variable}.png")
+    if "truth" in metrics:
+        save(_calibration_figure(plt, metrics["truth"]), "calibration.png")
+    return paths
+
+
+def _labels_figure(plt, lab: dict):
     fig, ax = plt.subplots(figsize=(5, 4))
-    lab = metrics["labels"]
     ax.stairs(lab["prediction_accepted"], lab["edges"], label="label 1")
     ax.stairs(lab["prediction_rejected"], lab["edges"], label="label 0")
     ax.set_yscale("log")
     ax.set_xlabel("predicted acceptance")
     ax.legend()
-    save(fig, "labels_vs_prediction.png")
+    return fig
 
-    names = list(metrics["features"])
-    cols = 4
-    fig, axes = plt.subplots(
-        (len(names) + cols - 1) // cols,
-        cols,
-        figsize=(4 * cols, 3 * ((len(names) + cols - 1) // cols)),
-    )
+
+def _features_figure(plt, features: dict):
+    names, cols = list(features), 4
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows))
     for ax, name in zip(np.ravel(axes), names, strict=False):
-        _three_curves(ax, metrics["features"][name], name)
+        _three_curves(ax, features[name], name)
     np.ravel(axes)[0].legend(fontsize=7)
-    save(fig, "features.png")
+    return fig
 
-    for particle in PARTICLES:
-        for variable in ("mc_eta", "mc_phi"):
-            entries = [
-                m
-                for m in metrics["kinematic_bins"]
-                if m["particle"] == particle and m["variable"] == variable
-            ]
-            if not entries:
-                continue
-            fig, axes = plt.subplots(2, 3, figsize=(12, 6))
-            for ax, m in zip(np.ravel(axes), entries, strict=False):
-                _three_curves(ax, m, variable)
-                ax.set_title(
-                    f"{m['p_low']:g}-{m['p_high']:g} GeV/c  chi2/ndf {m['chi2_ndf']:.2f}",
-                    fontsize=8,
-                )
-            np.ravel(axes)[0].legend(fontsize=7)
-            save(fig, f"{particle}_{variable}.png")
 
-    if "truth" in metrics:
-        t = metrics["truth"]
-        fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        ax.plot([0, 1], [0, 1], color="0.6", linestyle=":")
-        ax.plot(t["calibration_predicted"], t["calibration_observed"], "o-")
-        ax.set_xlabel("predicted probability")
-        ax.set_ylabel("observed accepted fraction")
-        ax.set_title(f"excess {t['excess']:.4f} nats", fontsize=9)
-        save(fig, "calibration.png")
-    return paths
+def _slices_figure(plt, entries: list[dict], variable: str, unit: str):
+    cols = 3
+    rows = max(1, (len(entries) + cols - 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 3 * rows), squeeze=False)
+    for ax, m in zip(np.ravel(axes), entries, strict=False):
+        _three_curves(ax, m, variable)
+        ax.set_title(
+            f"{m['p_low']:g}-{m['p_high']:g} {unit}  chi2/ndf {m['chi2_ndf']:.2f}", fontsize=8
+        )
+    np.ravel(axes)[0].legend(fontsize=7)
+    return fig
+
+
+def _calibration_figure(plt, t: dict):
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":")
+    ax.plot(t["calibration_predicted"], t["calibration_observed"], "o-")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed accepted fraction")
+    ax.set_title(f"excess {t['excess']:.4f} nats", fontsize=9)
+    return fig

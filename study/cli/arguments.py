@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from study.backend import BACKENDS
+
 
 class _Parser(argparse.ArgumentParser):
     """Bad arguments: one line on stderr and exit status 2 (argparse prints the usage too)."""
@@ -149,8 +151,15 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         help="epochs without improvement that end each phase of the retrain (default 5)",
     )
     g.add_argument(
+        "--validation-bins",
+        dest="validation_bins",
+        metavar="SPEC",
+        help="the kinematic binning of the validation: a JSON file or inline JSON object "
+        "(README: Validation); default LHCb's eta and phi in momentum slices per species",
+    )
+    g.add_argument(
         "--backend",
-        choices=("tensorflow", "jax"),
+        choices=BACKENDS,
         help="Keras backend of the trials and the retrain (default tensorflow; jax needs "
         "pip install 'jax[cpu]'); the export is a TensorFlow SavedModel either way",
     )
@@ -223,8 +232,13 @@ def _retrain_parser(sub) -> None:
         dest="retrain_patience",
         help="epochs without improvement that end each phase (default: the study's, 5)",
     )
+    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: the study's)")
     p.add_argument(
-        "--backend", choices=("tensorflow", "jax"), help="Keras backend (default: the study's)"
+        "--validation-bins",
+        dest="validation_bins",
+        metavar="SPEC",
+        help="the kinematic binning of the validation: a JSON file or inline JSON object "
+        "(README: Validation); default LHCb's eta and phi in momentum slices per species",
     )
 
 

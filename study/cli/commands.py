@@ -1,4 +1,5 @@
 """Command line: argument parsing and one call per stage; no science in here.
+The study command itself (search, retrain, report; chief and worker) is in study_command.py.
 
     python run_study.py [--trials N] [--study NAME] [--data DIR] [--tuner KIND] ...
 python run_study.py ... --role chief --oracle HOST:PORT      (a distributed study's chief)
@@ -21,11 +22,8 @@ from pathlib import Path
 
 from study import signals
 from study.cli.arguments import build_parser
+from study.cli.study_command import _run_best, cmd_study
 from study.errors import ConfigError, StudyError
-from study.store.records import best_trial
-from study.testing import faults
-
-_START = time.monotonic()
 
 
 def _print_stats(stats: dict) -> None:
@@ -53,203 +51,11 @@ def cmd_prepare(args) -> None:
     _print_stats(stats)
 
 
-def study_config(args):
-    """The StudyConfig from --config, then the flags given on the command line."""
-    from study.config import StudyConfig
-
-    config = StudyConfig.from_file(args.config) if args.config else StudyConfig()
-    for name in (
-        "trials",
-        "study",
-        "data",
-        "results",
-        "tuner",
-        "prune",
-        "seed",
-        "max_epochs",
-        "patience_1",
-        "patience_2",
-        "max_failures",
-        "default_rows",
-        "retrain_max_epochs",
-        "retrain_patience",
-        "tensorboard",
-        "search_rows",
-        "time_budget",
-        "backend",
-    ):
-        value = getattr(args, name)
-        if value is not None:
-            setattr(config, name, value)
-    if isinstance(config.time_budget, str) and config.time_budget.lower() == "none":
-        config.time_budget = None
-    config.fixed = {**config.fixed, **dict(args.fix)}
-    config.narrowed = {**config.narrowed, **dict(args.narrow)}
-    config.check()
-    return config
-
-
-def distributed_role(args):
-    """The Role of this process from --role/--oracle/... (Role(None) without --role)."""
-    from study.search import distributed
-
-    if args.role is None:
-        given = [f for f in ("oracle", "worker_id", "gpu") if getattr(args, f) is not None]
-        if given:
-            raise ConfigError(f"--{given[0].replace('_', '-')} needs --role chief or worker")
-        return distributed.Role()
-    if args.oracle is None:
-        raise ConfigError(f"--role {args.role} needs --oracle HOST:PORT")
-    host, port = distributed.parse_address(args.oracle)
-    timeouts = {"--handover-after": args.handover_s, "--connect-timeout": args.connect_timeout_s}
-    for flag, value in timeouts.items():
-        if not value > 0:
-            raise ConfigError(f"{flag}: expected seconds > 0, found {value}")
-    worker_id = distributed.CHIEF_ID
-    if args.role == "worker":
-        worker_id = distributed.check_worker_id(
-            args.worker_id or distributed.default_worker_id(args.gpu)
-        )
-    return distributed.Role(
-        args.role, host, port, worker_id, args.handover_s, args.connect_timeout_s, args.gpu
-    )
-
-
-def cmd_study(args) -> None:
-    role = distributed_role(args)
-    if role.kind == "worker":
-        return cmd_worker(args, role)
-    config = study_config(args)
-    from study.backend import select
-
-    select(config.backend)
-    from study.budget import Budget
-    from study.data.prepare import load_dataset
-    from study.search import distributed
-    from study.store.lock import StudyLock
-    from study.store.study_file import check_writable
-
-    budget = Budget.of(config.time_budget, start=_START)
-    check_writable(config.study_dir)
-    dataset = load_dataset(config)
-    faults.point("data")
-    with StudyLock(config.study_dir), distributed.environment(role):
-        _search(args, config, dataset, role, budget)
-
-
-def cmd_worker(args, role) -> None:
-    """Run trials for the chief until it has none left; the chief keeps the study's state."""
-    from study.search import distributed
-
-    with distributed.environment(role):
-        _work(args, role)
-
-
-def _work(args, role) -> None:
-    from study.config import StudyConfig
-    from study.errors import StudyStopped
-    from study.search import distributed
-
-    study_dir = Path(args.results or "results") / (args.study or "default")
-    print(f"worker {role.worker_id}: waiting for the chief at {role.address} ({study_dir})")
-    record = distributed.wait_for_study(study_dir / "study.json", role.connect_timeout_s)
-    config = StudyConfig.from_dict(record["config"], str(study_dir / "study.json"))
-    config.results = str(study_dir.parent)
-    config.data = args.data or config.data
-    from study.backend import select
-
-    select(args.backend or config.backend)
-    from study.data.dataset import open_dataset
-
-    dataset = open_dataset(config.data_dir)
-    if dataset.fingerprint() != record["data_fingerprint"]:
-        raise ConfigError(f"{config.data_dir}: not the data of the chief's study ({study_dir})")
-    distributed.wait_for_chief(role)
-    from study.search import loop
-
-    tuner = loop.make_tuner(config, len(dataset.features), role)
-    import grpc
-
-    try:
-        loop.search(tuner)
-    except grpc.RpcError as err:
-        raise StudyStopped(
-            f"worker {role.worker_id}: the chief at {role.address} did not answer "
-            f"({err.code().name}) within {role.connect_timeout_s:.0f} s; if the study has "
-            f"ended, {study_dir / 'trials.csv'} says so"
-        ) from None
-    print(f"worker {role.worker_id}: the chief has no trials left; exiting")
-
-
-def _search(args, config, dataset, role, budget) -> None:
-    from study.store.study_file import check_or_create
-
-    resuming = check_or_create(config, dataset, args.overwrite)
-    budget.attach(config.study_dir)
-    if role.kind == "chief" and budget.total_s is not None:
-        print("note: a distributed study has no time budget; --trials ends its search")
-        budget.total_s = None
-    print(
-        f"{'resuming' if resuming else 'starting'} study {config.study} in {config.study_dir}: "
-        f"up to {config.trials} trials, tuner {config.tuner}, data {dataset.path}"
-        + (f", time budget {budget.status()}" if budget.total_s is not None else "")
-        + (f"; chief at {role.address}, waiting for workers" if role.kind else "")
-    )
-    rows = {s: getattr(dataset, s).num_rows for s in ("train", "validation", "test")}
-    from study.search.tuner import search_rows
-
-    search = search_rows(config)
-    print(
-        f"  rows: trials train on {min(search['train_rows'] or rows['train'], rows['train']):,}"
-        f" of the "
-        f"{rows['train']:,} training rows and validate on "
-        f"{min(search['validation_rows'] or rows['validation'], rows['validation']):,} of "
-        f"{rows['validation']:,}; the retrain uses all of both; the test split has "
-        f"{rows['test']:,}"
-    )
-    from study.search import loop
-
-    tuner = loop.make_tuner(config, len(dataset.features), role, budget, rows)
-    loop.search(tuner)
-    budget.save()
-    best = best_trial(tuner.records.reports())
-    print(
-        f"study {config.study}: {loop.ended_trials(tuner)} trials ended; "
-        + (
-            f"best trial {best['trial_id']}, val_bce {best['objective']:.5f}"
-            if best
-            else "no completed trial"
-        )
-    )
-    print(f"  table: {config.study_dir / 'trials.csv'}")
-    if not args.no_retrain and best:
-        _run_best(config, dataset, None, budget)
-    if not args.no_report:
-        from study.report import build_report
-
-        summary = build_report(config.study_dir)
-        print(f"  report: {summary['files']['html']}")
-    budget.save()
-    if budget.total_s is not None:
-        print(f"  time budget: {budget.status()}")
-
-
-def _run_best(config, dataset, trial_id, budget=None) -> None:
-    from study.best.pipeline import run_best
-
-    summary = run_best(config, dataset, trial_id, budget)
-    print(
-        f"best trial {summary['trial_id']} retrained, validated and exported to {summary['export']}"
-        + ("" if summary["converged"] else f" (NOT converged: {summary['reason']})")
-    )
-
-
 def cmd_retrain(args) -> None:
     import json
 
     from study.config import StudyConfig
     from study.data.prepare import load_dataset
-    from study.errors import ConfigError
 
     path = Path(args.results) / args.study / "study.json"
     if not path.exists():
@@ -259,6 +65,10 @@ def cmd_retrain(args) -> None:
     for name in ("retrain_max_epochs", "retrain_patience", "backend"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
+    if args.validation_bins is not None:
+        from study.best.binning import parse_flag
+
+        config.validation_bins = parse_flag(args.validation_bins)
     config.check()
     from study.backend import select
 
@@ -278,7 +88,6 @@ def cmd_predict(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from study.errors import ConfigError
     from study.report import build_report, render
 
     if args.top < 1:
@@ -314,11 +123,11 @@ def cmd_check(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global _START
-    _START = time.monotonic()  # the time budget counts from here
+    start = time.monotonic()  # the time budget counts from here
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # anywhere on the line: before or after the command
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    args.start = start
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the trial processes
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     handlers = {

@@ -27,11 +27,11 @@ from study.data.checks import (
     check_schemas,
     check_values,
     feather_files,
-    load_definitions,
 )
 from study.data.dataset import FIT_ROWS, FRACTIONS, SPLITS, PreparedDataset, open_dataset
 from study.data.feather import FeatherReader, write_split
 from study.data.preprocessing import Preprocessing
+from study.data.raw import infer_flags, raw_definitions
 from study.store.atomic import swap_directory
 
 log = logging.getLogger(__name__)
@@ -181,43 +181,6 @@ def _prefetched(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         while (frame := future.result()) is not None:
             future = pool.submit(next, frames, None)
             yield frame
-
-
-def raw_definitions(
-    files: list[Path], label: str, extras: list[str], input_path: Path
-) -> dict[str, list[str]]:
-    """Features, labels and extras of raw input: definitions.json if present, else inferred."""
-    if input_path.is_dir() and (input_path / "definitions.json").exists():
-        return load_definitions(input_path)
-    from study.data.checks import read_schema
-
-    schema, _ = read_schema(files[0])
-    if label not in schema.names:
-        raise DataError(f"{files[0]}: column {label}: label column not found (see --label)")
-    for extra in extras:
-        if extra not in schema.names:
-            raise DataError(f"{files[0]}: column {extra}: declared extra not found")
-    skip = {label, *extras}
-    features = [f.name for f in schema if f.name not in skip and _is_numeric(f.type)]
-    if not features:
-        raise DataError(f"{files[0]}: no numeric feature columns besides the label")
-    return {"features": features, "labels": [label], "extras": list(extras)}
-
-
-def _is_numeric(kind) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-
-
-def infer_flags(frame: pd.DataFrame, features: list[str], max_values: int = 3) -> list[str]:
-    """Columns holding only a few integer values ({0, 1}, {-1, 1}, ...) are flags."""
-    flags = []
-    for column in features:
-        values = np.unique(frame[column].to_numpy(np.float64))
-        if len(values) <= max_values and np.all(values == np.round(values)):
-            flags.append(column)
-    return flags
 
 
 def prepare_dataset(
