@@ -81,7 +81,7 @@ def test_non_finite_values_raise(bad):
 
 
 def _records(phases_values):
-    from study.training.schedule import EpochRecord
+    from study.training.history import EpochRecord
 
     out = []
     for phase, values in phases_values:
@@ -91,7 +91,7 @@ def _records(phases_values):
 
 
 def test_convergence_needs_both_phases_to_stop_before_their_last_epoch():
-    from study.training.schedule import convergence
+    from study.training.history import convergence
 
     stopped = _records([(1, [0.5, 0.4, 0.41, 0.42]), (2, [0.39, 0.38, 0.385, 0.386])])
     assert convergence(stopped) == {"converged": True, "reason": None}

@@ -25,12 +25,8 @@ from study.status import TrialStatus
 from study.store.atomic import swap_directory, write_atomic
 from study.store.records import TrialRecords, best_trial
 from study.testing import faults
-from study.training.schedule import (
-    EpochRecord,
-    TrainingResult,
-    TwoPhaseSchedule,
-    convergence,
-)
+from study.training.history import EpochRecord, TrainingResult, convergence
+from study.training.schedule import TwoPhaseSchedule
 
 log = logging.getLogger(__name__)
 PHASE_1_SHARE = 0.75  # of the time a budget leaves the retrain, phase 1 may use this share

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from study.backend import BACKENDS
+from study.cli.subcommands import add_subcommands, add_validation_bins
 
 
 class _Parser(argparse.ArgumentParser):
@@ -13,50 +14,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _csv(text: str) -> list[str]:
-    return [t for t in text.split(",") if t]
-
-
-def _generate_parser(sub) -> None:
-    p = sub.add_parser("generate", help="write the embedded LHCb-like sample as a prepared dataset")
-    p.add_argument("--rows", type=int, required=True, help="number of particles")
-    p.add_argument("--output", type=Path, required=True, help="prepared dataset directory")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-
-
-def _prepare_parser(sub) -> None:
-    p = sub.add_parser("prepare", help="split and preprocess your own raw feather data")
-    p.add_argument(
-        "--input",
-        type=Path,
-        required=True,
-        help="a feather file or a directory of them (definitions.json optional)",
-    )
-    p.add_argument("--output", type=Path, required=True, help="prepared dataset directory")
-    p.add_argument("--label", default="acceptance", help="label column (default: acceptance)")
-    p.add_argument(
-        "--flags",
-        type=_csv,
-        default=None,
-        help="comma-separated flag columns, passed through untransformed "
-        "(default: columns with at most 3 integer values)",
-    )
-    p.add_argument(
-        "--extras",
-        type=_csv,
-        default=[],
-        help="comma-separated columns kept but neither feature nor label",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-
-
-def _check_parser(sub) -> None:
-    p = sub.add_parser("check", help="check a prepared dataset and print its statistics")
-    p.add_argument("--data", type=Path, required=True, help="prepared dataset directory")
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -78,7 +35,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--results", help="output root (default: results)")
     g.add_argument(
         "--tuner",
-        help="oracle: random or bayesian (keras-tuner), tpe, cmaes or gp (Optuna) "
+        help="oracle: random, bayesian or hyperband (keras-tuner), tpe, cmaes or gp (Optuna) "
         "(default: random)",
     )
     g.add_argument(
@@ -120,6 +77,12 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         dest="default_rows",
         help="rows of the generated default sample (default 2500000: 1.25 M to train)",
     )
+    _space_arguments(g)
+    _final_arguments(g)
+    _distributed_arguments(parser)
+
+
+def _space_arguments(g) -> None:
     g.add_argument(
         "--fix",
         type=_key_value,
@@ -137,6 +100,9 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         help="narrow a range (width=32:256) or a choice (optimizer=adam,nadam)",
     )
     g.add_argument("--config", type=Path, help="JSON file of StudyConfig fields; flags override it")
+
+
+def _final_arguments(g) -> None:
     g.add_argument(
         "--retrain-max-epochs",
         type=int,
@@ -150,13 +116,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         dest="retrain_patience",
         help="epochs without improvement that end each phase of the retrain (default 5)",
     )
-    g.add_argument(
-        "--validation-bins",
-        dest="validation_bins",
-        metavar="SPEC",
-        help="the kinematic binning of the validation: a JSON file or inline JSON object "
-        "(README: Validation); default LHCb's eta and phi in momentum slices per species",
-    )
+    add_validation_bins(g)
     g.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -182,6 +142,9 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not write the HTML report at the end (run `report` any time instead)",
     )
     g.add_argument("--overwrite", action="store_true", help="delete the study and start afresh")
+
+
+def _distributed_arguments(parser: argparse.ArgumentParser) -> None:
     d = parser.add_argument_group("distributed (keras-tuner's chief/worker mode; README)")
     d.add_argument(
         "--role",
@@ -215,79 +178,15 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _retrain_parser(sub) -> None:
-    p = sub.add_parser("retrain", help="retrain, validate and export the best (or a chosen) trial")
-    p.add_argument("--study", default="default", help="study name (default: default)")
-    p.add_argument("--results", default="results", help="output root (default: results)")
-    p.add_argument("--trial", default=None, help="trial id (default: the best completed trial)")
-    p.add_argument(
-        "--retrain-max-epochs",
-        type=int,
-        dest="retrain_max_epochs",
-        help="safety cap on each phase's epochs (default: the study's, 100)",
-    )
-    p.add_argument(
-        "--retrain-patience",
-        type=int,
-        dest="retrain_patience",
-        help="epochs without improvement that end each phase (default: the study's, 5)",
-    )
-    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: the study's)")
-    p.add_argument(
-        "--validation-bins",
-        dest="validation_bins",
-        metavar="SPEC",
-        help="the kinematic binning of the validation: a JSON file or inline JSON object "
-        "(README: Validation); default LHCb's eta and phi in momentum slices per species",
-    )
-
-
-def _predict_parser(sub) -> None:
-    p = sub.add_parser("predict", help="apply an exported model to raw feather data")
-    p.add_argument("--model", type=Path, required=True, help="an export directory (best/export)")
-    p.add_argument("--input", type=Path, required=True, help="a feather file or directory")
-    p.add_argument("--output", type=Path, required=True, help="output feather file")
-
-
-def _report_parser(sub) -> None:
-    p = sub.add_parser("report", help="write the study's HTML/Markdown report and print a summary")
-    p.add_argument("--study", default="default", help="study name (default: default)")
-    p.add_argument("--results", default="results", help="output root (default: results)")
-    p.add_argument("--top", type=int, default=5, help="learning curves of the k best (default 5)")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
-
-
-def _compare_parser(sub) -> None:
-    p = sub.add_parser("compare", help="compare trials of one or more studies side by side")
-    p.add_argument(
-        "specs",
-        nargs="+",
-        metavar="STUDY[:TRIAL]",
-        help="a study name (its best trial) or study:trial_id; two or more",
-    )
-    p.add_argument("--results", default="results", help="output root (default: results)")
-    p.add_argument(
-        "--output",
-        type=Path,
-        default=Path("compare"),
-        help="directory for compare.html, compare.md, compare.json (default: ./compare)",
-    )
-    p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="run_study.py",
         description="Hyperparameter study of the acceptance model of a fast detector simulation. "
         "Without a command, runs (or resumes) the study.",
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="on a failure, print the traceback (any command)"
+    )
     _study_arguments(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _generate_parser(sub)
-    _prepare_parser(sub)
-    _check_parser(sub)
-    _retrain_parser(sub)
-    _predict_parser(sub)
-    _report_parser(sub)
-    _compare_parser(sub)
+    add_subcommands(parser.add_subparsers(dest="command", metavar="COMMAND"))
     return parser

@@ -183,6 +183,20 @@ def _prefetched(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             yield frame
 
 
+def _checked_fit_sample(files: list, read, definitions: dict, total: int, seed: int):
+    """First pass: every value checked; the training rows the quantiles are fitted on
+    (at most FIT_ROWS, drawn from each file in proportion)."""
+    sample = []
+    for index, path in enumerate(files):
+        frame = read(path)
+        for column in definitions["features"] + definitions["labels"]:
+            check_values(path, column, frame[column].to_numpy(), column in definitions["labels"])
+        train = frame[_assign_splits(seed, index, len(frame)) == 0]
+        keep = int(np.ceil(FIT_ROWS * len(frame) / total))
+        sample.append(train.sample(n=min(keep, len(train)), random_state=seed))
+    return pd.concat(sample, ignore_index=True)
+
+
 def prepare_dataset(
     input_path: Path,
     output: Path,
@@ -211,15 +225,7 @@ def prepare_dataset(
     def read(path: Path) -> pd.DataFrame:
         return pf.read_table(path, columns=columns).to_pandas()
 
-    sample = []
-    for index, path in enumerate(files):
-        frame = read(path)
-        for column in definitions["features"] + definitions["labels"]:
-            check_values(path, column, frame[column].to_numpy(), column in definitions["labels"])
-        train = frame[_assign_splits(seed, index, len(frame)) == 0]
-        keep = int(np.ceil(FIT_ROWS * len(frame) / total))
-        sample.append(train.sample(n=min(keep, len(train)), random_state=seed))
-    fit_frame = pd.concat(sample, ignore_index=True)
+    fit_frame = _checked_fit_sample(files, read, definitions, total, seed)
     if flags is None:
         flags = infer_flags(fit_frame, definitions["features"])
     pre = Preprocessing.fit(fit_frame, definitions["features"], flags)

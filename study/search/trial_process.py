@@ -29,7 +29,7 @@ from dataclasses import asdict
 
 from study import signals
 from study.testing import faults
-from study.training.schedule import EpochRecord, TrainingResult
+from study.training.history import EpochRecord, TrainingResult
 
 
 class TrialCrashed(RuntimeError):

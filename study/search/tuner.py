@@ -49,8 +49,9 @@ from study.space import declare
 from study.status import ENDED, ENDED_REPORTS, TrialStatus
 from study.store.records import TrialRecords, TrialReport
 from study.testing import faults
+from study.training.history import TrainingResult
 from study.training.network import count_parameters
-from study.training.schedule import EPOCH_METRIC, MONITOR, TrainingResult
+from study.training.schedule import EPOCH_METRIC, MONITOR
 
 log = logging.getLogger(__name__)
 

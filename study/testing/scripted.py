@@ -18,7 +18,7 @@ from study.status import TrialStatus
 from study.store.atomic import write_json_atomic
 from study.store.records import TrialRecords, TrialReport
 from study.store.study_file import study_record
-from study.training.schedule import EpochRecord
+from study.training.history import EpochRecord
 
 OPTIMIZER_COST = {"adam": 0.0, "nadam": 0.01, "rmsprop": 0.03}
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from study.training.history import TrainingResult
 from study.training.network import build_from_values, make_optimizer
-from study.training.schedule import TrainingResult, TwoPhaseSchedule, train_two_phase
+from study.training.schedule import TwoPhaseSchedule, train_two_phase
 
 
 @dataclass

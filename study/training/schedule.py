@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from study.training.history import EpochRecord, TrainingResult
+
 CONTINUE, SWITCH, STOP = "continue", "switch", "stop"
 LABEL_SMOOTHING_1 = 0.01
 MONITOR = "val_bce"  # the objective: best validation cross-entropy over both phases
@@ -126,61 +128,6 @@ class TwoPhaseSchedule:
         self.best, self.best_epoch = math.inf, None
 
 
-def convergence(history: list[EpochRecord], out_of_time: bool = False) -> dict:
-    """Whether a two-phase training converged: each phase ran and stopped by early stopping,
-    its best epoch before its last. `reason` says what did not (None when converged)."""
-    reasons = []
-    for phase in (1, 2):
-        values = [r.val_bce for r in history if r.phase == phase]
-        if not values:
-            reasons.append(f"phase {phase} never ran")
-        elif min(range(len(values)), key=values.__getitem__) == len(values) - 1:
-            reasons.append(f"phase {phase} was still improving at its last epoch ({len(values)})")
-    if out_of_time:
-        reasons.append("the time budget cut the training short")
-    return {"converged": not reasons, "reason": "; ".join(reasons) or None}
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    phase: int
-    learning_rate: float
-    loss: float
-    val_bce: float
-    seconds: float
-
-
-@dataclass
-class TrainingResult:
-    objective: float
-    history: list[EpochRecord]
-    epochs_1: int
-    epochs_2: int
-    switch_epoch: int | None
-    best_epoch: int | None
-    seconds: float
-    rows_per_second: float
-
-    @classmethod
-    def from_history(cls, history: list[EpochRecord], rows: int, seconds: float) -> TrainingResult:
-        """The result of the epochs in `history` (all of a trial's, or those before it was
-        stopped): best value, epochs of each phase, switch epoch, training rows/s."""
-        phases = [r.phase for r in history]
-        switch = phases.index(2) if 2 in phases else None
-        best = min(history, key=lambda r: r.val_bce) if history else None
-        return cls(
-            objective=best.val_bce if best else math.nan,
-            history=list(history),
-            epochs_1=phases.count(1),
-            epochs_2=phases.count(2),
-            switch_epoch=switch,
-            best_epoch=best.epoch if best else None,
-            seconds=seconds,
-            rows_per_second=rows * len(history) / max(seconds, 1e-9),
-        )
-
-
 def _callback(schedule, history, on_epoch, best_weights, on_checkpoint):
     import keras
 
@@ -222,6 +169,34 @@ def _callback(schedule, history, on_epoch, best_weights, on_checkpoint):
     return PhaseCallback()
 
 
+def _compile(model, optimizer, label_smoothing: float) -> None:
+    import keras
+
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
+        metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
+        steps_per_execution=STEPS_PER_EXECUTION,
+        jit_compile=JIT_COMPILE or keras.backend.backend() == "jax",
+    )
+
+
+def _fit_phase(model, schedule, train, validation, batch_size: int, callbacks: list) -> None:
+    """The current phase's epochs, up to its cap, from the schedule's epoch on."""
+    cap = schedule.max_epochs_1 if schedule.phase == 1 else schedule.max_epochs_2
+    model.fit(
+        *train,
+        batch_size=batch_size,
+        epochs=schedule.epoch + cap - schedule.epoch_in_phase,
+        initial_epoch=schedule.epoch,
+        validation_data=validation,
+        validation_batch_size=8192,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=0,
+    )
+
+
 def train_two_phase(
     model,
     optimizer_factory: Callable[[float], object],
@@ -245,8 +220,6 @@ def train_two_phase(
     `best_weights`, with `compiled=True` if `model` carries the phase's optimizer state.
     `callbacks` are further Keras callbacks of both phases (TensorBoard).
     """
-    import keras
-
     history = list(history or [])
     inherited = len(history)
     start = time.perf_counter()
@@ -260,27 +233,12 @@ def train_two_phase(
             schedule.start_phase_2()
             compiled, best_weights = False, None
         if not compiled:
-            model.compile(
-                optimizer=optimizer_factory(schedule.current_rate),
-                loss=keras.losses.BinaryCrossentropy(label_smoothing=schedule.label_smoothing),
-                metrics=[keras.metrics.BinaryCrossentropy(name="bce")],
-                steps_per_execution=STEPS_PER_EXECUTION,
-                jit_compile=JIT_COMPILE or keras.backend.backend() == "jax",
-            )
+            _compile(model, optimizer_factory(schedule.current_rate), schedule.label_smoothing)
         compiled = False
         callback = _callback(schedule, history, on_epoch, best_weights, on_checkpoint)
         if not schedule.phase_done():
-            cap = schedule.max_epochs_1 if phase == 1 else schedule.max_epochs_2
-            model.fit(
-                *train,
-                batch_size=batch_size,
-                epochs=schedule.epoch + cap - schedule.epoch_in_phase,
-                initial_epoch=schedule.epoch,
-                validation_data=validation,
-                validation_batch_size=8192,
-                shuffle=True,
-                callbacks=[callback, *(callbacks or [])],
-                verbose=0,
+            _fit_phase(
+                model, schedule, train, validation, batch_size, [callback, *(callbacks or [])]
             )
             epoch_seconds = getattr(callback, "epoch_seconds", 0.0)
             if schedule.rung_done():

@@ -1,0 +1,125 @@
+"""The parsers of the commands other than the study: generate, prepare, check, retrain,
+predict, report, compare (study/cli/arguments.py holds the study's own flags)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from study.backend import BACKENDS
+
+
+def _csv(text: str) -> list[str]:
+    return [t for t in text.split(",") if t]
+
+
+def _generate_parser(sub) -> None:
+    p = sub.add_parser("generate", help="write the embedded LHCb-like sample as a prepared dataset")
+    p.add_argument("--rows", type=int, required=True, help="number of particles")
+    p.add_argument("--output", type=Path, required=True, help="prepared dataset directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _prepare_parser(sub) -> None:
+    p = sub.add_parser("prepare", help="split and preprocess your own raw feather data")
+    p.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        help="a feather file or a directory of them (definitions.json optional)",
+    )
+    p.add_argument("--output", type=Path, required=True, help="prepared dataset directory")
+    p.add_argument("--label", default="acceptance", help="label column (default: acceptance)")
+    p.add_argument(
+        "--flags",
+        type=_csv,
+        default=None,
+        help="comma-separated flag columns, passed through untransformed "
+        "(default: columns with at most 3 integer values)",
+    )
+    p.add_argument(
+        "--extras",
+        type=_csv,
+        default=[],
+        help="comma-separated columns kept but neither feature nor label",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def _check_parser(sub) -> None:
+    p = sub.add_parser("check", help="check a prepared dataset and print its statistics")
+    p.add_argument("--data", type=Path, required=True, help="prepared dataset directory")
+
+
+def _retrain_parser(sub) -> None:
+    p = sub.add_parser("retrain", help="retrain, validate and export the best (or a chosen) trial")
+    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument("--trial", default=None, help="trial id (default: the best completed trial)")
+    p.add_argument(
+        "--retrain-max-epochs",
+        type=int,
+        dest="retrain_max_epochs",
+        help="safety cap on each phase's epochs (default: the study's, 100)",
+    )
+    p.add_argument(
+        "--retrain-patience",
+        type=int,
+        dest="retrain_patience",
+        help="epochs without improvement that end each phase (default: the study's, 5)",
+    )
+    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: the study's)")
+    add_validation_bins(p)
+
+
+def _predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="apply an exported model to raw feather data")
+    p.add_argument("--model", type=Path, required=True, help="an export directory (best/export)")
+    p.add_argument("--input", type=Path, required=True, help="a feather file or directory")
+    p.add_argument("--output", type=Path, required=True, help="output feather file")
+
+
+def _report_parser(sub) -> None:
+    p = sub.add_parser("report", help="write the study's HTML/Markdown report and print a summary")
+    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument("--top", type=int, default=5, help="learning curves of the k best (default 5)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
+
+
+def _compare_parser(sub) -> None:
+    p = sub.add_parser("compare", help="compare trials of one or more studies side by side")
+    p.add_argument(
+        "specs",
+        nargs="+",
+        metavar="STUDY[:TRIAL]",
+        help="a study name (its best trial) or study:trial_id; two or more",
+    )
+    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path("compare"),
+        help="directory for compare.html, compare.md, compare.json (default: ./compare)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
+
+
+def add_validation_bins(parser) -> None:
+    """--validation-bins, on the study and on retrain."""
+    parser.add_argument(
+        "--validation-bins",
+        dest="validation_bins",
+        metavar="SPEC",
+        help="the kinematic binning of the validation: a JSON file or inline JSON object "
+        "(README: Validation); default LHCb's eta and phi in momentum slices per species",
+    )
+
+
+def add_subcommands(sub) -> None:
+    for add in (
+        _generate_parser, _prepare_parser, _check_parser, _retrain_parser, _predict_parser,
+        _report_parser, _compare_parser,
+    ):  # fmt: skip
+        add(sub)
