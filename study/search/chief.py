@@ -193,7 +193,7 @@ def _servicer_class():
 def serve(tuner, role: Role, on_change=None) -> None:
     """Serve `tuner.oracle` at `role.address` until every trial has ended.
 
-    `on_change(started, ended)` is called from this thread when trials start or end
+    `on_change(started, ended, owners, ended_count)` is called from this thread when trials
     (progress, trials.csv). Raises RuntimeError for the consecutive-failure stop.
     """
     import grpc
@@ -219,10 +219,10 @@ def serve(tuner, role: Role, on_change=None) -> None:
         role.address,
         role.handover_s,
     )
-    running = {t.trial_id: w for w, t in oracle.ongoing_trials.items()}
+    running, end_order = trial_maps(oracle)
     if running:  # a restarted chief: its workers carry on with these
         log.info("still running: %s", ", ".join(f"trial {t} on {w}" for t, w in running.items()))
-    seen = (set(running), len(oracle.end_order))
+    seen = (set(running), len(end_order))
     done_at = None
     try:
         while True:
@@ -241,10 +241,18 @@ def serve(tuner, role: Role, on_change=None) -> None:
         raise servicer.failure
 
 
+def trial_maps(oracle) -> tuple[dict, list]:
+    """(running trial id -> worker id, ended trial ids in order), read under keras-tuner's
+    lock: the server's threads change both while the chief's main thread reads them."""
+    with kt_compat.oracle_locked(oracle):
+        return {t.trial_id: w for w, t in oracle.ongoing_trials.items()}, list(oracle.end_order)
+
+
 def _changes(oracle, seen, on_change):
-    running = {t.trial_id for t in oracle.ongoing_trials.values()}
+    owners, end_order = trial_maps(oracle)
+    running = set(owners)
     started = sorted(running - seen[0])
-    ended = list(oracle.end_order[seen[1] :])
+    ended = end_order[seen[1] :]
     if on_change is not None and (started or ended):
-        on_change(started, ended)
-    return running, len(oracle.end_order)
+        on_change(started, ended, owners, len(end_order))
+    return running, len(end_order)

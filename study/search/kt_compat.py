@@ -11,6 +11,7 @@ version the study needs, not silently in the middle of a resume.
 
 from __future__ import annotations
 
+import contextlib
 from importlib import metadata
 
 from study.errors import ConfigError
@@ -25,6 +26,7 @@ _MODULES = {
     "keras_tuner.src.distribute.oracle_client": ("TIMEOUT", "OracleClient"),
     "keras_tuner.src.distribute.oracle_chief": ("OracleServicer",),
     "keras_tuner.src.protos": ("get_proto", "get_service", "get_service_grpc"),
+    "keras_tuner.src.engine.oracle": ("LOCKS",),
 }
 _ORACLE_ATTRIBUTES = ("_retry_queue", "_run_times", "_seed_state", "_record_values")
 _checked = False
@@ -120,6 +122,16 @@ def record_values(oracle, trial) -> None:
 
 def set_seed_state(oracle, value: int) -> None:
     oracle._seed_state = value
+
+
+@contextlib.contextmanager
+def oracle_locked(oracle):
+    """Hold the lock keras-tuner's `@synchronized` oracle methods take (create_trial,
+    update_trial, end_trial, run in the chief's gRPC threads), to read the oracle's maps."""
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    with oracle_module.LOCKS[oracle]:
+        yield
 
 
 # -- its JSON writer and gRPC service ---------------------------------------------------------

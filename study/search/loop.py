@@ -70,11 +70,10 @@ def search(tuner: AcceptanceTuner) -> None:
 
 def _chief_progress(tuner: AcceptanceTuner):
     """The chief's progress lines and trials.csv, as the workers' trials start and end."""
-    oracle, total = tuner.oracle, tuner.config.trials
+    total = tuner.config.trials
     begin = time.perf_counter()
 
-    def on_change(started: list[str], ended: list[str]) -> None:
-        owners = {t.trial_id: w for w, t in oracle.ongoing_trials.items()}
+    def on_change(started: list, ended: list, owners: dict, ended_count: int) -> None:
         for trial_id in started:
             print(f"trial {trial_id} started on worker {owners.get(trial_id, '?')}", flush=True)
         if ended:
@@ -84,10 +83,10 @@ def _chief_progress(tuner: AcceptanceTuner):
             report = reports.get(trial_id, {})
             objective = report.get("objective")
             print(
-                f"trial {trial_id} {report.get('status', oracle.trials[trial_id].status).lower()}"
+                f"trial {trial_id} {report.get('status', 'ended').lower()}"
                 f" on worker {report.get('worker', '?')}"
                 + (f": objective {objective:.5f}" if objective is not None else "")
-                + f" | {len(oracle.end_order)} of {total} ended, "
+                + f" | {ended_count} of {total} ended, "
                 f"elapsed {duration_text(time.perf_counter() - begin)}",
                 flush=True,
             )
