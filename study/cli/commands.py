@@ -52,16 +52,10 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_retrain(args) -> None:
-    import json
-
-    from study.config import StudyConfig
     from study.data.prepare import load_dataset
+    from study.store.study_file import read_config
 
-    path = Path(args.results) / args.study / "study.json"
-    if not path.exists():
-        raise ConfigError(f"{path}: no such study (run the study first)")
-    config = StudyConfig.from_dict(json.loads(path.read_text())["config"], str(path))
-    config.results = args.results
+    config = read_config(Path(args.results) / args.study)
     for name in ("retrain_max_epochs", "retrain_patience", "backend"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))

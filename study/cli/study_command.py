@@ -108,15 +108,15 @@ def cmd_worker(args, role) -> None:
 
 
 def _work(args, role) -> None:
-    from study.config import StudyConfig
     from study.errors import StudyStopped
     from study.search import distributed
 
     study_dir = Path(args.results or "results") / (args.study or "default")
     print(f"worker {role.worker_id}: waiting for the chief at {role.address} ({study_dir})")
-    record = distributed.wait_for_study(study_dir / "study.json", role.connect_timeout_s)
-    config = StudyConfig.from_dict(record["config"], str(study_dir / "study.json"))
-    config.results = str(study_dir.parent)
+    from study.store.study_file import FILE, read_config, read_record
+
+    distributed.wait_for_study(study_dir / FILE, role.connect_timeout_s)
+    record, config = read_record(study_dir), read_config(study_dir)
     config.data = args.data or config.data
     from study.backend import select
 

@@ -20,6 +20,7 @@ from study.space import Param, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import lock_holder
 from study.store.records import best_trial
+from study.store.study_file import read_record
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,7 @@ class StudyRecord:
 def load_study(study_dir: Path) -> StudyRecord:
     """Read `results/<study>/`; a ConfigError names what is missing."""
     study_dir = Path(study_dir)
-    path = study_dir / "study.json"
-    if not path.is_file():
-        raise ConfigError(f"{study_dir}: no such study (no study.json)")
-    try:
-        meta = json.loads(path.read_text())
-    except ValueError as err:
-        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    meta = read_record(study_dir)
     holder = lock_holder(study_dir)
     trials = [_read_trial(d, live=holder is not None) for d in _trial_dirs(study_dir)]
     return StudyRecord(

@@ -194,7 +194,7 @@ def serve(tuner, role: Role, on_change=None) -> None:
     """Serve `tuner.oracle` at `role.address` until every trial has ended.
 
     `on_change(started, ended, owners, ended_count)` is called from this thread when trials
-    (progress, trials.csv). Raises RuntimeError for the consecutive-failure stop.
+    start or end (progress, trials.csv). Raises RuntimeError for the consecutive-failure stop.
     """
     import grpc
 

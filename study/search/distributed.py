@@ -21,7 +21,6 @@ restarted reloads its state, and the workers' calls wait for it (gRPC
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -145,8 +144,8 @@ def wait_for_chief(role: Role) -> None:
     kt_compat.set_client_timeout(role.connect_timeout_s)  # each call waits this long
 
 
-def wait_for_study(study_json: Path, timeout_s: float) -> dict:
-    """The chief's study record (the worker runs the study it describes)."""
+def wait_for_study(study_json: Path, timeout_s: float) -> None:
+    """Wait for the chief's study record (the worker runs the study it describes)."""
     deadline = time.monotonic() + timeout_s
     while not study_json.exists():
         if time.monotonic() > deadline:
@@ -155,7 +154,6 @@ def wait_for_study(study_json: Path, timeout_s: float) -> dict:
                 "workers need the chief's --results directory (a shared filesystem)"
             )
         time.sleep(0.5)
-    return json.loads(study_json.read_text())
 
 
 class PatientClient:

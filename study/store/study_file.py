@@ -53,10 +53,35 @@ def study_record(config: StudyConfig, fingerprint: str) -> dict:
     }
 
 
+FILE = "study.json"
+
+
+def read_record(study_dir: Path) -> dict:
+    """study.json of `study_dir`: {"config", "search_space", "data_fingerprint"}; a
+    ConfigError says what is missing or unreadable."""
+    path = Path(study_dir) / FILE
+    if not path.is_file():
+        raise ConfigError(f"{study_dir}: no such study (no {FILE})")
+    try:
+        record = json.loads(path.read_text())
+        StudyConfig.from_dict(record["config"], str(path))
+        record["search_space"], record["data_fingerprint"]  # noqa: B018  (must be there)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path}: unreadable study record ({err!r})") from None
+    return record
+
+
+def read_config(study_dir: Path) -> StudyConfig:
+    """The StudyConfig a study ran with, its results root set to where it lies now."""
+    config = StudyConfig.from_dict(read_record(study_dir)["config"])
+    config.results = str(Path(study_dir).parent)
+    return config
+
+
 def check_or_create(config: StudyConfig, dataset, overwrite: bool) -> bool:
     """Write study.json for a new study, or check an existing one; True if resuming."""
     study_dir = config.study_dir
-    path = study_dir / "study.json"
+    path = study_dir / FILE
     record = study_record(config, dataset.fingerprint())
     if overwrite and study_dir.exists():
         log.info("--overwrite: removing the contents of %s", study_dir)
@@ -70,11 +95,8 @@ def check_or_create(config: StudyConfig, dataset, overwrite: bool) -> bool:
             )
         write_json_atomic(path, record)
         return False
-    try:
-        old = json.loads(path.read_text())
-        old_config = StudyConfig.from_dict(old["config"], str(path))
-    except (ValueError, KeyError) as err:
-        raise ConfigError(f"{path}: unreadable study record ({err})") from None
+    old = read_record(study_dir)
+    old_config = StudyConfig.from_dict(old["config"], str(path))
     hint = "use a new --study or --overwrite"
     if old["data_fingerprint"] != record["data_fingerprint"]:
         raise ConfigError(
