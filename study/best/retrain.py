@@ -22,7 +22,8 @@ from pathlib import Path
 from study.config import StudyConfig
 from study.errors import ConfigError
 from study.status import TrialStatus
-from study.store.atomic import swap_directory, write_atomic
+from study.store.atomic import swap_directory
+from study.store.figures import pyplot, save_png
 from study.store.records import TrialRecords, best_trial
 from study.testing import faults
 from study.training.history import EpochRecord, TrainingResult, convergence
@@ -169,11 +170,7 @@ def retrain(
 
 def draw_learning_curve(history: list[EpochRecord], path: Path, title: str = "") -> Path:
     """Loss and val_bce against the global epoch, the phase switch marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     epochs = [r.epoch for r in history]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, [r.loss for r in history], label="training loss")
@@ -184,7 +181,4 @@ def draw_learning_curve(history: list[EpochRecord], path: Path, title: str = "")
     ax.set_xlabel("epoch")
     ax.set_title(title, fontsize=9)
     ax.legend()
-    fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
-    plt.close(fig)
-    return Path(path)
+    return save_png(fig, path)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from study.best.binning import LHCB, BinningSpec, spec_of
-from study.store.atomic import write_atomic
+from study.store.figures import pyplot, save_png
 
 log = logging.getLogger(__name__)
 
@@ -201,21 +201,12 @@ def _three_curves(ax, h: dict, xlabel: str) -> None:
 
 def draw_validation(metrics: dict, directory: Path) -> list[Path]:
     """Write every figure of `metrics` as PNGs under `directory`; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     paths = []
 
     def save(fig, name):
-        path = directory / name
-        fig.tight_layout()
-        write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_png(fig, directory / name))
 
     save(_labels_figure(plt, metrics["labels"]), "labels_vs_prediction.png")
     save(_features_figure(plt, metrics["features"]), "features.png")

@@ -12,7 +12,7 @@ import numpy as np
 
 from study.report.collect import StudyRecord, TrialRecord
 from study.status import TrialStatus
-from study.store.atomic import write_atomic
+from study.store.figures import pyplot, save_png
 
 STATUS_COLOURS = {
     TrialStatus.COMPLETED: "C0",
@@ -24,25 +24,6 @@ STATUS_COLOURS = {
 }
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    plt = _pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
-    plt.close(fig)
-    return path
-
-
 def _no_data(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
@@ -51,7 +32,7 @@ def _no_data(ax, text: str) -> None:
 
 def draw_objective(series: dict, failed: list[str], path: Path) -> Path:
     """Objective per trial (id order) with the best-so-far line; failed trials marked."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     x = np.arange(len(series["trial_id"]))
     y = np.array([np.nan if v is None else v for v in series["objective"]], dtype=float)
@@ -71,7 +52,7 @@ def draw_objective(series: dict, failed: list[str], path: Path) -> Path:
         _no_data(ax, "no completed trial yet")
     ax.set_xlabel("trial (in the order they began)")
     ax.set_ylabel("objective: best val_bce")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def hyperparameter_data(study: StudyRecord, names: list[str]) -> list[dict]:
@@ -98,7 +79,7 @@ def hyperparameter_data(study: StudyRecord, names: list[str]) -> list[dict]:
 
 
 def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     cols = 4
     rows = max(1, (len(panels) + cols - 1) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
@@ -118,7 +99,7 @@ def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
         ax.set_ylabel("objective", fontsize=8)
     if not panels:
         _no_data(axes[0, 0], "no hyperparameter is searched")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def learning_curve_data(trials: list[TrialRecord]) -> list[dict]:
@@ -137,7 +118,7 @@ def learning_curve_data(trials: list[TrialRecord]) -> list[dict]:
 
 def draw_learning_curves(curves: list[dict], path: Path, title: str = "") -> Path:
     """Overlaid validation curves; a dotted line in each curve's colour marks its phase switch."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, c in enumerate(curves):
         colour = f"C{i % 10}"
@@ -151,11 +132,11 @@ def draw_learning_curves(curves: list[dict], path: Path, title: str = "") -> Pat
     ax.set_xlabel("global epoch (dotted: switch to the fine-tuning phase)")
     ax.set_ylabel("val_bce")
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def draw_importances(values: dict, note: str, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 0.4 * max(3, len(values)) + 1))
     if values:
         names = list(values)[::-1]
@@ -164,11 +145,11 @@ def draw_importances(values: dict, note: str, path: Path) -> Path:
     else:
         _no_data(ax, note)
     ax.set_title(note, fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def draw_wall_time(trials: list[TrialRecord], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     x = np.arange(len(trials))
     seconds = [t.seconds or 0.0 for t in trials]
@@ -180,4 +161,4 @@ def draw_wall_time(trials: list[TrialRecord], path: Path) -> Path:
         ax.legend(fontsize=8)
     ax.set_xlabel("trial (in the order they began)")
     ax.set_ylabel("wall time [s]")
-    return _save(fig, path)
+    return save_png(fig, path)

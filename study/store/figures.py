@@ -1,0 +1,27 @@
+"""Figures as files: matplotlib without a display, and a PNG written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from study.store.atomic import write_atomic
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig, path: Path, dpi: int = 80) -> Path:
+    """Lay out `fig`, write it to `path` through a temporary file, close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    pyplot().close(fig)
+    return path
