@@ -26,6 +26,7 @@ def test_an_unknown_backend_is_one_clear_error():
         select("torch")
 
 
+@pytest.mark.slow
 def test_a_study_on_jax_trains_there_and_exports_a_savedmodel(tiny_dataset, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("KERAS_BACKEND", None)

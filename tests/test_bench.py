@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_recipe.py", {"excess_nats", "wall_s", "training_rows"}),
     ],
 )
+@pytest.mark.slow
 def test_quick_bench(script, keys, tmp_path):
     out = tmp_path / "figures.json"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

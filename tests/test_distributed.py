@@ -260,6 +260,7 @@ class Cluster:
         return {p.parent.name: json.loads(p.read_text()) for p in trials.glob("*/report.json")}
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_finish_the_study(tiny_dataset, tmp_path):
     cluster = Cluster(tmp_path, tiny_dataset, 4, "--retrain-max-epochs", "2")
     cluster.worker("w1")
@@ -284,6 +285,7 @@ def test_chief_and_two_workers_finish_the_study(tiny_dataset, tmp_path):
     assert (cluster.results / "s" / "report" / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_killed_worker_resumes_and_lost_worker_is_replaced(tiny_dataset, tmp_path):
     cluster = Cluster(tmp_path, tiny_dataset, 4, "--no-retrain", "--no-report",
                       "--handover-after", "6")  # fmt: skip
@@ -309,6 +311,7 @@ def test_killed_worker_resumes_and_lost_worker_is_replaced(tiny_dataset, tmp_pat
     assert "handed over to worker w1" in cluster.log("chief")
 
 
+@pytest.mark.slow
 def test_chief_killed_and_restarted_keeps_the_workers_trials(tiny_dataset, tmp_path):
     cluster = Cluster(tmp_path, tiny_dataset, 5, "--no-retrain", "--no-report")
     cluster.worker("w1")

@@ -82,6 +82,7 @@ KILLS = [
 ]
 
 
+@pytest.mark.slow
 def test_kill9_at_every_point_then_resume(tiny_dataset, tmp_path):
     results = tmp_path / "r"
     extra = ("--retrain-max-epochs", "2")
@@ -137,6 +138,7 @@ def _start(data, results, trials):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_records_interrupted_and_resumes(tiny_dataset, tmp_path, signum, status):
     results = tmp_path / "r"
@@ -155,6 +157,7 @@ def test_signal_records_interrupted_and_resumes(tiny_dataset, tmp_path, signum, 
     assert reports(results)["0"]["status"] == "COMPLETED"
 
 
+@pytest.mark.slow
 def test_second_sigint_exits_at_once(tiny_dataset, tmp_path):
     results = tmp_path / "r"
     process = _start(tiny_dataset, results, 1)

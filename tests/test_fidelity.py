@@ -112,6 +112,7 @@ def test_report_and_terminal_flag_an_unconverged_model(capped, capsys):
     assert "retrained model NOT converged: phase 1 was still improving" in text
 
 
+@pytest.mark.slow
 def test_hyperband_rungs_continue_their_trial_and_resume_after_kills(tiny_dataset, tmp_path):
     """--max-epochs 3: rungs of 2 and 6 global epochs, 5 trials then 2 promoted (7 trials);
     killed in the third trial and in the first promoted one, resumed to the end."""

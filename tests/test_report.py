@@ -166,6 +166,7 @@ CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(summary, study_dir):
     """Every image loads and the trials table has one row per trial, in a real browser."""

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study.data.checks import check_values, feather_files, read_schema
 from study.data.preprocessing import _CLIP, Preprocessing
-from study.errors import DataError, ExportError
+from study.errors import ExportError
 from study.store.atomic import swap_directory
 from study.testing import faults
 
@@ -215,49 +214,6 @@ def check_export(directory: Path, raw_sample: np.ndarray) -> dict:
             f"(> {TOLERANCE}) on {len(raw)} test rows"
         )
     return {"rows": int(len(raw)), "max_abs_difference": difference}
-
-
-def read_raw_features(path: Path, features: list[str]) -> pd.DataFrame:
-    """All columns of raw feather input, after checking the model's features are there."""
-    files = feather_files(path)
-    for f in files:
-        schema, _ = read_schema(f)
-        for column in features:
-            if column not in schema.names:
-                raise DataError(f"{f}: column {column}: needed by the model but absent")
-    frame = pd.concat([pd.read_feather(f) for f in files], ignore_index=True)
-    for column in features:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            raise DataError(f"{files[0]}: column {column}: not numeric ({frame[column].dtype})")
-        check_values(files[0] if len(files) == 1 else path, column, frame[column].to_numpy())
-    return frame
-
-
-def predict(model_dir: Path, input_path: Path, output: Path, batch_size: int = 100_000) -> int:
-    """Apply an export to raw feather data; write the input plus `predicted_acceptance`."""
-    model_dir = Path(model_dir)
-    for needed in ("saved_model", "preprocessing.json"):
-        if not (model_dir / needed).exists():
-            raise DataError(f"{model_dir / needed}: missing (is {model_dir} an export directory?)")
-    features = Preprocessing.load(model_dir / "preprocessing.json").features
-    frame = read_raw_features(Path(input_path), features)
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(model_dir / "saved_model"))  # keep: it owns the variables
-    raw = frame[features].to_numpy(np.float32)
-    probability = np.concatenate(
-        [
-            loaded.serve(raw[k : k + batch_size]).numpy()
-            for k in range(0, max(len(raw), 1), batch_size)
-        ]
-    )
-    frame["predicted_acceptance"] = probability[: len(frame)]
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    frame.to_feather(tmp)
-    os.replace(tmp, output)
-    return len(frame)
 
 
 if __name__ == "__main__":

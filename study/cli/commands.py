@@ -75,7 +75,7 @@ def cmd_retrain(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from study.best.export import predict
+    from study.best.exported import predict
 
     rows = predict(args.model, args.input, args.output)
     print(f"predicted {rows} rows into {args.output}")

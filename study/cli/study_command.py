@@ -81,13 +81,19 @@ def cmd_study(args) -> None:
     role = distributed_role(args)
     if role.kind == "worker":
         return cmd_worker(args, role)
-    config = study_config(args)
-    from study.backend import select
+    run_study(args, study_config(args), role)
 
+
+def run_study(args, config, role=None) -> None:
+    """Search, retrain and report `config`'s study (the flags in `args` that are not
+    the config's: start, no_retrain, no_report, overwrite)."""
+    from study.backend import select
+    from study.search import distributed
+
+    role = role or distributed.Role()
     select(config.backend)
     from study.budget import Budget
     from study.data.prepare import load_dataset
-    from study.search import distributed
     from study.store.lock import StudyLock
     from study.store.study_file import check_writable
 
