@@ -22,7 +22,7 @@ from study.search.oracles import OBJECTIVE
 from study.store.records import TABLE_FIXED
 from study.testing.presets import tiny
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny()
 
 

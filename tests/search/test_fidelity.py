@@ -15,7 +15,7 @@ from study.cli import main
 from study.testing import faults
 from study.testing.presets import tiny
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--no-report", *tiny()]
 
 

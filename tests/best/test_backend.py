@@ -13,7 +13,7 @@ from study.backend import select
 from study.errors import ConfigError
 from study.testing.presets import tiny
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = [
     "--trials", "2", "--study", "s", "--no-report", *tiny(2, stable=False, retrain_epochs=2),
     "--time-budget", "none",

@@ -13,7 +13,7 @@ import pytest
 from study.cli import main
 from study.testing.presets import tiny
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny(2, stable=False, retrain_epochs=3)
 
 

@@ -19,7 +19,7 @@ from study.store.lock import StudyLock
 from study.testing import faults
 from study.testing.presets import tiny
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--no-report", *tiny()]
 
 
