@@ -16,6 +16,11 @@ PRUNERS = ("none", "median", "hyperband")
 NEEDS = {"cmaes": "cmaes", "gp": "torch"}  # the package an Optuna sampler needs
 
 
+def startup_trials(trials: int) -> int:
+    """Random trials before a model-based sampler (TPE, Bayesian) takes over: 10 of 50."""
+    return min(10, max(3, trials // 5))
+
+
 _TYPES = {
     "str": (str,),
     "int": (int,),

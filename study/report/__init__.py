@@ -16,13 +16,13 @@ from pathlib import Path
 
 from study.errors import ConfigError
 from study.report import analysis, plots, render
-from study.report.collect import StudyRecord, TrialRecord, load_study
+from study.report.collect import StudyRecord, TrialSummary, load_study
 from study.status import TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_report", "compare", "load_study", "summarise", "StudyRecord", "TrialRecord"]
+__all__ = ["build_report", "compare", "load_study", "summarise", "StudyRecord", "TrialSummary"]
 
 FIGURES = {
     "objective per trial": "objective.png",
@@ -38,7 +38,7 @@ def _from_report(path: Path, study_dir: Path) -> str:
     return "../" + path.relative_to(study_dir).as_posix()
 
 
-def _trial_row(rank: int | None, t: TrialRecord, study_dir: Path) -> dict:
+def _trial_row(rank: int | None, t: TrialSummary, study_dir: Path) -> dict:
     return {
         "rank": rank,
         "trial_id": t.trial_id,

@@ -1,6 +1,6 @@
 """Numbers behind the report: best-so-far curve, hyperparameter importances, comparisons.
 
-Pure functions of StudyRecord/TrialRecord objects; nothing here reads or writes files.
+Pure functions of StudyRecord/TrialSummary objects; nothing here reads or writes files.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from study.report.collect import StudyRecord, TrialRecord
+from study.report.collect import StudyRecord, TrialSummary
 from study.space import optuna_distributions, searched
 from study.status import TrialStatus
 
@@ -73,7 +73,7 @@ def importances(study: StudyRecord, seed: int = 0) -> dict:
     }
 
 
-def top_trials(study: StudyRecord, k: int) -> list[TrialRecord]:
+def top_trials(study: StudyRecord, k: int) -> list[TrialSummary]:
     """The k best completed trials that have a history, best first."""
     return [
         t
@@ -91,7 +91,7 @@ class Entry:
 
     label: str
     study: StudyRecord
-    trial: TrialRecord
+    trial: TrialSummary
 
     @property
     def test_metrics(self) -> dict:

@@ -35,7 +35,7 @@ STATUS_ORDER = {
 
 
 @dataclass
-class TrialRecord:
+class TrialSummary:
     """One trial as its report.json and history.csv describe it."""
 
     trial_id: str
@@ -66,11 +66,11 @@ class StudyRecord:
     directory: Path
     config: dict
     space: dict[str, Param]
-    trials: list[TrialRecord]
+    trials: list[TrialSummary]
     holder: dict | None = None  # the live process holding the study's lock, if any
     retrained: dict = field(default_factory=dict)  # best/export/model_card.json, when written
 
-    def trial(self, trial_id: str) -> TrialRecord:
+    def trial(self, trial_id: str) -> TrialSummary:
         for t in self.trials:
             if t.trial_id == trial_id or _same_id(t.trial_id, trial_id):
                 return t
@@ -83,18 +83,18 @@ class StudyRecord:
             out[t.status] = out.get(t.status, 0) + 1
         return out
 
-    def completed(self) -> list[TrialRecord]:
+    def completed(self) -> list[TrialSummary]:
         return [
             t for t in self.trials if t.status == TrialStatus.COMPLETED and t.objective is not None
         ]
 
-    def best(self) -> TrialRecord | None:
+    def best(self) -> TrialSummary | None:
         return best_trial(self.trials)
 
-    def sorted_trials(self) -> list[TrialRecord]:
+    def sorted_trials(self) -> list[TrialSummary]:
         """Completed trials by objective (best first), then the others by status and id."""
 
-        def key(t: TrialRecord):
+        def key(t: TrialSummary):
             rank = STATUS_ORDER.get(t.status, 5)
             objective = t.objective if rank <= 1 and t.objective is not None else float("inf")
             return (rank, objective, _id_key(t.trial_id))
@@ -126,7 +126,7 @@ def _trial_dirs(study_dir: Path) -> list[Path]:
     return sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: _id_key(d.name))
 
 
-def _read_trial(directory: Path, live: bool) -> TrialRecord | None:
+def _read_trial(directory: Path, live: bool) -> TrialSummary | None:
     report = _read_json(directory / "report.json")
     if report is None:
         return None
@@ -141,7 +141,7 @@ def _read_trial(directory: Path, live: bool) -> TrialRecord | None:
     if status != TrialStatus.COMPLETED and history is not None and len(history):
         # an unfinished trial's report is from its start; its epochs say how long it ran
         seconds = max(seconds or 0.0, float(history["seconds"].sum()))
-    return TrialRecord(
+    return TrialSummary(
         trial_id=str(report.get("trial_id", directory.name)),
         status=status,
         objective=report.get("objective"),

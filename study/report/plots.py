@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.report.collect import StudyRecord, TrialRecord
+from study.report.collect import StudyRecord, TrialSummary
 from study.status import TrialStatus
 from study.store.figures import pyplot, save_png
 
@@ -102,7 +102,7 @@ def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
     return save_png(fig, path)
 
 
-def learning_curve_data(trials: list[TrialRecord]) -> list[dict]:
+def learning_curve_data(trials: list[TrialSummary]) -> list[dict]:
     """val_bce over the global epoch of each trial, with its phase switch."""
     return [
         {
@@ -148,7 +148,7 @@ def draw_importances(values: dict, note: str, path: Path) -> Path:
     return save_png(fig, path)
 
 
-def draw_wall_time(trials: list[TrialRecord], path: Path) -> Path:
+def draw_wall_time(trials: list[TrialSummary], path: Path) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     x = np.arange(len(trials))

@@ -26,6 +26,7 @@ import math
 import keras_tuner
 import optuna
 
+from study.config import startup_trials
 from study.search import kt_compat, recovery
 from study.status import TrialStatus
 from study.training.schedule import EPOCH_METRIC
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 hp_module = kt_compat.hyperparameter_classes()  # Int, Float, Choice, Boolean, Fixed
 
 SAMPLERS = ("tpe", "cmaes", "gp")
-PRUNERS = ("none", "median", "hyperband")
 
 
 def distributions(hp: keras_tuner.HyperParameters) -> tuple[dict, dict]:
@@ -83,7 +83,7 @@ def make_sampler(kind: str, seed: int, trials: int):
     """A seeded Optuna sampler: multivariate TPE, CMA-ES or GP."""
     samplers = optuna.samplers
     if kind == "tpe":
-        startup = min(10, max(3, trials // 5))  # random trials first: 10 of 50, 4 of 20
+        startup = startup_trials(trials)  # random trials first: 10 of 50, 4 of 20
         return samplers.TPESampler(
             multivariate=True, seed=seed, n_startup_trials=startup, constant_liar=True
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import keras_tuner
 
-from study.config import StudyConfig
+from study.config import StudyConfig, startup_trials
 from study.search import chief, distributed, kt_compat, recovery
 from study.training.schedule import MONITOR
 
@@ -53,5 +53,5 @@ def _oracle_arguments(config: StudyConfig) -> dict:
         )
     if config.tuner == "bayesian":
         # keras-tuner's default starts with 3 random trials per hyperparameter (24 here)
-        return dict(num_initial_points=min(10, max(3, config.trials // 5)), **common)
+        return dict(num_initial_points=startup_trials(config.trials), **common)
     return dict(sampler=config.tuner, pruner=config.prune, max_epochs=config.max_epochs, **common)
