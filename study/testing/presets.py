@@ -17,3 +17,12 @@ def tiny(max_epochs: int = 3, *, stable: bool = True, retrain_epochs: int | None
     if retrain_epochs is not None:
         flags += ["--retrain-max-epochs", str(retrain_epochs)]
     return flags
+
+
+def study_argv(data, results, trials: int, *extra, name: str = "s", flags=None) -> list:
+    """The command line of a tiny study `name` of `trials` trials (no report by default)."""
+    flags = ["--no-report", *tiny()] if flags is None else flags
+    return [
+        "--trials", str(trials), "--data", str(data), "--results", str(results),
+        "--study", name, *flags, *extra,
+    ]  # fmt: skip

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from study.cli import main
-from study.testing.presets import tiny
+from study.testing.presets import study_argv, tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny(2, stable=False, retrain_epochs=3)
@@ -20,19 +20,7 @@ TINY = tiny(2, stable=False, retrain_epochs=3)
 @pytest.fixture(scope="module")
 def finished(tiny_dataset, tmp_path_factory):
     results = tmp_path_factory.mktemp("best")
-    code = main(
-        [
-            "--trials",
-            "2",
-            "--data",
-            str(tiny_dataset),
-            "--results",
-            str(results),
-            "--study",
-            "s",
-            *TINY,
-        ]
-    )
+    code = main(study_argv(tiny_dataset, results, 2, flags=TINY))
     assert code == 0
     return results / "s"
 

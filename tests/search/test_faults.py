@@ -17,25 +17,12 @@ from study.cli import main
 from study.search.recovery import completed_records
 from study.store.lock import StudyLock
 from study.testing import faults
-from study.testing.presets import tiny
+from study.testing.presets import study_argv
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--no-report", *tiny()]
 
 
-def study_args(data, results, trials, *extra):
-    return [
-        "--trials",
-        str(trials),
-        "--data",
-        str(data),
-        "--results",
-        str(results),
-        "--study",
-        "s",
-        *TINY,
-        *extra,
-    ]
+study_args = study_argv
 
 
 def run(data, results, trials, *extra, fault=None):

@@ -10,25 +10,13 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from study.testing.presets import tiny
+from study.testing.presets import study_argv, tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--no-report", *tiny()]
 
 
-def args(tiny_dataset, results, trials, *extra):
-    return [
-        "--trials",
-        str(trials),
-        "--data",
-        str(tiny_dataset),
-        "--results",
-        str(results),
-        "--study",
-        "s",
-        *TINY,
-        *extra,
-    ]
+args = study_argv
 
 
 def reports(results):
