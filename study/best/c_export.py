@@ -1,0 +1,165 @@
+"""The export's compiled C: best/export/c/{NAME.c, NAME.h, NAME.so, build.json}.
+
+`build` writes the source (study/best/c_source.py) and compiles it with the system's
+C compiler (`cc -O3 -march=native -shared -fPIC ... -lm`; the flags are recorded); a
+missing compiler is one line and the rest of the export goes on. `CLibrary` loads the
+library through ctypes; `check` compares it with the SavedModel on the test split's
+raw rows, rows outside the fitted range and every combination of the flags.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from study.best import c_source
+from study.errors import ExportError
+
+log = logging.getLogger(__name__)
+
+FLAGS = ["-O3", "-march=native", "-std=c99", "-shared", "-fPIC"]
+DIRECTORY = "c"
+
+
+def compiler() -> str | None:
+    """The C compiler: $CC, else cc, gcc or clang on the PATH (None: none)."""
+    for candidate in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if candidate and shutil.which(candidate):
+            return candidate
+    return None
+
+
+def build(model, pre, export_dir: Path, name: str = "acceptance") -> dict:
+    """Write and compile the C of `model` behind `pre` into `export_dir/c/`; the build
+    record (compiled: false and the reason where no compiler could build it)."""
+    out = Path(export_dir) / DIRECTORY
+    out.mkdir(parents=True, exist_ok=True)
+    source, header = c_source.generate(model, pre, name)
+    (out / f"{name}.c").write_text(source)
+    (out / f"{name}.h").write_text(header)
+    record = {"name": name, "source": f"{DIRECTORY}/{name}.c", "header": f"{DIRECTORY}/{name}.h"}
+    cc = compiler()
+    if cc is None:
+        log.warning("C export: no C compiler (cc, gcc, clang) found; the source is written, "
+                    "the library is not compiled")  # fmt: skip
+        record.update(compiled=False, reason="no C compiler on this machine")
+    else:
+        command = [cc, *FLAGS, "-o", str(out / f"{name}.so"), str(out / f"{name}.c"), "-lm"]
+        begin = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            errors = [x for x in done.stderr.splitlines() if "error" in x] or ["?"]
+            raise ExportError(f"{out / (name + '.c')}: the C compiler failed: {errors[0]}")
+        record.update(
+            compiled=True, library=f"{DIRECTORY}/{name}.so", compiler=cc,
+            flags=" ".join([*FLAGS, "-lm"]), compile_seconds=time.perf_counter() - begin,
+        )  # fmt: skip
+    (out / "build.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+class CLibrary:
+    """A compiled export through ctypes: `predict(raw [N, F])` (the batch entry) and
+    `predict_one(raw [F])` (the one-particle entry)."""
+
+    def __init__(self, export_dir: Path):
+        export_dir = Path(export_dir)
+        record_path = export_dir / DIRECTORY / "build.json"
+        if not record_path.exists():
+            raise ExportError(f"{export_dir}: no C export (no {DIRECTORY}/build.json)")
+        record = json.loads(record_path.read_text())
+        if not record.get("compiled"):
+            raise ExportError(f"{export_dir}: the C export was not compiled ({record['reason']})")
+        self.name = record["name"]
+        self._lib = ctypes.CDLL(str(export_dir / record["library"]))
+        pointer = ctypes.POINTER(ctypes.c_float)
+        self.one = getattr(self._lib, self.name)
+        self.one.argtypes, self.one.restype = [pointer, pointer], pointer
+        self.batch = getattr(self._lib, f"{self.name}_batch")
+        self.batch.argtypes, self.batch.restype = [pointer, pointer, ctypes.c_int], pointer
+        self.n_features = self._n_features(export_dir / record["header"])
+
+    @staticmethod
+    def _n_features(header: Path) -> int:
+        line = next(x for x in header.read_text().splitlines() if "_N_FEATURES" in x)
+        return int(line.split()[-1])
+
+    def predict(self, raw) -> np.ndarray:
+        raw = np.ascontiguousarray(raw, np.float32)
+        if raw.ndim != 2 or raw.shape[1] != self.n_features:
+            raise ValueError(f"expected raw features [N, {self.n_features}], found {raw.shape}")
+        out = np.empty(len(raw), np.float32)
+        pointer = ctypes.POINTER(ctypes.c_float)
+        self.batch(out.ctypes.data_as(pointer), raw.ctypes.data_as(pointer), len(raw))
+        return out
+
+    def predict_one(self, raw) -> float:
+        raw = np.ascontiguousarray(raw, np.float32)
+        out = np.empty(1, np.float32)
+        pointer = ctypes.POINTER(ctypes.c_float)
+        self.one(out.ctypes.data_as(pointer), raw.ctypes.data_as(pointer))
+        return float(out[0])
+
+
+def check_rows(pre, raw: np.ndarray, seed: int = 0) -> np.ndarray:
+    """`raw` plus rows outside the fitted range (below the first and above the last
+    quantile, and exactly at both) of every continuous feature, and every combination of
+    the flags, each on copies of the first rows."""
+    raw = np.asarray(raw, np.float32)
+    base = raw[: min(len(raw), 64)]
+    extra = []
+    for j, c in enumerate(pre.features):
+        if c not in pre.quantiles:
+            continue
+        q = pre.quantiles[c]
+        span = max(q[-1] - q[0], 1.0)
+        for value in (q[0] - span, q[0], q[-1], q[-1] + span, q[-1] + 1e3 * span):
+            rows = base.copy()
+            rows[:, j] = value
+            extra.append(rows)
+    flags = [pre.features.index(c) for c in pre.flags]
+    for combination in itertools.product((0.0, 1.0), repeat=len(flags)):
+        rows = base.copy()
+        rows[:, flags] = combination
+        extra.append(rows)
+    return np.concatenate([raw, *extra]) if extra else raw
+
+
+def check(export_dir: Path, raw: np.ndarray, tolerance: float) -> dict:
+    """The C library against the SavedModel on `raw` (check_rows); ExportError if they
+    differ by more than `tolerance`, naming the worst row."""
+    import tensorflow as tf
+
+    library = CLibrary(export_dir)
+    loaded = tf.saved_model.load(str(Path(export_dir) / "saved_model"))  # owns the variables
+    saved = np.concatenate(
+        [loaded.serve(raw[k : k + 50_000]).numpy() for k in range(0, len(raw), 50_000)]
+    )
+    c_batch = library.predict(raw)
+    c_one = np.array([library.predict_one(row) for row in raw[:1000]], np.float32)
+    difference = np.abs(c_batch - saved)
+    worst = int(np.argmax(difference)) if len(raw) else 0
+    figures = {
+        "rows": int(len(raw)),
+        "max_abs_difference": float(difference.max()) if len(raw) else 0.0,
+        "single_entry_max_abs_difference": float(np.max(np.abs(c_one - c_batch[:1000])))
+        if len(raw) else 0.0,
+    }  # fmt: skip
+    if not figures["max_abs_difference"] <= tolerance:
+        raise ExportError(
+            f"{export_dir}: the compiled C and the SavedModel differ by "
+            f"{figures['max_abs_difference']:.3g} (> {tolerance}) at row {worst} "
+            f"(raw {raw[worst].tolist()}: C {c_batch[worst]:.7f}, SavedModel {saved[worst]:.7f})"
+        )
+    if not figures["single_entry_max_abs_difference"] <= tolerance:
+        raise ExportError(f"{export_dir}: the one-particle and batch C entries differ")
+    return figures

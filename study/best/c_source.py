@@ -1,0 +1,259 @@
+"""C99 source of the whole pipeline: raw features -> quantile transform -> residual network
+-> sigmoid, with the scikinC entry point Lamarr loads (`float *NAME(float *out, const
+float *in)`, one particle) and a batch entry (`NAME_batch(out, in, n)`).
+
+The quantile transform is computed in double with numpy's `interp` rules (the largest
+j with q[j] <= x; below the first quantile the first reference, from the last on the
+last; ties averaged with the mirrored interpolation), clipped to [1e-7, 1 - 1e-7] and
+mapped by the normal quantile function (Acklam's approximation refined by one Halley
+step on erfc: ~1e-15). The network runs in float32, as Keras does: each Dense layer
+as register blocks of 4 particles x 16 units accumulated over the inputs, so that a
+weight loaded once serves 4 particles (the batch path); one particle uses 1 x 16.
+Widths are padded to multiples of 16 with zero weights (every activation here maps 0
+to 0, so padded units stay 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ACTIVATIONS = {  # Keras's, in float
+    "tanh": "tanhf(v)",
+    "relu": "(v > 0.0f ? v : 0.0f)",
+    "gelu": "0.5f * v * (1.0f + erff(v * 0.70710678118654752f))",
+    "silu": "v / (1.0f + expf(-v))",
+    "swish": "v / (1.0f + expf(-v))",
+    "linear": "v",
+}
+BLOCK = 16  # units of a register block
+PARTICLES = 4  # particles of a register block in the batch path
+
+
+def _array(name: str, values, ctype: str = "float") -> str:
+    values = np.asarray(values, np.float64 if ctype == "double" else np.float32).ravel()
+    digits, suffix = (17, "") if ctype == "double" else (9, "f")
+
+    def literal(v) -> str:
+        text = f"{v:.{digits}g}"
+        return text + ("" if any(c in text for c in ".en") else ".0") + suffix
+
+    rows = [", ".join(literal(v) for v in values[k : k + 8]) for k in range(0, len(values), 8)]
+    body = ",\n    ".join(rows) if rows else "0"
+    return f"static const {ctype} {name}[{max(len(values), 1)}] = {{\n    {body}\n}};\n"
+
+
+def _padded(kernel: np.ndarray, bias: np.ndarray, rows: int, cols: int):
+    k = np.zeros((rows, cols), np.float32)
+    k[: kernel.shape[0], : kernel.shape[1]] = kernel
+    b = np.zeros(cols, np.float32)
+    b[: bias.shape[0]] = bias
+    return k, b
+
+
+def _round_up(n: int) -> int:
+    return -(-n // BLOCK) * BLOCK
+
+
+PREAMBLE = r"""
+#include <math.h>
+#include <stddef.h>
+#include "@NAME@.h"
+
+static double interp(double x, const double *xp, const double *fp, int n)
+{
+    /* numpy.interp: the largest j with xp[j] <= x */
+    if (x < xp[0]) return fp[0];
+    int lo = 0, hi = n;                       /* upper = number of xp[j] <= x */
+    while (lo < hi) { int mid = (lo + hi) / 2; if (xp[mid] <= x) lo = mid + 1; else hi = mid; }
+    if (lo >= n) return fp[n - 1];
+    int j = lo - 1;
+    if (j > n - 2) j = n - 2;
+    double dx = xp[j + 1] - xp[j];
+    double t = dx > 0.0 ? (x - xp[j]) / dx : 0.0;
+    return fp[j] + t * (fp[j + 1] - fp[j]);
+}
+
+static double ndtri(double p)
+{
+    /* Acklam's rational approximation, then one Halley step on erfc */
+    static const double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,
+        -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01,
+        2.506628277459239e+00};
+    static const double b[5] = {-5.447609879822406e+01, 1.615858368580409e+02,
+        -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01};
+    static const double c[6] = {-7.784894002430293e-03, -3.223964580411365e-01,
+        -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00,
+        2.938163982698783e+00};
+    static const double d[4] = {7.784695709041462e-03, 3.224671290700398e-01,
+        2.445134137142996e+00, 3.754408661907416e+00};
+    double q, r, x;
+    if (p < 0.02425) {
+        q = sqrt(-2.0 * log(p));
+        x = (((((c[0]*q + c[1])*q + c[2])*q + c[3])*q + c[4])*q + c[5]) /
+            ((((d[0]*q + d[1])*q + d[2])*q + d[3])*q + 1.0);
+    } else if (p > 1.0 - 0.02425) {
+        q = sqrt(-2.0 * log(1.0 - p));
+        x = -(((((c[0]*q + c[1])*q + c[2])*q + c[3])*q + c[4])*q + c[5]) /
+             ((((d[0]*q + d[1])*q + d[2])*q + d[3])*q + 1.0);
+    } else {
+        q = p - 0.5;
+        r = q * q;
+        x = (((((a[0]*r + a[1])*r + a[2])*r + a[3])*r + a[4])*r + a[5]) * q /
+            (((((b[0]*r + b[1])*r + b[2])*r + b[3])*r + b[4])*r + 1.0);
+    }
+    double e = 0.5 * erfc(-x / 1.4142135623730951) - p;
+    double u = e * 2.5066282746310002 * exp(0.5 * x * x);
+    return x - u / (1.0 + 0.5 * x * u);
+}
+"""
+
+DENSE = r"""
+/* out[p][j] = act(b[j] + sum_i in[p][i] w[i][j]) (+ res[p][j]) for P particles, the
+   inputs and outputs padded to multiples of 16; a 16-unit block of P particles is
+   accumulated in registers over all inputs, each weight row loaded once per block. */
+#define DENSE(P) \
+static void dense_##P(const float *in, int n_in, float *out, int n_out, const float *w, \
+                      const float *b, int act, const float *res) \
+{ \
+    for (int j0 = 0; j0 < n_out; j0 += 16) { \
+        float acc[P][16]; \
+        for (int q = 0; q < P; q++) for (int k = 0; k < 16; k++) acc[q][k] = b[j0 + k]; \
+        for (int i = 0; i < n_in; i++) { \
+            const float *wi = w + (size_t)i * n_out + j0; \
+            for (int q = 0; q < P; q++) { \
+                const float a = in[q * n_in + i]; \
+                for (int k = 0; k < 16; k++) acc[q][k] += a * wi[k]; \
+            } \
+        } \
+        for (int q = 0; q < P; q++) for (int k = 0; k < 16; k++) { \
+            float v = acc[q][k]; \
+            v = activate(v, act); \
+            out[q * n_out + j0 + k] = res ? res[q * n_out + j0 + k] + v : v; \
+        } \
+    } \
+}
+"""
+
+
+def network_layers(model) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], str]:
+    """[(kernel, bias, activation)] of the input layer and each block, and the output
+    layer's activation, from the study's residual network; ValueError for another shape."""
+    import keras
+
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    names = [layer.name for layer in dense]
+    blocks = [n for n in names if n.startswith("block_")]
+    if names != ["input_dense", *blocks, "acceptance"]:
+        raise ValueError(f"not the study's residual network (Dense layers {names})")
+    layers = []
+    for layer in dense:
+        kernel, bias = (np.asarray(v, np.float32) for v in layer.get_weights())
+        activation = layer.activation.__name__
+        if activation not in ACTIVATIONS and activation != "sigmoid":
+            raise ValueError(f"layer {layer.name}: activation {activation} has no C form here")
+        layers.append((kernel, bias, activation))
+    return layers[:-1], layers[-1]
+
+
+def generate(model, pre, name: str = "acceptance") -> tuple[str, str]:
+    """(C source, header) of `model` (Keras, the study's network) behind `pre`."""
+    hidden, (k_out, b_out, out_act) = network_layers(model)
+    if out_act != "sigmoid" or k_out.shape[1] != 1:
+        raise ValueError("the output layer is not Dense(1, sigmoid)")
+    n_features = len(pre.features)
+    width = hidden[0][0].shape[1]
+    wp = _round_up(width)
+    acts = sorted({a for _, _, a in hidden})
+    parts = [PREAMBLE.replace("@NAME@", name)]
+    parts.append(_array("REFERENCES", pre.references, "double"))
+    ties = {}
+    for c in pre.continuous:
+        q = np.asarray(pre.quantiles[c], np.float64)
+        parts.append(_array(f"Q_{pre.features.index(c)}", q, "double"))
+        ties[c] = bool(np.any(np.diff(q) <= 0))
+        if ties[c]:  # the mirrored interpolation of numpy/scikit-learn at ties
+            parts.append(_array(f"QM_{pre.features.index(c)}", -q[::-1], "double"))
+    if any(ties.values()):
+        parts.append(_array("RM", -np.asarray(pre.references)[::-1], "double"))
+    for k, (kernel, bias, _) in enumerate(hidden):
+        rows = n_features if k == 0 else wp
+        kp, bp = _padded(kernel, bias, rows, wp)
+        parts.append(_array(f"W{k}", kp) + _array(f"B{k}", bp))
+    parts.append(_array("WOUT", np.pad(k_out[:, 0], (0, wp - width))))
+    parts.append(f"static const float BOUT = {float(b_out[0]):.9e}f;\n")
+    cases = "".join(f"    case {k}: return {ACTIVATIONS[a]};\n" for k, a in enumerate(acts))
+    parts.append(
+        "static inline float activate(float v, int act)\n{\n    switch (act) {\n"
+        f"{cases}    default: return v;\n    }}\n}}\n"
+    )
+    parts.append(DENSE + "DENSE(1)\nDENSE(4)\n")
+    parts.append(_preprocess(pre, ties))
+    parts.append(_forward(hidden, acts, n_features, wp, name))
+    return "".join(parts), _header(name, n_features, pre)
+
+
+def _preprocess(pre, ties: dict) -> str:
+    n_ref = len(pre.references)
+    lines = [
+        "static void preprocess(const float *raw, float *x)\n{\n    double u;\n",
+    ]
+    for j, c in enumerate(pre.features):
+        if c not in pre.quantiles:
+            lines.append(f"    x[{j}] = raw[{j}];  /* {c}: flag, passed through */\n")
+            continue
+        lines.append(f"    u = interp((double)raw[{j}], Q_{j}, REFERENCES, {n_ref});  /* {c} */\n")
+        if ties[c]:
+            lines.append(f"    u = 0.5 * (u - interp(-(double)raw[{j}], QM_{j}, RM, {n_ref}));\n")
+        lines.append(
+            "    u = u < 1e-7 ? 1e-7 : (u > 1.0 - 1e-7 ? 1.0 - 1e-7 : u);\n"
+            f"    x[{j}] = (float)ndtri(u);\n"
+        )
+    lines.append("}\n")
+    return "".join(lines)
+
+
+def _forward(hidden: list, acts: list, n_features: int, wp: int, name: str) -> str:
+    code = acts.index
+    blocks = "".join(
+        f"    dense_##P(h, {wp}, t, {wp}, W{k}, B{k}, {code(a)}, h); "
+        "{ float *s = h; h = t; t = s; } \\\n"
+        for k, (_, _, a) in enumerate(hidden[1:], start=1)
+    )
+    return (
+        f"#define FORWARD(P) \\\nstatic void forward_##P(const float *raw, float *out) \\\n{{ \\\n"
+        f"    float x[P * {n_features}], h0[P * {wp}], t0[P * {wp}]; \\\n"
+        "    float *h = h0, *t = t0; \\\n"
+        f"    for (int q = 0; q < P; q++) \\\n"
+        f"        preprocess(raw + q * {n_features}, x + q * {n_features}); \\\n"
+        f"    dense_##P(x, {n_features}, h, {wp}, W0, B0, {code(hidden[0][2])}, NULL); \\\n"
+        f"{blocks}"
+        "    for (int q = 0; q < P; q++) { \\\n"
+        "        float z = BOUT; \\\n"
+        f"        for (int j = 0; j < {wp}; j++) z += h[q * {wp} + j] * WOUT[j]; \\\n"
+        "        out[q] = 1.0f / (1.0f + expf(-z)); \\\n"
+        "    } \\\n"
+        "}\nFORWARD(1)\nFORWARD(4)\n\n"
+        f"float *{name}(float *output, const float *input)\n{{\n"
+        "    forward_1(input, output);\n    return output;\n}\n\n"
+        f"float *{name}_batch(float *output, const float *input, int n)\n{{\n"
+        "    int p = 0;\n"
+        f"    for (; p + 4 <= n; p += 4) forward_4(input + (size_t)p * {n_features}, output + p);\n"
+        f"    for (; p < n; p++) forward_1(input + (size_t)p * {n_features}, output + p);\n"
+        "    return output;\n}\n"
+    )
+
+
+def _header(name: str, n_features: int, pre) -> str:
+    guard = f"{name.upper()}_H"
+    features = ", ".join(pre.features)
+    return (
+        f"#ifndef {guard}\n#define {guard}\n"
+        f"/* The acceptance model: raw features ({features}) -> probability. */\n"
+        f"#define {name.upper()}_N_FEATURES {n_features}\n"
+        '#ifdef __cplusplus\nextern "C" {\n#endif\n'
+        f"/* one particle: input[{n_features}] raw features, output[1]; returns output */\n"
+        f"float *{name}(float *output, const float *input);\n"
+        f"/* n particles, row-major input[n][{n_features}], output[n]; returns output */\n"
+        f"float *{name}_batch(float *output, const float *input, int n);\n"
+        "#ifdef __cplusplus\n}\n#endif\n#endif\n"
+    )
