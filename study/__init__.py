@@ -102,9 +102,9 @@ def compare(specs: list[str], results="results", output=None) -> Path:
     return Path(compare_trials(list(specs), Path(results), output)["files"]["html"])
 
 
-def load_export(directory):
+def load_export(directory, engine: str = "savedmodel"):
     """An export directory (best/export) loaded for prediction: `.predict(frame or array)`,
-    `.features`, `.card` (model_card.json)."""
+    `.features`, `.card` (model_card.json); engine "c": the compiled C library."""
     from study.best.exported import load_export as load
 
-    return load(directory)
+    return load(directory, engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -63,6 +64,7 @@ class StudyConfig:
     # report ("45s", "30m", "2h", "1h30m"); None: no budget, --trials alone ends the search
     tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
     backend: str = "tensorflow"  # Keras backend of the trials and the retrain: tensorflow | jax
+    c_name: str = "acceptance"  # the exported C function (scikinC's entry; NAME_batch too)
     validation_bins: dict = field(default_factory=dict)  # the kinematic-bin validation's spec
     # (study/best/binning.py); {}: LHCb's eta and phi in momentum slices per species
 
@@ -79,6 +81,7 @@ class StudyConfig:
         "time_budget",
         "backend",
         "validation_bins",
+        "c_name",
     )
 
     def check(self) -> None:
@@ -118,6 +121,8 @@ class StudyConfig:
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend: expected {' or '.join(BACKENDS)}, found {self.backend!r}")
         spec_of(self.validation_bins)  # raises ConfigError
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.c_name)):
+            raise ConfigError(f"c_name: expected a C identifier, found {self.c_name!r}")
         if self.time_budget is not None:
             from study.budget import parse_duration
 

@@ -28,6 +28,7 @@ from study.store.atomic import swap_directory
 from study.testing import faults
 
 TOLERANCE = 1e-5
+CHECK_ROWS = 5_000  # raw test rows of the SavedModel's check (the C's: all it is given)
 
 
 def _tf_interp(x, xp, fp):
@@ -106,9 +107,11 @@ def versions() -> dict:
 
 
 def export_model(
-    model, pre: Preprocessing, directory: Path, card: dict, raw_sample: np.ndarray
-) -> dict:
-    """Write, reload and check the export; returns the check's figures."""
+    model, pre: Preprocessing, directory: Path, card: dict, raw_sample: np.ndarray,
+    c_name: str = "acceptance",
+) -> dict:  # fmt: skip
+    """Write, reload and check the export (the SavedModel on the first CHECK_ROWS rows of
+    `raw_sample`, the compiled C on all of them); returns the SavedModel check's figures."""
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -117,13 +120,18 @@ def export_model(
     pre.save(tmp / "preprocessing.json")
     import keras
 
+    sample = np.asarray(raw_sample, np.float32)[:CHECK_ROWS]
     if keras.backend.backend() == "tensorflow":
         write_saved_model(model, pre, tmp / "saved_model")
-        check = check_export(tmp, raw_sample)
+        check = check_export(tmp, sample)
     else:  # the SavedModel needs TensorFlow's graph: written by a TensorFlow child
-        check = _export_in_tensorflow(model, pre, tmp, raw_sample)
+        check = _export_in_tensorflow(model, pre, tmp, sample)
+    from study.best.c_export import export_c
+
+    c_record = export_c(model, pre, tmp, np.asarray(raw_sample, np.float32), TOLERANCE, c_name)
     card = {
         **card,
+        "c": c_record,
         "features": pre.features,
         "flags": pre.flags,
         "export_check": check,

@@ -21,17 +21,33 @@ from study.data.checks import check_values, feather_files, read_schema
 from study.data.preprocessing import Preprocessing
 from study.errors import DataError
 
+ENGINES = ("savedmodel", "c")
+
 
 class ExportedModel:
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        for needed in ("saved_model", "preprocessing.json"):
+    """`engine`: "savedmodel" (TensorFlow) or "c" (the compiled library, c/NAME.so)."""
+
+    def __init__(self, directory: Path, engine: str = "savedmodel"):
+        self.directory, self.engine = Path(directory), engine
+        if engine not in ENGINES:
+            raise DataError(f"engine: expected one of {', '.join(ENGINES)}, found {engine!r}")
+        needs = ("saved_model",) if engine == "savedmodel" else ("c/build.json",)
+        for needed in (*needs, "preprocessing.json"):
             if not (self.directory / needed).exists():
                 where = self.directory
                 raise DataError(f"{where / needed}: missing (is {where} an export directory?)")
         self.features = Preprocessing.load(self.directory / "preprocessing.json").features
         card = self.directory / "model_card.json"
         self.card = json.loads(card.read_text()) if card.exists() else {}
+        if engine == "c":
+            from study.best.c_export import CLibrary
+            from study.errors import ExportError
+
+            try:
+                self._c = CLibrary(self.directory)
+            except ExportError as err:
+                raise DataError(str(err)) from None
+            return
         import tensorflow as tf
 
         saved = str(self.directory / "saved_model")
@@ -51,6 +67,8 @@ class ExportedModel:
                 f"predict: expected an array [N, {len(self.features)}] ({names}), "
                 f"found shape {raw.shape}"
             )
+        if self.engine == "c":
+            return self._c.predict(raw)
         parts = [
             self._loaded.serve(raw[k : k + batch_size]).numpy()
             for k in range(0, max(len(raw), 1), batch_size)
@@ -58,8 +76,8 @@ class ExportedModel:
         return np.concatenate(parts)[: len(raw)]
 
 
-def load_export(directory: Path) -> ExportedModel:
-    return ExportedModel(directory)
+def load_export(directory: Path, engine: str = "savedmodel") -> ExportedModel:
+    return ExportedModel(directory, engine)
 
 
 def read_raw_features(path: Path, features: list[str]) -> pd.DataFrame:
@@ -78,9 +96,12 @@ def read_raw_features(path: Path, features: list[str]) -> pd.DataFrame:
     return frame
 
 
-def predict(model_dir: Path, input_path: Path, output: Path, batch_size: int = 100_000) -> int:
+def predict(
+    model_dir: Path, input_path: Path, output: Path, batch_size: int = 100_000,
+    engine: str = "savedmodel",
+) -> int:  # fmt: skip
     """Apply an export to raw feather data; write the input plus `predicted_acceptance`."""
-    model = ExportedModel(model_dir)
+    model = ExportedModel(model_dir, engine)
     frame = read_raw_features(Path(input_path), model.features)
     frame["predicted_acceptance"] = model.predict(frame, batch_size)
     output = Path(output)

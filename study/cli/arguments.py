@@ -118,6 +118,13 @@ def _final_arguments(g) -> None:
     )
     add_validation_bins(g)
     g.add_argument(
+        "--c-name",
+        dest="c_name",
+        metavar="NAME",
+        help="the exported C function, float *NAME(float *out, const float *in), and "
+        "NAME_batch(out, in, n) (default acceptance)",
+    )
+    g.add_argument(
         "--backend",
         choices=BACKENDS,
         help="Keras backend of the trials and the retrain (default tensorflow; jax needs "

@@ -77,8 +77,8 @@ def cmd_retrain(args) -> None:
 def cmd_predict(args) -> None:
     from study.best.exported import predict
 
-    rows = predict(args.model, args.input, args.output)
-    print(f"predicted {rows} rows into {args.output}")
+    rows = predict(args.model, args.input, args.output, engine=args.engine)
+    print(f"predicted {rows} rows into {args.output} ({args.engine})")
 
 
 def cmd_report(args) -> None:

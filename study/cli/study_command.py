@@ -35,6 +35,7 @@ def study_config(args):
         "search_rows",
         "time_budget",
         "backend",
+        "c_name",
     ):
         value = getattr(args, name)
         if value is not None:

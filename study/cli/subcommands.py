@@ -78,6 +78,13 @@ def _predict_parser(sub) -> None:
     p.add_argument("--model", type=Path, required=True, help="an export directory (best/export)")
     p.add_argument("--input", type=Path, required=True, help="a feather file or directory")
     p.add_argument("--output", type=Path, required=True, help="output feather file")
+    p.add_argument(
+        "--engine",
+        choices=("savedmodel", "c"),
+        default="savedmodel",
+        help="savedmodel: the TensorFlow SavedModel (default); c: the compiled C library "
+        "(c/NAME.so, no TensorFlow)",
+    )
 
 
 def _report_parser(sub) -> None:

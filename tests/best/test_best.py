@@ -45,6 +45,28 @@ def test_best_directory_layout(finished):
     assert 0 < phases.count("1") <= 3 and phases.count("2") <= 3
 
 
+def test_the_export_carries_checked_compiled_c_and_predict_serves_it(finished, tmp_path):
+    from study.data import synthetic
+
+    export = finished / "best" / "export"
+    card = json.loads((export / "model_card.json").read_text())
+    c = card["c"]
+    assert c["compiled"] and c["name"] == "acceptance" and c["flops_per_particle"] > 0
+    assert c["check"]["rows"] > 1_200  # the tiny test split's rows and the extra rows
+    assert c["check"]["max_abs_difference"] <= 1e-5
+    assert c["batch_ns_per_particle"] > 0 and c["single_ns_per_particle"] > 0
+    assert (export / "c" / "acceptance.so").exists() and (export / "c" / "acceptance.h").exists()
+    raw = next(synthetic.generate(300, seed=78))
+    raw.to_feather(tmp_path / "raw.feather")
+    for engine in ("savedmodel", "c"):
+        argv = ["predict", "--model", str(export), "--input", str(tmp_path / "raw.feather"),
+                "--output", str(tmp_path / f"{engine}.feather"), "--engine", engine]  # fmt: skip
+        assert main(argv) == 0
+    c_p = pd.read_feather(tmp_path / "c.feather")["predicted_acceptance"].to_numpy()
+    tf_p = pd.read_feather(tmp_path / "savedmodel.feather")["predicted_acceptance"].to_numpy()
+    assert np.max(np.abs(c_p - tf_p)) <= 1e-5
+
+
 def test_predict_matches_a_tensorflow_only_process(finished, tiny_dataset, tmp_path):
     from study.data import synthetic
 
