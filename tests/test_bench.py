@@ -20,6 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_report.py", {"report_wall_s", "wall_over_budget", "importances_s"}),
         ("bench_train.py", {"trial_rows_per_s", "fit_rows_per_s", "gemm_limit_rows_per_s"}),
         ("bench_recipe.py", {"excess_nats", "wall_s", "training_rows"}),
+        (
+            "bench_inference.py",
+            {
+                "c_ns_per_particle",
+                "c_batch_ns_per_particle",
+                "savedmodel_ns_per_particle_single",
+                "c_batch_vs_gemm_limit",
+            },
+        ),
     ],
 )
 @pytest.mark.slow

@@ -6,11 +6,11 @@ The quantile transform is computed in double with numpy's `interp` rules (the la
 j with q[j] <= x; below the first quantile the first reference, from the last on the
 last; ties averaged with the mirrored interpolation), clipped to [1e-7, 1 - 1e-7] and
 mapped by the normal quantile function (Acklam's approximation refined by one Halley
-step on erfc: ~1e-15). The network runs in float32, as Keras does: each Dense layer
-as register blocks of 4 particles x 16 units accumulated over the inputs, so that a
-weight loaded once serves 4 particles (the batch path); one particle uses 1 x 16.
-Widths are padded to multiples of 16 with zero weights (every activation here maps 0
-to 0, so padded units stay 0).
+step on erfc: ~1e-15). The network runs in float32, as Keras does: in the batch path
+each weight row, loaded once, serves 8 particles (bench/bench_inference.py measures
+the batch against a single-threaded BLAS GEMM at the same shapes). Widths are padded
+to multiples of 16 with zero weights (every activation here maps 0 to 0, so padded
+units stay 0).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 ACTIVATIONS = {  # Keras's, in float
-    "tanh": "tanhf(v)",
+    "tanh": "tanh_rational(v)",
     "relu": "(v > 0.0f ? v : 0.0f)",
     "gelu": "0.5f * v * (1.0f + erff(v * 0.70710678118654752f))",
     "silu": "v / (1.0f + expf(-v))",
     "swish": "v / (1.0f + expf(-v))",
     "linear": "v",
 }
-BLOCK = 16  # units of a register block
-PARTICLES = 4  # particles of a register block in the batch path
+BLOCK = 16  # widths are padded to a multiple of this (whole vectors)
+PARTICLES = 8  # particles sharing each weight row in the batch path
 
 
 def _array(name: str, values, ctype: str = "float") -> str:
@@ -107,29 +107,50 @@ static double ndtri(double p)
 }
 """
 
+TANH = r"""
+/* tanh as Eigen (TensorFlow's CPU kernels) computes it: a 13/6 rational function on
+   [-7.905, 7.905], x itself below 4e-4; |error| < 4e-7, and no call: it vectorises. */
+static inline float tanh_rational(float x)
+{
+    const float c = 7.90531110763549805f;
+    const float a = x > c ? c : (x < -c ? -c : x), x2 = a * a;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 - 8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return fabsf(x) < 0.0004f ? x : a * p / q;
+}
+"""
+
 DENSE = r"""
-/* out[p][j] = act(b[j] + sum_i in[p][i] w[i][j]) (+ res[p][j]) for P particles, the
-   inputs and outputs padded to multiples of 16; a 16-unit block of P particles is
-   accumulated in registers over all inputs, each weight row loaded once per block. */
+/* out[p][j] = act(b[j] + sum_i in[p][i] w[i][j]) (+ res[p][j]) for P particles: for each
+   input i, its weight row is loaded once and serves the P particles (the accumulators,
+   P rows of n_out floats, stay in L1); the j loop is contiguous, vectorised by -O3. */
 #define DENSE(P) \
 static void dense_##P(const float *in, int n_in, float *out, int n_out, const float *w, \
                       const float *b, int act, const float *res) \
 { \
-    for (int j0 = 0; j0 < n_out; j0 += 16) { \
-        float acc[P][16]; \
-        for (int q = 0; q < P; q++) for (int k = 0; k < 16; k++) acc[q][k] = b[j0 + k]; \
-        for (int i = 0; i < n_in; i++) { \
-            const float *wi = w + (size_t)i * n_out + j0; \
-            for (int q = 0; q < P; q++) { \
-                const float a = in[q * n_in + i]; \
-                for (int k = 0; k < 16; k++) acc[q][k] += a * wi[k]; \
-            } \
+    float acc[P][n_out]; \
+    for (int q = 0; q < P; q++) for (int j = 0; j < n_out; j++) acc[q][j] = b[j]; \
+    for (int i = 0; i < n_in; i++) { \
+        const float *wi = w + (size_t)i * n_out; \
+        float a[P]; \
+        for (int q = 0; q < P; q++) a[q] = in[q * n_in + i]; \
+        for (int j = 0; j < n_out; j++) { \
+            const float x = wi[j]; \
+            for (int q = 0; q < P; q++) acc[q][j] += a[q] * x; \
         } \
-        for (int q = 0; q < P; q++) for (int k = 0; k < 16; k++) { \
-            float v = acc[q][k]; \
-            v = activate(v, act); \
-            out[q * n_out + j0 + k] = res ? res[q * n_out + j0 + k] + v : v; \
-        } \
+    } \
+    for (int q = 0; q < P; q++) for (int j = 0; j < n_out; j++) { \
+        const float v = activate(acc[q][j], act); \
+        out[q * n_out + j] = res ? res[q * n_out + j] + v : v; \
     } \
 }
 """
@@ -182,11 +203,12 @@ def generate(model, pre, name: str = "acceptance") -> tuple[str, str]:
     parts.append(_array("WOUT", np.pad(k_out[:, 0], (0, wp - width))))
     parts.append(f"static const float BOUT = {float(b_out[0]):.9e}f;\n")
     cases = "".join(f"    case {k}: return {ACTIVATIONS[a]};\n" for k, a in enumerate(acts))
+    parts.append(TANH)
     parts.append(
         "static inline float activate(float v, int act)\n{\n    switch (act) {\n"
         f"{cases}    default: return v;\n    }}\n}}\n"
     )
-    parts.append(DENSE + "DENSE(1)\nDENSE(4)\n")
+    parts.append(DENSE + f"DENSE(1)\nDENSE({PARTICLES})\n")
     parts.append(_preprocess(pre, ties))
     parts.append(_forward(hidden, acts, n_features, wp, name))
     return "".join(parts), _header(name, n_features, pre)
@@ -232,12 +254,13 @@ def _forward(hidden: list, acts: list, n_features: int, wp: int, name: str) -> s
         f"        for (int j = 0; j < {wp}; j++) z += h[q * {wp} + j] * WOUT[j]; \\\n"
         "        out[q] = 1.0f / (1.0f + expf(-z)); \\\n"
         "    } \\\n"
-        "}\nFORWARD(1)\nFORWARD(4)\n\n"
+        f"}}\nFORWARD(1)\nFORWARD({PARTICLES})\n\n"
         f"float *{name}(float *output, const float *input)\n{{\n"
         "    forward_1(input, output);\n    return output;\n}\n\n"
         f"float *{name}_batch(float *output, const float *input, int n)\n{{\n"
         "    int p = 0;\n"
-        f"    for (; p + 4 <= n; p += 4) forward_4(input + (size_t)p * {n_features}, output + p);\n"
+        f"    for (; p + {PARTICLES} <= n; p += {PARTICLES})\n"
+        f"        forward_{PARTICLES}(input + (size_t)p * {n_features}, output + p);\n"
         f"    for (; p < n; p++) forward_1(input + (size_t)p * {n_features}, output + p);\n"
         "    return output;\n}\n"
     )
