@@ -30,6 +30,7 @@ FIGURES = {
     "learning curves of the best trials": "learning_curves.png",
     "hyperparameter importances": "importances.png",
     "wall time per trial": "wall_time.png",
+    "validation cross-entropy against the cost per particle (Pareto front)": "cost.png",
 }
 
 
@@ -98,6 +99,7 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
             if card
             else None
         ),
+        "pareto_front": analysis.cost_front(study)["front"],
         "importances": importance["values"],
         "importance_note": importance["note"],
         "trials": rows,
@@ -138,6 +140,7 @@ def build_report(study_dir: Path, top: int = 5) -> dict:
     plots.draw_learning_curves(curves, out / "learning_curves.png", f"top {top} trials")
     plots.draw_importances(importance["values"], importance["note"], out / "importances.png")
     plots.draw_wall_time(study.trials, out / "wall_time.png")
+    plots.draw_cost(analysis.cost_front(study), out / "cost.png")
     write_text_atomic(out / "index.html", render.report_html(summary))
     write_text_atomic(out / "report.md", render.report_markdown(summary))
     write_json_atomic(out / "report.json", summary)

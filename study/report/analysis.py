@@ -14,6 +14,7 @@ import numpy as np
 from study.report.collect import StudyRecord, TrialSummary
 from study.space import optuna_distributions, searched
 from study.status import TrialStatus
+from study.training import cost
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +146,14 @@ def _differ(values: list) -> bool:
 
 def searched_names(study: StudyRecord) -> list[str]:
     return list(searched(study.space))
+
+
+def cost_front(study: StudyRecord) -> dict:
+    """Completed trials as (id, estimated C ns a particle, objective), and the ids of
+    their Pareto front (training/cost.py)."""
+    points = [
+        (t.trial_id, cost.estimated_c_ns(t.flops), t.objective)
+        for t in study.completed()
+        if t.flops is not None
+    ]
+    return {"points": points, "front": cost.pareto_front(points)}

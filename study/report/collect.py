@@ -21,6 +21,7 @@ from study.status import TrialStatus
 from study.store.lock import lock_holder
 from study.store.records import best_trial
 from study.store.study_file import read_record
+from study.training import cost
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class TrialSummary:
     switch_epoch: int | None = None
     best_epoch: int | None = None
     parameters: int | None = None
+    flops: int | None = None  # per particle, in the deployed C
     seconds: float | None = None
     rows_per_second: float | None = None
     message: str = ""
@@ -151,6 +153,7 @@ def _read_trial(directory: Path, live: bool) -> TrialSummary | None:
         switch_epoch=report.get("switch_epoch"),
         best_epoch=report.get("best_epoch"),
         parameters=report.get("parameters"),
+        flops=report.get("flops_per_particle") or _flops(report),
         seconds=seconds,
         rows_per_second=report.get("rows_per_second"),
         message=report.get("message", ""),
@@ -175,3 +178,15 @@ def _id_key(trial_id: str):
 
 def _same_id(a: str, b: str) -> bool:
     return a.isdigit() and b.isdigit() and int(a) == int(b)
+
+
+def _flops(report: dict) -> int | None:
+    """FLOPs of a report written before they were recorded: from its width, blocks and
+    parameter count (which fixes the inputs)."""
+    values, parameters = report.get("hyperparameters", {}), report.get("parameters")
+    try:
+        width, blocks = int(values["width"]), int(values["n_blocks"])
+        inputs = (parameters - blocks * (width + 1) * width - width - 1) // width - 1
+    except (KeyError, TypeError, ValueError):
+        return None
+    return cost.flops_per_particle(inputs, width, blocks) if inputs > 0 else None

@@ -162,3 +162,25 @@ def draw_wall_time(trials: list[TrialSummary], path: Path) -> Path:
     ax.set_xlabel("trial (in the order they began)")
     ax.set_ylabel("wall time [s]")
     return save_png(fig, path)
+
+
+def draw_cost(front: dict, path: Path) -> Path:
+    """Objective against estimated C ns a particle; the Pareto front joined and marked."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    points = {point_id: (ns, objective) for point_id, ns, objective in front["points"]}
+    if points:
+        ax.scatter(*zip(*points.values(), strict=True), color="0.6", s=14, label="completed")
+        xs, ys = zip(*(points[i] for i in front["front"]), strict=True)
+        ax.step(xs, ys, where="post", color="C3")
+        ax.scatter(xs, ys, color="C3", s=24, label="Pareto front", zorder=3)
+        for point_id in front["front"]:
+            ax.annotate(point_id, points[point_id], fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")  # fmt: skip
+        ax.set_xscale("log")
+        ax.legend(fontsize=8)
+    else:
+        _no_data(ax, "no completed trial")
+    ax.set_xlabel("estimated compiled-C ns per particle (batch entry)")
+    ax.set_ylabel("validation cross-entropy")
+    return save_png(fig, path)

@@ -49,6 +49,7 @@ from study.space import declare
 from study.status import ENDED, ENDED_REPORTS, TrialStatus
 from study.store.records import TrialRecords, TrialReport
 from study.testing import faults
+from study.training import cost
 from study.training.history import TrainingResult
 from study.training.network import count_parameters
 from study.training.schedule import EPOCH_METRIC, MONITOR
@@ -229,6 +230,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         values, rung = split_rung(trial.hyperparameters.values)
         history = outcome.get("history", [])
         timing = outcome.get("timing", {})
+        flops = cost.flops_per_particle(self.n_features, values["width"], values["n_blocks"])
         report = TrialReport(
             trial_id=trial.trial_id,
             status=status,
@@ -240,6 +242,8 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
             best_epoch=result.best_epoch if result else None,
             parameters=outcome.get("parameters")
             or count_parameters(self.n_features, values["width"], values["n_blocks"]),
+            flops_per_particle=flops,
+            c_ns_estimate=round(cost.estimated_c_ns(flops), 1),
             seconds=time.perf_counter() - outcome.get("start", time.perf_counter()),
             finished_at=time.time() if status in ENDED_REPORTS else None,
             rows_per_second=result.rows_per_second if result else None,

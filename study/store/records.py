@@ -48,6 +48,8 @@ class TrialReport:
     switch_epoch: int | None = None
     best_epoch: int | None = None
     parameters: int | None = None
+    flops_per_particle: int | None = None  # the network's, in the deployed C
+    c_ns_estimate: float | None = None  # estimated compiled-C ns a particle (training/cost.py)
     seconds: float = 0.0  # wall time of the trial in the study process
     finished_at: float | None = None  # Unix seconds, for ended trials
     rows_per_second: float | None = None
@@ -61,7 +63,10 @@ class TrialReport:
     message: str | None = None  # the last line of a failed trial's error
     extra: dict = field(default_factory=dict)
 
-    OMITTED_IF_NONE = ("rung", "worker", "data_seconds", "build_seconds", "message")
+    OMITTED_IF_NONE = (
+        "rung", "worker", "data_seconds", "build_seconds", "message", "flops_per_particle",
+        "c_ns_estimate",
+    )  # fmt: skip
 
     def to_dict(self) -> dict:
         out = {}

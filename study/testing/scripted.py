@@ -18,6 +18,7 @@ from study.status import TrialStatus
 from study.store.atomic import write_json_atomic
 from study.store.records import TrialRecords, TrialReport
 from study.store.study_file import study_record
+from study.training import cost
 from study.training.history import EpochRecord
 
 OPTIMIZER_COST = {"adam": 0.0, "nadam": 0.01, "rmsprop": 0.03}
@@ -96,6 +97,7 @@ def write_study(
             switch_epoch=epochs_1 if status == TrialStatus.COMPLETED else None,
             best_epoch=epochs_1 + epochs_2 - 1 if done else None,
             parameters=1000 + index,
+            flops_per_particle=cost.flops_per_particle(12, values["width"], values["n_blocks"]),
             seconds=10.0 + index,
             rows_per_second=5000.0 if done else None,
             epochs=len(history),
