@@ -18,6 +18,7 @@ def emit(figures: dict, json_path: Path | None) -> None:
 # The small trials of the memory and overhead benches: width 16-64, 1-4 blocks,
 # 2 epochs a phase, on 20,000 generated rows.
 SMALL_STUDY = dict(
+    tuner="random",
     max_epochs=2,
     patience_1=1,
     patience_2=1,

@@ -36,12 +36,10 @@ from common import emit
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from study.search.recovery import completed_records  # noqa: E402
+from study.testing.presets import tiny  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = (
-    "--fix width=8 --fix n_blocks=1 --fix batch_size=512 --narrow learning_rate=0.003:0.03 "
-    "--max-epochs 3 --patience-1 1 --patience-2 1 --no-retrain"
-).split()
+TINY = [*tiny(), "--no-retrain"]  # random search, as the soak was designed and measured
 
 
 def moment(study: Path, since: float) -> str:

@@ -36,7 +36,7 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--tuner",
         help="oracle: random, bayesian or hyperband (keras-tuner), tpe, cmaes or gp (Optuna) "
-        "(default: random)",
+        "(default: hyperband)",
     )
     g.add_argument(
         "--prune",

@@ -11,8 +11,9 @@ STABLE_RATES = ["--narrow", "learning_rate=0.003:0.03"]  # no trial lost to a ti
 
 
 def tiny(max_epochs: int = 3, *, stable: bool = True, retrain_epochs: int | None = None) -> list:
-    """Flags of a tiny study: the tiny network, `max_epochs` a phase, patience 1 and 1."""
-    flags = [*TINY_NETWORK, *(STABLE_RATES if stable else [])]
+    """Flags of a tiny study: random search (one trial, both phases: what most tests
+    count), the tiny network, `max_epochs` a phase, patience 1 and 1."""
+    flags = ["--tuner", "random", *TINY_NETWORK, *(STABLE_RATES if stable else [])]
     flags += ["--max-epochs", str(max_epochs), "--patience-1", "1", "--patience-2", "1"]
     if retrain_epochs is not None:
         flags += ["--retrain-max-epochs", str(retrain_epochs)]
