@@ -10,7 +10,6 @@ raw rows, rows outside the fitted range and every combination of the flags.
 from __future__ import annotations
 
 import ctypes
-import itertools
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from study.best import c_source
 from study.errors import ExportError
@@ -113,7 +113,8 @@ class CLibrary:
 def check_rows(pre, raw: np.ndarray, seed: int = 0) -> np.ndarray:
     """`raw` plus rows outside the fitted range (below the first and above the last
     quantile, and exactly at both) of every continuous feature, and every combination of
-    the flags, each on copies of the first rows."""
+    the flags that occurs in `raw` (a particle is one species: a hadron that is also a
+    muon is no input), each on copies of the first rows."""
     raw = np.asarray(raw, np.float32)
     base = raw[: min(len(raw), 64)]
     extra = []
@@ -127,42 +128,97 @@ def check_rows(pre, raw: np.ndarray, seed: int = 0) -> np.ndarray:
             rows[:, j] = value
             extra.append(rows)
     flags = [pre.features.index(c) for c in pre.flags]
-    for combination in itertools.product((0.0, 1.0), repeat=len(flags)):
+    for combination in np.unique(raw[:, flags], axis=0) if flags else []:
         rows = base.copy()
         rows[:, flags] = combination
         extra.append(rows)
     return np.concatenate([raw, *extra]) if extra else raw
 
 
-def check(export_dir: Path, raw: np.ndarray, tolerance: float) -> dict:
-    """The C library against the SavedModel on `raw` (check_rows); ExportError if they
-    differ by more than `tolerance`, naming the worst row."""
+def reference(model, pre, raw: np.ndarray) -> np.ndarray:
+    """The exact arithmetic's answer: numpy's preprocessing (float32 inputs to the
+    network, as both engines feed it) and the network in float64."""
+    from scipy.special import erf
+
+    frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
+    h = pre.transform(frame)[pre.features].to_numpy(np.float64)
+    functions = {
+        "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0),
+        "gelu": lambda v: 0.5 * v * (1.0 + erf(v / np.sqrt(2.0))),
+        "silu": lambda v: v / (1.0 + np.exp(-v)), "swish": lambda v: v / (1.0 + np.exp(-v)),
+        "linear": lambda v: v,
+    }  # fmt: skip
+    hidden, (k_out, b_out, _) = c_source.network_layers(model)
+    for k, (kernel, bias, activation) in enumerate(hidden):
+        out = functions[activation](h @ kernel.astype(np.float64) + bias)
+        h = out if k == 0 else h + out
+    z = h @ k_out.astype(np.float64)[:, 0] + float(b_out[0])
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def check(export_dir: Path, raw: np.ndarray, tolerance: float, model=None) -> dict:
+    """The C library against the SavedModel on `raw` (check_rows). Rows where they differ
+    by more than `tolerance` are judged by the exact arithmetic (`reference`, with
+    `model` or the export's model.keras): the export fails, naming the worst row, unless
+    the C is there at least as close to the exact value as the SavedModel (whose own
+    float32 path is then the one off)."""
     import tensorflow as tf
 
     library = CLibrary(export_dir)
     loaded = tf.saved_model.load(str(Path(export_dir) / "saved_model"))  # owns the variables
     saved = np.concatenate(
         [loaded.serve(raw[k : k + 50_000]).numpy() for k in range(0, len(raw), 50_000)]
-    )
+    ) if len(raw) else np.zeros(0, np.float32)  # fmt: skip
     c_batch = library.predict(raw)
     c_one = np.array([library.predict_one(row) for row in raw[:1000]], np.float32)
     difference = np.abs(c_batch - saved)
-    worst = int(np.argmax(difference)) if len(raw) else 0
     figures = {
         "rows": int(len(raw)),
         "max_abs_difference": float(difference.max()) if len(raw) else 0.0,
         "single_entry_max_abs_difference": float(np.max(np.abs(c_one - c_batch[:1000])))
         if len(raw) else 0.0,
+        "rows_above_tolerance": int(np.sum(difference > tolerance)),
     }  # fmt: skip
-    if not figures["max_abs_difference"] <= tolerance:
-        raise ExportError(
-            f"{export_dir}: the compiled C and the SavedModel differ by "
-            f"{figures['max_abs_difference']:.3g} (> {tolerance}) at row {worst} "
-            f"(raw {raw[worst].tolist()}: C {c_batch[worst]:.7f}, SavedModel {saved[worst]:.7f})"
-        )
+    if figures["rows_above_tolerance"]:
+        _judge(export_dir, raw, c_batch, saved, difference > tolerance, tolerance, model, figures)
     if not figures["single_entry_max_abs_difference"] <= tolerance:
         raise ExportError(f"{export_dir}: the one-particle and batch C entries differ")
     return figures
+
+
+def _judge(export_dir, raw, c_batch, saved, above, tolerance, model, figures) -> None:
+    """Rows where C and SavedModel differ beyond `tolerance`: fail unless the C is at
+    least as close to the exact arithmetic as the SavedModel on each of them."""
+    from study.data.preprocessing import Preprocessing
+
+    export_dir = Path(export_dir)
+    rows = np.flatnonzero(above)
+    worst = int(rows[np.argmax(np.abs(c_batch - saved)[rows])])
+    where = (
+        f"{export_dir}: the compiled C and the SavedModel differ by "
+        f"{figures['max_abs_difference']:.3g} (> {tolerance}) at row {worst} (raw "
+        f"{raw[worst].tolist()}: C {c_batch[worst]:.7f}, SavedModel {saved[worst]:.7f})"
+    )
+    if model is None and not (export_dir / "model.keras").exists():
+        raise ExportError(where)
+    if model is None:
+        import keras
+
+        model = keras.models.load_model(export_dir / "model.keras")
+    pre = Preprocessing.load(export_dir / "preprocessing.json")
+    exact = reference(model, pre, raw[rows])
+    c_error, saved_error = np.abs(c_batch[rows] - exact), np.abs(saved[rows] - exact)
+    figures["c_max_error_there"] = float(c_error.max())
+    figures["savedmodel_max_error_there"] = float(saved_error.max())
+    if np.any(c_error > np.maximum(saved_error, tolerance)):
+        raise ExportError(f"{where}; exact arithmetic {exact[np.argmax(c_error)]:.7f}")
+    log.warning(
+        "C export: on %d of %d rows the compiled C and the SavedModel differ by more than "
+        "%g (at most %.3g); there the C is within %.2g of the exact arithmetic and the "
+        "SavedModel within %.2g: the SavedModel's float32 path is the one off",
+        len(rows), len(raw), tolerance, figures["max_abs_difference"],
+        figures["c_max_error_there"], figures["savedmodel_max_error_there"],
+    )  # fmt: skip
 
 
 def flops_per_particle(model) -> int:
@@ -178,7 +234,7 @@ def export_c(model, pre, export_dir: Path, raw: np.ndarray, tolerance: float, na
     if not record["compiled"]:
         return record
     rows = check_rows(pre, raw)
-    record["check"] = check(export_dir, rows, tolerance)
+    record["check"] = check(export_dir, rows, tolerance, model)
     library = CLibrary(export_dir)
     begin = time.perf_counter()
     library.predict(rows)
