@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,6 +68,16 @@ def build(model, pre, export_dir: Path, name: str = "acceptance") -> dict:
     return record
 
 
+def _load_fresh(library: Path):
+    """dlopen `library` under a name of its own: the loader returns the library first
+    loaded under a path for every later load of that path in the process, so a library
+    rebuilt in place (export.tmp/c/ of a second export) would otherwise be the old one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        alias = Path(tmp) / f"{library.stem}-{os.getpid()}-{time.monotonic_ns()}.so"
+        shutil.copyfile(library, alias)
+        return ctypes.CDLL(str(alias))  # mapped: the file may go
+
+
 class CLibrary:
     """A compiled export through ctypes: `predict(raw [N, F])` (the batch entry) and
     `predict_one(raw [F])` (the one-particle entry)."""
@@ -80,7 +91,7 @@ class CLibrary:
         if not record.get("compiled"):
             raise ExportError(f"{export_dir}: the C export was not compiled ({record['reason']})")
         self.name = record["name"]
-        self._lib = ctypes.CDLL(str(export_dir / record["library"]))
+        self._lib = _load_fresh(export_dir / record["library"])
         pointer = ctypes.POINTER(ctypes.c_float)
         self.one = getattr(self._lib, self.name)
         self.one.argtypes, self.one.restype = [pointer, pointer], pointer

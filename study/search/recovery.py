@@ -28,6 +28,7 @@ from pathlib import Path
 
 import keras_tuner
 
+from study.errors import StateError
 from study.search import kt_compat
 from study.status import ENDED, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
@@ -86,7 +87,7 @@ def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int
         trial_id = path.parent.name.removeprefix("trial_")
         report_path = trials / trial_id / "report.json"
         if not _readable(report_path):
-            raise RuntimeError(
+            raise StateError(
                 f"{path}: torn, and {report_path} cannot rebuild it; "
                 f"move {path.parent} aside to drop the trial, then resume"
             )
@@ -99,7 +100,7 @@ def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int
             continue
         trial_path = project / f"trial_{path.parent.name}" / "trial.json"
         if not _readable(trial_path):
-            raise RuntimeError(f"{path}: torn, and {trial_path} cannot rebuild it")
+            raise StateError(f"{path}: torn, and {trial_path} cannot rebuild it")
         _set_aside(path)
         write_json_atomic(
             path, _report_from_trial(json.loads(trial_path.read_text()), path.parent).to_dict()

@@ -10,10 +10,14 @@ TINY_NETWORK = ["--fix", "width=8", "--fix", "n_blocks=1", "--fix", "batch_size=
 STABLE_RATES = ["--narrow", "learning_rate=0.003:0.03"]  # no trial lost to a tiny rate
 
 
-def tiny(max_epochs: int = 3, *, stable: bool = True, retrain_epochs: int | None = None) -> list:
+def tiny(
+    max_epochs: int = 3, *, stable: bool = True, retrain_epochs: int | None = None,
+    tuner: str | None = "random",
+) -> list:  # fmt: skip
     """Flags of a tiny study: random search (one trial, both phases: what most tests
     count), the tiny network, `max_epochs` a phase, patience 1 and 1."""
-    flags = ["--tuner", "random", *TINY_NETWORK, *(STABLE_RATES if stable else [])]
+    flags = [*(["--tuner", tuner] if tuner else []), *TINY_NETWORK]
+    flags += STABLE_RATES if stable else []
     flags += ["--max-epochs", str(max_epochs), "--patience-1", "1", "--patience-2", "1"]
     if retrain_epochs is not None:
         flags += ["--retrain-max-epochs", str(retrain_epochs)]

@@ -276,7 +276,7 @@ BAD = {
     "unknown tuner": (["--tuner", "grid"], "tuner: expected one of"),
     "unknown pruner": (["--tuner", "tpe", "--prune", "asha"], "prune: expected one of"),
     "pruning a keras-tuner oracle": (
-        ["--prune", "median"],
+        ["--tuner", "random", "--prune", "median"],
         "prune: pruning needs an Optuna tuner (tpe, cmaes, gp), found tuner random",
     ),
     "pruning hyperband": (
