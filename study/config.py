@@ -65,6 +65,8 @@ class StudyConfig:
     # report ("45s", "30m", "2h", "1h30m"); None: no budget, --trials alone ends the search
     tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
     backend: str = "tensorflow"  # Keras backend of the trials and the retrain: tensorflow | jax
+    max_ns_per_particle: int = 0  # bound on the estimated compiled-C ns a particle (0: none):
+    # no trial above it is sampled or retrained (keras-tuner's random, bayesian, hyperband)
     c_name: str = "acceptance"  # the exported C function (scikinC's entry; NAME_batch too)
     validation_bins: dict = field(default_factory=dict)  # the kinematic-bin validation's spec
     # (study/best/binning.py); {}: LHCb's eta and phi in momentum slices per species
@@ -122,6 +124,16 @@ class StudyConfig:
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend: expected {' or '.join(BACKENDS)}, found {self.backend!r}")
         spec_of(self.validation_bins)  # raises ConfigError
+        if not isinstance(self.max_ns_per_particle, int) or self.max_ns_per_particle < 0:
+            raise ConfigError(
+                f"max_ns_per_particle: expected 0 (no bound) or a positive integer, "
+                f"found {self.max_ns_per_particle!r}"
+            )
+        if self.max_ns_per_particle and self.tuner not in KERAS_TUNERS:
+            raise ConfigError(
+                f"max_ns_per_particle: a cost bound works with {', '.join(KERAS_TUNERS)}, "
+                f"not yet with tuner {self.tuner}"
+            )
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.c_name)):
             raise ConfigError(f"c_name: expected a C identifier, found {self.c_name!r}")
         if self.time_budget is not None:

@@ -49,8 +49,10 @@ def choose_trial(
 ) -> dict:
     """The report of `trial_id`; else of the completed trial with the lowest objective, or
     with a time limit, the best one whose retrain on `split_rows` fits in `seconds_left`
-    (study.budget.pick)."""
+    (study.budget.pick); never one above the cost bound (`max_ns_per_particle`)."""
     reports = TrialRecords(config.study_dir).reports()
+    if config.max_ns_per_particle:
+        reports = _within_bound(reports, config.max_ns_per_particle, trial_id)
     if trial_id is not None:
         found = [r for r in reports if r["trial_id"] == str(trial_id)]
         if not found:
@@ -75,6 +77,28 @@ def choose_trial(
             duration_text(seconds_left), best["trial_id"], best["objective"],
         )  # fmt: skip
     return chosen
+
+
+def _within_bound(reports: list[dict], max_ns: int, trial_id: str | None) -> list[dict]:
+    """The reports whose estimated C time is at most `max_ns`; ConfigError for a chosen
+    trial above it."""
+    from study.training import cost
+
+    def ns(report: dict) -> float:
+        flops = report.get("flops_per_particle")
+        return report.get("c_ns_estimate") or (cost.estimated_c_ns(flops) if flops else 0.0)
+
+    kept = [r for r in reports if ns(r) <= max_ns]
+    over = {r["trial_id"] for r in reports} - {r["trial_id"] for r in kept}
+    if trial_id is not None and str(trial_id) in over:
+        found = next(r for r in reports if r["trial_id"] == str(trial_id))
+        raise ConfigError(
+            f"trial {trial_id}: its estimated {ns(found):.0f} ns a particle is "
+            f"above --max-ns-per-particle {max_ns}"
+        )
+    if over:
+        log.info("retrain: %d trials above the cost bound left out", len(over))
+    return kept
 
 
 class Checkpoint:

@@ -118,6 +118,14 @@ def _final_arguments(g) -> None:
     )
     add_validation_bins(g)
     g.add_argument(
+        "--max-ns-per-particle",
+        type=int,
+        dest="max_ns_per_particle",
+        metavar="NS",
+        help="bound on a trial's estimated compiled-C ns a particle: no trial above it is "
+        "sampled or retrained (random, bayesian, hyperband; default 0: none)",
+    )
+    g.add_argument(
         "--c-name",
         dest="c_name",
         metavar="NAME",

@@ -36,6 +36,7 @@ def study_config(args):
         "time_budget",
         "backend",
         "c_name",
+        "max_ns_per_particle",
     ):
         value = getattr(args, name)
         if value is not None:

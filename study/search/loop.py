@@ -31,10 +31,10 @@ def make_tuner(
     """The study's tuner: the hypermodel of `config`'s space over `n_features` inputs and
     its oracle (a chief's for `role.kind == "chief"`), with the budget and row counts."""
     hypermodel = AcceptanceHyperModel(n_features, config.search_space())
-    return tuner_class(
-        make_oracle(config, role), hypermodel, config, role=role, budget=budget,
-        split_rows=split_rows,
-    )  # fmt: skip
+    oracle = make_oracle(config, role)
+    if config.max_ns_per_particle:
+        oracle.cost_bound = (n_features, float(config.max_ns_per_particle))
+    return tuner_class(oracle, hypermodel, config, role=role, budget=budget, split_rows=split_rows)
 
 
 def search(tuner: AcceptanceTuner) -> None:

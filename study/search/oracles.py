@@ -8,6 +8,7 @@ import keras_tuner
 
 from study.config import StudyConfig, startup_trials
 from study.search import chief, distributed, kt_compat, recovery
+from study.search.cost_bound import CostBoundOracle
 from study.training.schedule import MONITOR
 
 OBJECTIVE = keras_tuner.Objective(MONITOR, direction="min")
@@ -18,6 +19,8 @@ def make_oracle(config: StudyConfig, role: distributed.Role | None = None):
     (hand-over of a lost worker's trial, study/search/chief.py) for `role.kind == "chief"`."""
     kt_compat.check()  # the keras-tuner installed has what resume and the chief use
     cls = _oracle_class(config)
+    if config.max_ns_per_particle:  # keras-tuner's oracles only (StudyConfig.check)
+        cls = type(f"CostBound{cls.__name__}", (CostBoundOracle, cls), {})
     if role is None or role.kind != "chief":
         return cls(**_oracle_arguments(config))
     oracle = chief.chief_class(cls)(**_oracle_arguments(config))
