@@ -124,18 +124,7 @@ class StudyConfig:
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend: expected {' or '.join(BACKENDS)}, found {self.backend!r}")
         spec_of(self.validation_bins)  # raises ConfigError
-        if not isinstance(self.max_ns_per_particle, int) or self.max_ns_per_particle < 0:
-            raise ConfigError(
-                f"max_ns_per_particle: expected 0 (no bound) or a positive integer, "
-                f"found {self.max_ns_per_particle!r}"
-            )
-        if self.max_ns_per_particle and self.tuner not in KERAS_TUNERS:
-            raise ConfigError(
-                f"max_ns_per_particle: a cost bound works with {', '.join(KERAS_TUNERS)}, "
-                f"not yet with tuner {self.tuner}"
-            )
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.c_name)):
-            raise ConfigError(f"c_name: expected a C identifier, found {self.c_name!r}")
+        self._check_deployment()
         if self.time_budget is not None:
             from study.budget import parse_duration
 
@@ -153,6 +142,21 @@ class StudyConfig:
                 "tensorboard: the tensorboard package is not installed "
                 '(pip install -e ".[tensorboard]")'
             )
+
+    def _check_deployment(self) -> None:
+        """The cost bound and the C function's name."""
+        if not isinstance(self.max_ns_per_particle, int) or self.max_ns_per_particle < 0:
+            raise ConfigError(
+                f"max_ns_per_particle: expected 0 (no bound) or a positive integer, "
+                f"found {self.max_ns_per_particle!r}"
+            )
+        if self.max_ns_per_particle and self.tuner not in KERAS_TUNERS:
+            raise ConfigError(
+                f"max_ns_per_particle: a cost bound works with {', '.join(KERAS_TUNERS)}, "
+                f"not yet with tuner {self.tuner}"
+            )
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.c_name)):
+            raise ConfigError(f"c_name: expected a C identifier, found {self.c_name!r}")
 
     def search_space(self) -> dict:
         """The default space with `narrowed` and `fixed` applied."""
