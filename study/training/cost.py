@@ -1,9 +1,10 @@
 """What a network costs per particle in the deployed C (study/best/c_source.py).
 
 FLOPs are exact (2 x the multiply-adds of the Dense layers). The time is an estimate,
-`NS_FIXED + NS_PER_FLOP x FLOPs` for the batch entry, fitted to
-bench/bench_inference.py's timings of six networks (928 to 8.4 M FLOPs) on this
-project's 2-core machine (2026-11-30; bench/README.md): within ~25 % of them.
+`NS_FIXED + NS_PER_FLOP x FLOPs` for the batch entry, fitted to bench/bench_inference.py's
+timings of six networks (928 to 8.4 M FLOPs) on this project's 2-core machine while it
+was loaded (2026-11-30). Idle, it overestimates the notebook network's batch time by 39 %
+and underestimates gelu networks, whose C calls libm's erff, by ~4x (bench/README.md).
 """
 
 from __future__ import annotations
