@@ -178,7 +178,7 @@ def _export_in_tensorflow(model, pre: Preprocessing, tmp: Path, raw_sample: np.n
 
 
 def _tensorflow_child(directory: Path) -> dict:
-    """`python -m study.export DIR` (on the TensorFlow backend): SavedModel from model.keras."""
+    """`python -m study.best.export DIR` (TensorFlow backend): SavedModel from model.keras."""
     import keras
 
     pre = Preprocessing.load(directory / "preprocessing.json")
