@@ -13,6 +13,8 @@ from study.errors import ConfigError
 
 KERAS_TUNERS = ("random", "bayesian", "hyperband")  # keras-tuner's oracles
 TUNERS = (*KERAS_TUNERS, "tpe", "cmaes", "gp")  # then Optuna's samplers
+OBJECTIVES = ("val_bce", "val_bce,cost")  # cost: estimated compiled-C ns a particle
+MULTI_OBJECTIVE_TUNERS = ("tpe", "gp")  # Optuna's samplers with multi-objective support
 PRUNERS = ("none", "median", "hyperband")
 NEEDS = {"cmaes": "cmaes", "gp": "torch"}  # the package an Optuna sampler needs
 
@@ -67,6 +69,8 @@ class StudyConfig:
     backend: str = "tensorflow"  # Keras backend of the trials and the retrain: tensorflow | jax
     max_ns_per_particle: int = 0  # bound on the estimated compiled-C ns a particle (0: none):
     # no trial above it is sampled or retrained (keras-tuner's random, bayesian, hyperband)
+    objectives: str = "val_bce"  # val_bce | val_bce,cost: Optuna's multi-objective search
+    # (tpe, gp) of validation cross-entropy and estimated compiled-C ns a particle
     c_name: str = "acceptance"  # the exported C function (scikinC's entry; NAME_batch too)
     validation_bins: dict = field(default_factory=dict)  # the kinematic-bin validation's spec
     # (study/best/binning.py); {}: LHCb's eta and phi in momentum slices per species
@@ -155,6 +159,20 @@ class StudyConfig:
                 f"max_ns_per_particle: a cost bound works with {', '.join(KERAS_TUNERS)}, "
                 f"not yet with tuner {self.tuner}"
             )
+        if self.objectives not in OBJECTIVES:
+            raise ConfigError(
+                f"objectives: expected one of {', '.join(OBJECTIVES)}, found {self.objectives!r}"
+            )
+        if self.multi_objective and self.tuner not in MULTI_OBJECTIVE_TUNERS:
+            raise ConfigError(
+                f"objectives {self.objectives}: a multi-objective search needs an Optuna "
+                f"tuner ({', '.join(MULTI_OBJECTIVE_TUNERS)}), found tuner {self.tuner}"
+            )
+        if self.multi_objective and self.prune != "none":
+            raise ConfigError(
+                f"objectives {self.objectives}: Optuna prunes single-objective studies only "
+                f"(found prune {self.prune})"
+            )
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.c_name)):
             raise ConfigError(f"c_name: expected a C identifier, found {self.c_name!r}")
 
@@ -171,6 +189,10 @@ class StudyConfig:
         except ValueError as err:
             raise ConfigError(str(err)) from None
         return space
+
+    @property
+    def multi_objective(self) -> bool:
+        return self.objectives != "val_bce"
 
     @property
     def study_dir(self) -> Path:

@@ -59,6 +59,11 @@ def choose_trial(
             raise ConfigError(f"{config.study_dir / 'trials'}: no trial {trial_id!r}")
         if found[0]["status"] != TrialStatus.COMPLETED:
             raise ConfigError(f"trial {trial_id} is {found[0]['status']}, not completed")
+        if config.multi_objective:
+            front = [r["trial_id"] for r in pareto_reports(reports)]
+            where = "on" if found[0]["trial_id"] in front else "not on"
+            log.info("retrain: trial %s is %s the Pareto front (%s)", trial_id, where,
+                     ", ".join(front))  # fmt: skip
         return found[0]
     best = best_trial(reports)
     if best is None:
@@ -77,6 +82,24 @@ def choose_trial(
             duration_text(seconds_left), best["trial_id"], best["objective"],
         )  # fmt: skip
     return chosen
+
+
+def pareto_reports(reports: list[dict]) -> list[dict]:
+    """The completed trials on the Pareto front of (estimated C ns a particle, objective),
+    by increasing cost (study/training/cost.py)."""
+    from study.training import cost
+
+    completed = {
+        r["trial_id"]: r
+        for r in reports
+        if r["status"] == TrialStatus.COMPLETED and r.get("objective") is not None
+        and r.get("flops_per_particle")
+    }  # fmt: skip
+    points = [
+        (tid, cost.estimated_c_ns(r["flops_per_particle"]), r["objective"])
+        for tid, r in completed.items()
+    ]
+    return [completed[tid] for tid in cost.pareto_front(points)]
 
 
 def _within_bound(reports: list[dict], max_ns: int, trial_id: str | None) -> list[dict]:

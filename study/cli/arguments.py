@@ -84,6 +84,13 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _space_arguments(g) -> None:
     g.add_argument(
+        "--objectives",
+        metavar="val_bce[,cost]",
+        help="val_bce (default), or val_bce,cost: Optuna's multi-objective search (--tuner "
+        "tpe or gp) of validation cross-entropy and estimated C ns a particle; the report "
+        "marks the Pareto front; retrain --trial ID takes a point of it",
+    )
+    g.add_argument(
         "--fix",
         type=_key_value,
         action="append",

@@ -37,6 +37,7 @@ def study_config(args):
         "backend",
         "c_name",
         "max_ns_per_particle",
+        "objectives",
     ):
         value = getattr(args, name)
         if value is not None:
@@ -192,6 +193,8 @@ def _search(args, config, dataset, role, budget) -> None:
         )
     )
     print(f"  table: {config.study_dir / 'trials.csv'}")
+    if config.multi_objective:
+        _print_front(config, tuner.records.reports())
     if not args.no_retrain and best:
         _run_best(config, dataset, None, budget)
     if not args.no_report:
@@ -202,6 +205,22 @@ def _search(args, config, dataset, role, budget) -> None:
     budget.save()
     if budget.total_s is not None:
         print(f"  time budget: {budget.status()}")
+
+
+def _print_front(config, reports: list[dict]) -> None:
+    """The Pareto front of a multi-objective study, and how to retrain one of its points."""
+    from study.best.retrain import pareto_reports
+    from study.training.cost import estimated_c_ns
+
+    front = pareto_reports(reports)
+    print(f"  Pareto front (val_bce, estimated C ns a particle), {len(front)} trials:")
+    for r in front:
+        ns = estimated_c_ns(r["flops_per_particle"])
+        print(f"    trial {r['trial_id']}: {r['objective']:.5f}, {ns:,.0f} ns")
+    print(
+        f"  the retrain takes the lowest val_bce; another point: python run_study.py retrain "
+        f"--study {config.study} --results {config.results} --trial ID"
+    )
 
 
 def _run_best(config, dataset, trial_id, budget=None) -> None:

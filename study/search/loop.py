@@ -34,6 +34,8 @@ def make_tuner(
     oracle = make_oracle(config, role)
     if config.max_ns_per_particle:
         oracle.cost_bound = (n_features, float(config.max_ns_per_particle))
+    if config.multi_objective:
+        oracle.cost_inputs = n_features
     return tuner_class(oracle, hypermodel, config, role=role, budget=budget, split_rows=split_rows)
 
 

@@ -4,7 +4,10 @@ keras-tuner keeps the study's lifecycle (trial ids, state files, resume, the
 distributed chief/worker mode); an in-memory Optuna study decides the values of
 each new trial (`populate_space` -> `study.ask`) and whether a running trial is
 pruned (`update_trial` -> `trial.report` + `should_prune`); `end_trial` tells it
-the outcome (COMPLETE, FAIL or PRUNED).
+the outcome (COMPLETE, FAIL or PRUNED). With `objectives="val_bce,cost"` the Optuna
+study has two directions (validation cross-entropy, estimated compiled-C ns a
+particle) and its sampler (multi-objective TPE, or GP) searches the Pareto front;
+keras-tuner's own objective, and so its best trial, stays the cross-entropy.
 
 The per-epoch validation cross-entropy arrives under EPOCH_METRIC, not under the
 objective's name, so that the objective stays the value `run_trial` returns.
@@ -27,8 +30,10 @@ import keras_tuner
 import optuna
 
 from study.config import startup_trials
+from study.errors import StateError
 from study.search import kt_compat, recovery
 from study.status import TrialStatus
+from study.training import cost
 from study.training.schedule import EPOCH_METRIC
 
 log = logging.getLogger(__name__)
@@ -112,9 +117,18 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
     """A keras-tuner Oracle sampling with Optuna (`sampler` in SAMPLERS) and pruning
     (`pruner` in PRUNERS)."""
 
-    def __init__(self, sampler: str = "tpe", pruner: str = "none", max_epochs: int = 10, **kw):
+    def __init__(
+        self,
+        sampler: str = "tpe",
+        pruner: str = "none",
+        max_epochs: int = 10,
+        objectives: str = "val_bce",
+        **kw,
+    ):
         super().__init__(**kw)
         self.sampler_kind, self.pruner_kind, self.max_epochs = sampler, pruner, max_epochs
+        self.objectives = objectives.split(",")
+        self.cost_inputs: int | None = None  # inputs of the network, for the cost objective
         self.pruned: set[str] = set()
         self._live: dict[str, optuna.trial.Trial] = {}
         self._study = self._new_study()
@@ -124,7 +138,7 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         trials = self.max_trials or 50
         return optuna.create_study(
-            direction="minimize",
+            directions=["minimize"] * len(self.objectives),
             sampler=make_sampler(self.sampler_kind, self.seed, trials),
             pruner=make_pruner(self.pruner_kind, self.max_epochs, trials),
         )
@@ -163,13 +177,13 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
             and trial.score is not None
             and math.isfinite(trial.score)
         ):
-            kind, value = done.COMPLETE, float(trial.score)
+            kind, value = done.COMPLETE, self._values(trial)
         else:
             kind, value = done.FAIL, None
         try:
             return optuna.trial.create_trial(
                 state=kind,
-                value=value,
+                values=value,
                 params=params,
                 distributions=dists,
                 intermediate_values=steps,
@@ -237,9 +251,21 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
             and trial.score is not None
             and math.isfinite(trial.score)
         ):
-            self._study.tell(live, float(trial.score))
+            self._study.tell(live, self._values(trial))
         else:
             self._study.tell(live, state=done.FAIL)
+
+    def _values(self, trial) -> list[float]:
+        """The objectives of a completed trial: its score, and with `cost` its estimated
+        compiled-C ns a particle (study/training/cost.py)."""
+        values = [float(trial.score)]
+        if "cost" in self.objectives:
+            if self.cost_inputs is None:
+                raise StateError("the cost objective needs the network's inputs (cost_inputs)")
+            hp = trial.hyperparameters.values
+            flops = cost.flops_per_particle(self.cost_inputs, int(hp["width"]), int(hp["n_blocks"]))
+            values.append(float(cost.estimated_c_ns(flops)))
+        return values
 
     def get_state(self):
         out = super().get_state()

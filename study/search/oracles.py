@@ -57,4 +57,10 @@ def _oracle_arguments(config: StudyConfig) -> dict:
     if config.tuner == "bayesian":
         # keras-tuner's default starts with 3 random trials per hyperparameter (24 here)
         return dict(num_initial_points=startup_trials(config.trials), **common)
-    return dict(sampler=config.tuner, pruner=config.prune, max_epochs=config.max_epochs, **common)
+    return dict(
+        sampler=config.tuner,
+        pruner=config.prune,
+        max_epochs=config.max_epochs,
+        objectives=config.objectives,
+        **common,
+    )
