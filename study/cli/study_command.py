@@ -200,7 +200,8 @@ def _search(args, config, dataset, role, budget) -> None:
     if not args.no_report:
         from study.report import build_report
 
-        summary = build_report(config.study_dir)
+        budget.save()  # the report's wall time
+        summary = build_report(config.study_dir, finished=True)
         print(f"  report: {summary['files']['html']}")
     budget.save()
     if budget.total_s is not None:

@@ -14,10 +14,11 @@ import logging
 import time
 from pathlib import Path
 
+from study.budget import duration_text
 from study.errors import ConfigError
 from study.report import analysis, plots, render
 from study.report.collect import StudyRecord, TrialSummary, load_study
-from study.status import TrialStatus
+from study.status import ENDED_REPORTS, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,7 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
     return {
         "study": study.name,
         "directory": str(study.directory),
-        "state": (
-            f"running (pid {holder.get('pid')} on host {holder.get('host')}, "
-            f"since {holder.get('since')})"
-            if holder
-            else "not running"
-        ),
+        "state": _state(study),
         "config": study.config,
         "counts": study.counts(),
         "hyperparameter_names": analysis.searched_names(study),
@@ -109,6 +105,30 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
     }
 
 
+def _state(study: StudyRecord) -> str:
+    """Running (who, since when), or finished / stopped with its counts, end and wall time."""
+    holder = study.holder
+    if holder:
+        return (
+            f"running (pid {holder.get('pid')} on host {holder.get('host')}, "
+            f"since {holder.get('since')})"
+        )
+    counts = study.counts()
+    ended = sum(counts.get(s, 0) for s in ENDED_REPORTS)
+    cut = counts.get(TrialStatus.KILLED, 0) + counts.get(TrialStatus.INTERRUPTED, 0)
+    files = list(study.directory.glob("trials/*/report.json"))
+    files += [study.directory / n for n in ("budget.json", "best/export/model_card.json")]
+    times = [p.stat().st_mtime for p in files if p.is_file()]
+    end = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(max(times))) if times else "?"
+    wall = study.wall_seconds()
+    words = "stopped, a trial was cut (run the study again to resume)" if cut else "finished"
+    return (
+        f"{words}: {ended} of {study.config.get('trials', '?')} trials ended "
+        f"({', '.join(f'{n} {k.lower()}' for k, n in sorted(counts.items()))}); "
+        f"last written {end}" + (f"; wall time {duration_text(wall)}" if wall else "")
+    )
+
+
 def _links(study_dir: Path) -> dict:
     links = {"trials.csv": "../trials.csv"}
     best = study_dir / "best"
@@ -124,10 +144,12 @@ def _links(study_dir: Path) -> dict:
     return links
 
 
-def build_report(study_dir: Path, top: int = 5) -> dict:
-    """Read the study, compute, draw and write `<study>/report/`; return the summary."""
+def build_report(study_dir: Path, top: int = 5, finished: bool = False) -> dict:
+    """Read the study, compute, draw and write `<study>/report/`; return the summary.
+    `finished`: written by the study itself at its end (its own lock is not a running
+    study)."""
     start = time.perf_counter()
-    study = load_study(study_dir)
+    study = load_study(study_dir, finished)
     out = Path(study_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     importance = analysis.importances(study)

@@ -85,6 +85,11 @@ class StudyRecord:
             out[t.status] = out.get(t.status, 0) + 1
         return out
 
+    def wall_seconds(self) -> float | None:
+        """Wall time the study's runs spent, from budget.json (None if not written)."""
+        budget = _read_json(self.directory / "budget.json") or {}
+        return budget.get("spent_s")
+
     def completed(self) -> list[TrialSummary]:
         return [
             t for t in self.trials if t.status == TrialStatus.COMPLETED and t.objective is not None
@@ -104,11 +109,12 @@ class StudyRecord:
         return sorted(self.trials, key=key)
 
 
-def load_study(study_dir: Path) -> StudyRecord:
-    """Read `results/<study>/`; a ConfigError names what is missing."""
+def load_study(study_dir: Path, finished: bool = False) -> StudyRecord:
+    """Read `results/<study>/`; a ConfigError names what is missing. `finished`: read by
+    the study's own process at its end, whose lock says nothing of a running study."""
     study_dir = Path(study_dir)
     meta = read_record(study_dir)
-    holder = lock_holder(study_dir)
+    holder = None if finished else lock_holder(study_dir)
     trials = [_read_trial(d, live=holder is not None) for d in _trial_dirs(study_dir)]
     return StudyRecord(
         name=meta["config"].get("study", study_dir.name),

@@ -1,6 +1,7 @@
 """A tiny study end to end: search, retrain, validate, export, predict; retrain resumes."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -23,6 +24,16 @@ def finished(tiny_dataset, tmp_path_factory):
     code = main(study_argv(tiny_dataset, results, 2, flags=TINY))
     assert code == 0
     return results / "s"
+
+
+def test_the_report_of_a_finished_study_says_finished(finished):
+    summary = json.loads((finished / "report" / "report.json").read_text())
+    assert summary["counts"] == {"COMPLETED": 2}
+    assert summary["state"].startswith("finished: 2 of 2 trials ended (2 completed)")
+    assert "wall time" in summary["state"]
+    for name in ("index.html", "report.md", "report.json"):
+        text = re.sub(r"<style>.*?</style>", "", (finished / "report" / name).read_text(), flags=re.S)
+        assert "RUNNING" not in text and "running (pid" not in text, name
 
 
 def test_best_directory_layout(finished):

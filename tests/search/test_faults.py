@@ -69,6 +69,20 @@ KILLS = [
 ]
 
 
+def test_the_report_of_a_killed_study_shows_the_killed_trial(tiny_dataset, tmp_path):
+    from study.report import build_report
+
+    results = tmp_path / "r"
+    code, err = run(tiny_dataset, results, 2, fault="kill:phase1@2")
+    assert code == -signal.SIGKILL, err[-2000:]
+    summary = build_report(results / "s")
+    assert summary["counts"] == {"KILLED": 1}
+    assert summary["state"].startswith("stopped, a trial was cut")
+    text = (results / "s" / "report" / "report.md").read_text()
+    assert "KILLED" in text
+    assert "running (pid" not in text and "RUNNING" not in text
+
+
 @pytest.mark.slow
 def test_kill9_at_every_point_then_resume(tiny_dataset, tmp_path):
     results = tmp_path / "r"
