@@ -67,7 +67,6 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
         rank += ranked
         rows.append(_trial_row(rank if ranked else None, t, study.directory))
     card = study.retrained
-    holder = study.holder
     any_board = any(r["tensorboard"] for r in rows)
     return {
         "study": study.name,
