@@ -17,6 +17,8 @@ import sys
 from study.errors import ConfigError
 
 BACKENDS = ("tensorflow", "jax")
+VERBOSE = "STUDY_VERBOSE"  # set by --verbose; the trial processes inherit it
+_started = False
 
 
 def select(name: str) -> None:
@@ -35,3 +37,47 @@ def select(name: str) -> None:
                 f"{keras.backend.backend()} backend in this process"
             )
     os.environ["KERAS_BACKEND"] = name
+
+
+def start(name: str) -> None:
+    """`select(name)`, then import the backend quietly (`quiet_import`)."""
+    select(name)
+    quiet_import()
+
+
+def quiet_import() -> None:
+    """Import Keras (and TensorFlow, which the export needs) and start the device with
+    stderr closed, unless --verbose.
+
+    TensorFlow's C++ start-up lines (`All log messages before absl::InitializeLog()`,
+    oneDNN, CUDA probing, `failed call to cuInit`) are written before any log level
+    applies; they would start the terminal of every study and every trial. Python-side
+    INFO lines of TensorFlow (`Assets written to ...`) are raised to WARNING too.
+    """
+    global _started
+    if _started:
+        return
+    _started = True
+    verbose = bool(os.environ.get(VERBOSE))
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what comes later: errors only
+        import logging
+
+        for name in ("tensorflow", "absl", "jax._src.xla_bridge"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    saved, devnull = (None, None) if verbose else (os.dup(2), os.open(os.devnull, os.O_WRONLY))
+    try:
+        if saved is not None:
+            os.dup2(devnull, 2)
+        import keras
+
+        keras.ops.zeros(1)  # the device's start (CUDA probing) happens here
+        if importlib.util.find_spec("tensorflow") is not None:
+            import tensorflow as tf
+
+            tf.zeros(1)
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)

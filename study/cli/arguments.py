@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="on a failure, print the traceback (any command)"
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="let TensorFlow's own start-up and INFO lines through (any command)",
+    )
     _study_arguments(parser)
     add_subcommands(parser.add_subparsers(dest="command", metavar="COMMAND"))
     return parser

@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 
 from study import signals
+from study.backend import VERBOSE, quiet_import
 from study.cli.arguments import build_parser
 from study.cli.study_command import _run_best, cmd_study
 from study.errors import ConfigError, StudyError
@@ -64,9 +65,9 @@ def cmd_retrain(args) -> None:
 
         config.validation_bins = parse_flag(args.validation_bins)
     config.check()
-    from study.backend import select
+    from study.backend import start
 
-    select(config.backend)
+    start(config.backend)
     from study.store.lock import StudyLock
 
     dataset = load_dataset(config)
@@ -77,6 +78,8 @@ def cmd_retrain(args) -> None:
 def cmd_predict(args) -> None:
     from study.best.exported import predict
 
+    if args.engine != "c":
+        quiet_import()  # the SavedModel's TensorFlow
     rows = predict(args.model, args.input, args.output, engine=args.engine)
     print(f"predicted {rows} rows into {args.output} ({args.engine})")
 
@@ -120,9 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()  # the time budget counts from here
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # anywhere on the line: before or after the command
-    args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    verbose = "--verbose" in argv  # likewise: TensorFlow's own start-up lines too
+    args = build_parser().parse_args([a for a in argv if a not in ("--debug", "--verbose")])
     args.start = start
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the trial processes
+    if verbose:
+        os.environ[VERBOSE] = "1"  # inherited by the trial processes
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited by the trial processes
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     handlers = {
         "generate": cmd_generate,

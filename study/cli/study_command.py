@@ -90,11 +90,11 @@ def cmd_study(args) -> None:
 def run_study(args, config, role=None) -> None:
     """Search, retrain and report `config`'s study (the flags in `args` that are not
     the config's: start, no_retrain, no_report, overwrite)."""
-    from study.backend import select
+    from study.backend import start
     from study.search import distributed
 
     role = role or distributed.Role()
-    select(config.backend)
+    start(config.backend)
     from study.budget import Budget
     from study.data.prepare import load_dataset
     from study.store.lock import StudyLock
@@ -127,9 +127,9 @@ def _work(args, role) -> None:
     distributed.wait_for_study(study_dir / FILE, role.connect_timeout_s)
     record, config = read_record(study_dir), read_config(study_dir)
     config.data = args.data or config.data
-    from study.backend import select
+    from study.backend import start
 
-    select(args.backend or config.backend)
+    start(args.backend or config.backend)
     from study.data.dataset import open_dataset
 
     dataset = open_dataset(config.data_dir)

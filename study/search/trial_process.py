@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from study import signals
+from study.backend import quiet_import
 from study.testing import faults
 from study.training.history import EpochRecord, TrainingResult
 
@@ -38,23 +39,6 @@ class TrialCrashed(RuntimeError):
 
 class TrialDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def _quiet_import() -> None:
-    """Import the backend and start its device with stderr closed.
-
-    Its start-up lines (absl, CUDA probing) would otherwise repeat for every trial.
-    """
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras
-
-        keras.ops.zeros(1)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _tensorboard_callbacks(board: dict | None) -> list:
@@ -110,7 +94,7 @@ def _child(conn) -> None:
     signals.ignore_in_child()
     try:
         os.nice(19)  # importing ahead must not slow the trial that trains meanwhile
-        _quiet_import()
+        quiet_import()  # study/backend.py: no TensorFlow start-up lines
         spec = conn.recv()
         if spec is None:  # the study needs no more trials
             return
