@@ -89,8 +89,21 @@ def cmd_report(args) -> None:
 
     if args.top < 1:
         raise ConfigError(f"--top: expected a positive integer, found {args.top}")
-    summary = build_report(Path(args.results) / args.study, top=args.top)
+    study_dir = Path(args.results) / args.study
+    summary = build_report(study_dir, top=args.top)
+    _mirror(study_dir)
     _show(args.format, summary, render.report_text, "report", "report.md")
+
+
+def _mirror(study_dir: Path) -> None:
+    """optuna.db rebuilt or completed from the records, unless the study is running (its
+    own process writes it then)."""
+    from study.store.lock import lock_holder
+
+    if lock_holder(study_dir) is None:
+        from study.search.bookkeeping import Bookkeeping
+
+        Bookkeeping(study_dir).mirror()
 
 
 def cmd_compare(args) -> None:

@@ -67,7 +67,20 @@ def search(tuner: AcceptanceTuner) -> None:
     finally:
         discard_prestarted()  # started for a trial that will not come
         if not tuner.is_worker:
-            tuner.records.write_table()
+            with tuner.bookkeeping.timed():
+                tuner.records.write_table()
+                tuner.bookkeeping.mirror()  # also rebuilds a missing optuna.db of a resumed study
+            _print_bookkeeping(tuner.bookkeeping.save(), tuner.config)
+
+
+def _print_bookkeeping(figures: dict, config) -> None:
+    print(
+        f"  bookkeeping: {figures['bookkeeping_s']:.1f} s of the search's "
+        f"{duration_text(figures['wall_s'])} ({100 * figures['fraction']:.2f} %; optuna.db "
+        f"{figures['mirror_s']:.1f} s); watch it: optuna-dashboard "
+        f"sqlite:///{config.study_dir / 'optuna.db'}",
+        flush=True,
+    )
 
 
 def _chief_progress(tuner: AcceptanceTuner):
@@ -79,7 +92,9 @@ def _chief_progress(tuner: AcceptanceTuner):
         for trial_id in started:
             print(f"trial {trial_id} started on worker {owners.get(trial_id, '?')}", flush=True)
         if ended:
-            tuner.records.write_table()
+            with tuner.bookkeeping.timed():
+                tuner.records.write_table()
+                tuner.bookkeeping.mirror()
         reports = {r["trial_id"]: r for r in tuner.records.reports()} if ended else {}
         for trial_id in ended:
             report = reports.get(trial_id, {})

@@ -37,6 +37,7 @@ from study import signals
 from study.budget import Budget
 from study.config import StudyConfig
 from study.search import distributed, recovery
+from study.search.bookkeeping import Bookkeeping
 from study.search.budget_hooks import BudgetHooks
 from study.search.hypermodel import AcceptanceHyperModel
 from study.search.progress import Progress
@@ -83,6 +84,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         self.progress = Progress(config.trials, 0)
         self._outcome: dict = {}
         self.current = None  # the trial being run, for an interruption's record
+        self.bookkeeping = Bookkeeping(config.study_dir)
         recovery.install_atomic_json()
         space = keras_tuner.HyperParameters()
         declare(space, hypermodel.space)
@@ -114,7 +116,8 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         self.current = trial
         self._outcome[trial.trial_id] = {"history": [], "parameters": None}
         self._outcome[trial.trial_id]["start"] = time.perf_counter()
-        self.records.write_report(self._report(trial, TrialStatus.RUNNING, keep=True))
+        with self.bookkeeping.timed():
+            self.records.write_report(self._report(trial, TrialStatus.RUNNING, keep=True))
         faults.point("trial-begin")
         best = self.oracle.get_best_trials(1)
         self.progress.trial_begin(
@@ -206,13 +209,15 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         )
         if status == TrialStatus.COMPLETED and self._outcome.get(trial.trial_id, {}).get("pruned"):
             status = TrialStatus.PRUNED
-        report = self._report(trial, status)
-        self.records.write_report(report)
-        faults.point("trial-end")
-        super().on_trial_end(trial)
-        self.current = None
-        if not self.is_worker:  # the chief writes the table of a distributed study
-            self.records.write_table()
+        with self.bookkeeping.timed():
+            report = self._report(trial, status)
+            self.records.write_report(report)
+            faults.point("trial-end")
+            super().on_trial_end(trial)
+            self.current = None
+            if not self.is_worker:  # the chief writes the table and the dashboard's copy
+                self.records.write_table()
+                self.bookkeeping.mirror()
         self.progress.trial_end(trial.trial_id, report.status, report.objective)
         signals.check()
 

@@ -1,0 +1,69 @@
+"""The study's own per-trial bookkeeping: its records, trials.csv, keras-tuner's state and
+the optuna.db mirror (study/store/optuna_mirror.py), timed against the study's wall time.
+
+The figures go into `results/<study>/bookkeeping.json` and the study's last lines, so
+that the cost of the records is measured in every study, not guessed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+
+from study.store.atomic import write_json_atomic
+
+log = logging.getLogger(__name__)
+FILE = "bookkeeping.json"
+
+
+class Bookkeeping:
+    def __init__(self, study_dir: Path):
+        self.study_dir = Path(study_dir)
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        self.mirror_seconds = 0.0
+        self.trials = 0
+        self._mirror_broken = False
+
+    @contextlib.contextmanager
+    def timed(self):
+        begin = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - begin
+
+    def mirror(self) -> None:
+        """Add the ended trials to optuna.db; a failure is a warning (once), never the
+        study's end: the mirror is for watching, the records are the truth."""
+        begin = time.perf_counter()
+        try:
+            from study.store import optuna_mirror
+
+            optuna_mirror.sync(self.study_dir)
+        except Exception as err:  # noqa: BLE001 - the dashboard's copy must not stop a study
+            if not self._mirror_broken:
+                first = (str(err).splitlines() or [""])[0]
+                log.warning("optuna.db not updated: %s: %s", type(err).__name__, first)
+            self._mirror_broken = True
+        finally:
+            self.mirror_seconds += time.perf_counter() - begin
+        self.trials += 1
+
+    def summary(self) -> dict:
+        wall = time.perf_counter() - self.start
+        return {
+            "wall_s": round(wall, 3),
+            "bookkeeping_s": round(self.seconds, 3),
+            "mirror_s": round(self.mirror_seconds, 3),
+            "trials": self.trials,
+            "fraction": round(self.seconds / wall, 5) if wall > 0 else 0.0,
+        }
+
+    def save(self) -> dict:
+        summary = self.summary()
+        with contextlib.suppress(OSError):
+            write_json_atomic(self.study_dir / FILE, summary)
+        return summary
