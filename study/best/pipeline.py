@@ -87,7 +87,7 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
 def _validate(config: StudyConfig, dataset, trial: dict, done):
     """(the validation metrics on the test split, its rows in physical units), written
     and drawn under best/validation/."""
-    from study.best.validation import draw_validation, validate, worst_bins
+    from study.best.validation import draw_validation, json_ready, validate, worst_bins
     from study.data.synthetic import TRUTH
 
     best_dir = config.study_dir / "best"
@@ -101,7 +101,7 @@ def _validate(config: StudyConfig, dataset, trial: dict, done):
     metrics.update(done.convergence)
     metrics["retrain_epochs"] = len(done.result.history)
     metrics["training_rows"] = dataset.train.num_rows
-    write_json_atomic(best_dir / "validation" / "metrics.json", metrics)
+    write_json_atomic(best_dir / "validation" / "metrics.json", json_ready(metrics))
     draw_validation(metrics, best_dir / "validation")
     print_summary(metrics, worst_bins(metrics))
     return metrics, physical

@@ -11,80 +11,29 @@ the true probability it gives chi2/ndf ~ 0.13 on the default sample), so a
 second figure, `chi2_ndf_binomial`, uses the same-sample null variance
 sum q (1 - q) of the difference, which is ~1 for a correct model.
 
-Numbers and drawing are apart: `*_histograms`/`validate` return arrays and
-figures (plain dicts), `draw_*` take them and an optional path.
+The histograms are scikit-hep `hist` objects with weighted storage
+(study/best/histograms.py); the numbers here and the figures
+(study/best/validation_plots.py, `draw_validation`) are read from the same objects.
+metrics.json holds their values and variances (`histograms.json_ready`).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from study.best import histograms
 from study.best.binning import LHCB, BinningSpec, spec_of
-from study.store.figures import pyplot, save_png
+from study.best.histograms import compare_populations, json_ready
+from study.best.validation_plots import draw_validation, worst_first
+
+__all__ = ["compare_populations", "draw_validation", "json_ready", "validate", "worst_bins"]
 
 log = logging.getLogger(__name__)
 
 _EPS = 1e-7
-
-
-# -- pure numpy ------------------------------------------------------------------------
-def weighted_histogram(values, edges, weights=None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-bin sums of the weights (1 if None) and of their squares (the variance)."""
-    values = np.asarray(values, dtype=np.float64)
-    w = np.ones_like(values) if weights is None else np.asarray(weights, dtype=np.float64)
-    sums, _ = np.histogram(values, bins=edges, weights=w)
-    variances, _ = np.histogram(values, bins=edges, weights=w * w)
-    return sums, variances
-
-
-def chi2_per_ndf(counts, counts_var, weighted, weighted_var) -> tuple[float, int]:
-    """Chi-square of counts vs weighted sums with both variances; bins with none skipped."""
-    counts, weighted = np.asarray(counts, float), np.asarray(weighted, float)
-    variance = np.asarray(counts_var, float) + np.asarray(weighted_var, float)
-    used = variance > 0
-    ndf = int(used.sum())
-    if ndf == 0:
-        return float("nan"), 0
-    chi2 = float(np.sum((counts[used] - weighted[used]) ** 2 / variance[used]))
-    return chi2 / ndf, ndf
-
-
-def ratio(numerator, denominator) -> np.ndarray:
-    """Bin-by-bin ratio, NaN where the denominator is zero."""
-    numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
-    out = np.full_like(numerator, np.nan)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
-
-
-def compare_populations(values, label, prob, edges) -> dict:
-    """Generated, accepted and model-weighted histograms of `values`, with agreement figures."""
-    generated, _ = weighted_histogram(values, edges)
-    accepted, accepted_var = weighted_histogram(values, edges, label)
-    weighted, weighted_var = weighted_histogram(values, edges, prob)
-    chi2, ndf = chi2_per_ndf(accepted, accepted_var, weighted, weighted_var)
-    # Same-sample null: if the model is right, accepted - weighted has variance sum q (1 - q).
-    binomial_var, _ = weighted_histogram(values, edges, np.asarray(prob) * (1 - np.asarray(prob)))
-    chi2_binomial, _ = chi2_per_ndf(accepted, binomial_var, weighted, np.zeros_like(weighted))
-    total = float(generated.sum())
-    return {
-        "edges": np.asarray(edges, float).tolist(),
-        "generated": generated.tolist(),
-        "accepted": accepted.tolist(),
-        "accepted_variance": accepted_var.tolist(),
-        "weighted": weighted.tolist(),
-        "weighted_variance": weighted_var.tolist(),
-        "chi2_ndf": chi2,
-        "chi2_ndf_binomial": chi2_binomial,
-        "ndf": ndf,
-        "efficiency_true": float(accepted.sum() / total) if total else float("nan"),
-        "efficiency_model": float(weighted.sum() / total) if total else float("nan"),
-        "entries": int(total),
-    }
 
 
 def cross_entropy(label, prob) -> float:
@@ -125,10 +74,11 @@ def validate(
 ) -> dict:
     """All figures' numbers for the test split (`physical`: features in physical units)."""
     label, prob = np.asarray(label, float), np.asarray(prob, float)
+    score = histograms.axis(np.linspace(0, 1, 41), "prediction")
     label_hist = {
-        "edges": np.linspace(0, 1, 41).tolist(),
-        "prediction_accepted": np.histogram(prob[label > 0.5], np.linspace(0, 1, 41))[0].tolist(),
-        "prediction_rejected": np.histogram(prob[label <= 0.5], np.linspace(0, 1, 41))[0].tolist(),
+        "edges": score.edges.tolist(),
+        "prediction_accepted": histograms.filled([score], [prob[label > 0.5]]).values().tolist(),
+        "prediction_rejected": histograms.filled([score], [prob[label <= 0.5]]).values().tolist(),
     }
     metrics = {
         "rows": int(len(label)),
@@ -136,7 +86,7 @@ def validate(
         "labels": label_hist,
         "features": {
             c: compare_populations(
-                physical[c].to_numpy(), label, prob, _edges(physical[c].to_numpy())
+                physical[c].to_numpy(), label, prob, _edges(physical[c].to_numpy()), c
             )
             for c in features
         },
@@ -161,106 +111,26 @@ def kinematic_bins(physical: pd.DataFrame, label, prob, spec: BinningSpec = LHCB
     sliced = spec.slice_values(physical[spec.slice_column].to_numpy())
     species = spec.species or {"all": None}
     edges = spec.slice_edges
+    slices = histograms.axis(edges, "slice", spec.slice_label)
     out = []
     for particle, flag in species.items():
-        is_type = physical[flag].to_numpy() > 0.5 if flag else np.ones(len(physical), bool)
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-            rows = is_type & (sliced >= lo) & (sliced < hi)
-            for variable in spec.variables:
-                entry = compare_populations(
-                    physical[variable].to_numpy()[rows], label[rows], prob[rows],
-                    spec.edges(variable),
-                )  # fmt: skip
+        rows = physical[flag].to_numpy() > 0.5 if flag else np.ones(len(physical), bool)
+        for variable in spec.variables:
+            # one 2-D histogram (slice x variable) a population; a bin is its slice h[i, :]
+            plane = histograms.populations(
+                [slices, histograms.axis(spec.edges(variable), variable)],
+                [sliced[rows], physical[variable].to_numpy()[rows]],
+                label[rows], prob[rows],
+            )  # fmt: skip
+            for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+                entry = histograms.compare({k: h[i, :] for k, h in plane.items()})
                 entry.update(particle=particle, p_low=lo, p_high=hi, variable=variable)
                 out.append(entry)
-    return out
+    order = {v: k for k, v in enumerate(spec.variables)}  # by particle, slice, variable
+    return sorted(out, key=lambda m: (list(species).index(m["particle"]), m["p_low"],
+                                      order[m["variable"]]))  # fmt: skip
 
 
 def worst_bins(metrics: dict, n: int = 10) -> list[dict]:
     """Kinematic-bin histograms sorted by chi2/ndf, worst first."""
-    rows = [m for m in metrics.get("kinematic_bins", []) if m["ndf"] > 0]
-    return sorted(rows, key=lambda m: -m["chi2_ndf"])[:n]
-
-
-# -- drawing ---------------------------------------------------------------------------
-def _three_curves(ax, h: dict, xlabel: str) -> None:
-    edges = np.asarray(h["edges"])
-    ax.stairs(h["generated"], edges, label="generated", color="0.6")
-    ax.stairs(h["accepted"], edges, label="truly accepted", color="C0")
-    ax.errorbar(
-        0.5 * (edges[1:] + edges[:-1]),
-        h["weighted"],
-        yerr=np.sqrt(h["weighted_variance"]),
-        fmt=".",
-        color="C3",
-        label="model-weighted",
-    )
-    ax.set_xlabel(xlabel)
-    ax.set_title(f"chi2/ndf {h['chi2_ndf']:.2f} ({h['ndf']})", fontsize=8)
-
-
-def draw_validation(metrics: dict, directory: Path) -> list[Path]:
-    """Write every figure of `metrics` as PNGs under `directory`; return their paths."""
-    plt = pyplot()
-    directory = Path(directory)
-    paths = []
-
-    def save(fig, name):
-        paths.append(save_png(fig, directory / name))
-
-    save(_labels_figure(plt, metrics["labels"]), "labels_vs_prediction.png")
-    save(_features_figure(plt, metrics["features"]), "features.png")
-    unit = metrics.get("kinematic_spec", LHCB.to_dict())["slice"].get("label", "")
-    pairs = dict.fromkeys((m["particle"], m["variable"]) for m in metrics["kinematic_bins"])
-    for particle, variable in pairs:
-        entries = [
-            m for m in metrics["kinematic_bins"]
-            if m["particle"] == particle and m["variable"] == variable
-        ]  # fmt: skip
-        save(_slices_figure(plt, entries, variable, unit), f"{particle}_{variable}.png")
-    if "truth" in metrics:
-        save(_calibration_figure(plt, metrics["truth"]), "calibration.png")
-    return paths
-
-
-def _labels_figure(plt, lab: dict):
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.stairs(lab["prediction_accepted"], lab["edges"], label="label 1")
-    ax.stairs(lab["prediction_rejected"], lab["edges"], label="label 0")
-    ax.set_yscale("log")
-    ax.set_xlabel("predicted acceptance")
-    ax.legend()
-    return fig
-
-
-def _features_figure(plt, features: dict):
-    names, cols = list(features), 4
-    rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows))
-    for ax, name in zip(np.ravel(axes), names, strict=False):
-        _three_curves(ax, features[name], name)
-    np.ravel(axes)[0].legend(fontsize=7)
-    return fig
-
-
-def _slices_figure(plt, entries: list[dict], variable: str, unit: str):
-    cols = 3
-    rows = max(1, (len(entries) + cols - 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(12, 3 * rows), squeeze=False)
-    for ax, m in zip(np.ravel(axes), entries, strict=False):
-        _three_curves(ax, m, variable)
-        ax.set_title(
-            f"{m['p_low']:g}-{m['p_high']:g} {unit}  chi2/ndf {m['chi2_ndf']:.2f}", fontsize=8
-        )
-    np.ravel(axes)[0].legend(fontsize=7)
-    return fig
-
-
-def _calibration_figure(plt, t: dict):
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], color="0.6", linestyle=":")
-    ax.plot(t["calibration_predicted"], t["calibration_observed"], "o-")
-    ax.set_xlabel("predicted probability")
-    ax.set_ylabel("observed accepted fraction")
-    ax.set_title(f"excess {t['excess']:.4f} nats", fontsize=9)
-    return fig
+    return worst_first(metrics.get("kinematic_bins", []))[:n]

@@ -17,11 +17,13 @@ def pyplot():
     return plt
 
 
-def save_png(fig, path: Path, dpi: int = 80) -> Path:
-    """Lay out `fig`, write it to `path` through a temporary file, close it."""
+def save_png(fig, path: Path, dpi: int = 80, tight: bool = True) -> Path:
+    """Lay out `fig` (`tight`: matplotlib's tight layout; else as its grid placed it),
+    write it to `path` through a temporary file, close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
     pyplot().close(fig)
     return path

@@ -6,30 +6,57 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from study.best import histograms as hi
 from study.best import validation as v
+from study.best import validation_plots as vp
 
 
-def test_weighted_histogram_hand_values():
-    sums, variances = v.weighted_histogram(
-        [0.5, 1.5, 1.6, 2.5], [0, 1, 2, 3], [0.2, 0.5, 0.25, 1.0]
+def test_weighted_storage_hand_values():
+    """hist's Weight storage: sums of the weights and of their squares, per bin."""
+    h = hi.filled([hi.axis([0, 1, 2, 3])], [[0.5, 1.5, 1.6, 2.5]], [0.2, 0.5, 0.25, 1.0])
+    np.testing.assert_allclose(h.values(), [0.2, 0.75, 1.0])
+    np.testing.assert_allclose(h.variances(), [0.04, 0.3125, 1.0])
+    counts = hi.filled([hi.axis([0, 1, 2, 3])], [[0.5, 1.5, 1.6, 9.0]])  # 9.0: overflow
+    np.testing.assert_allclose(counts.values(), [1, 2, 0])
+    np.testing.assert_allclose(counts.variances(), [1, 2, 0])
+    assert counts.values(flow=True).tolist() == [0, 1, 2, 0, 1]
+
+
+def test_populations_and_a_kinematic_bin_are_slices_of_the_same_histograms():
+    # two slices (x < 1, 1 <= x < 2) x two bins of v; four particles
+    x, v_, label, prob = (
+        [0.5, 0.5, 1.5, 1.5],
+        [0.2, 0.7, 0.2, 0.2],
+        [1, 0, 1, 1],
+        [0.8, 0.4, 0.5, 0.9],
     )
-    np.testing.assert_allclose(sums, [0.2, 0.75, 1.0])
-    np.testing.assert_allclose(variances, [0.04, 0.3125, 1.0])
-    counts, count_var = v.weighted_histogram([0.5, 1.5, 1.6, 9.0], [0, 1, 2, 3])
-    np.testing.assert_allclose(counts, [1, 2, 0])
-    np.testing.assert_allclose(count_var, [1, 2, 0])
+    plane = hi.populations([hi.axis([0, 1, 2], "slice"), hi.axis([0, 0.5, 1], "v")], [x, v_],
+                           label, prob)  # fmt: skip
+    second = hi.compare({k: h[1, :] for k, h in plane.items()})
+    assert second["generated"] == [2, 0] and second["accepted"] == [2, 0]
+    np.testing.assert_allclose(second["weighted"], [1.4, 0])
+    np.testing.assert_allclose(second["weighted_variance"], [0.25 + 0.81, 0])
+    np.testing.assert_allclose(second["null_variance"], [0.25 + 0.09, 0])  # q (1 - q)
+    # chi2 from the same objects: (2 - 1.4)^2 / (2 + 1.06), one bin used
+    assert second["ndf"] == 1 and second["chi2_ndf"] == pytest.approx(0.36 / 3.06)
+    assert second["chi2_ndf_binomial"] == pytest.approx(0.36 / 0.34)
+    assert second["hists"]["weighted"].values().tolist() == second["weighted"]
+    first = hi.compare({k: h[0, :] for k, h in plane.items()})
+    assert first["generated"] == [1, 1] and first["efficiency_true"] == 0.5
+    assert first["efficiency_model"] == pytest.approx(0.6)
+    assert "hists" not in hi.json_ready({"a": [first]})["a"][0]
 
 
 def test_chi2_hand_values_and_empty_bins_skipped():
     # bin 1: (4 - 2)^2 / (4 + 0.5) ; bin 2: (1 - 2)^2 / (1 + 1) ; bin 3 empty: skipped
-    chi2_ndf, ndf = v.chi2_per_ndf([4, 1, 0], [4, 1, 0], [2, 2, 0], [0.5, 1, 0])
+    chi2_ndf, ndf = hi.chi2_per_ndf([4, 1, 0], [4, 1, 0], [2, 2, 0], [0.5, 1, 0])
     assert ndf == 2
     assert chi2_ndf == pytest.approx((4 / 4.5 + 1 / 2) / 2)
-    assert np.isnan(v.chi2_per_ndf([0], [0], [0], [0])[0])
+    assert np.isnan(hi.chi2_per_ndf([0], [0], [0], [0])[0])
 
 
 def test_ratio_and_efficiencies():
-    np.testing.assert_allclose(v.ratio([1, 2, 3], [2, 0, 3]), [0.5, np.nan, 1.0])
+    np.testing.assert_allclose(hi.ratio([1, 2, 3], [2, 0, 3]), [0.5, np.nan, 1.0])
     out = v.compare_populations(
         [0.1, 0.2, 0.7, 0.8], [1, 0, 1, 1], [0.5, 0.5, 1.0, 0.5], [0, 0.5, 1]
     )
@@ -94,6 +121,11 @@ def test_drawing_writes_pngs(truth_sample, tmp_path):
         "calibration.png",
     }
     assert all(p.stat().st_size > 1000 for p in paths)
+    worst = sorted(p.name for p in (tmp_path / "worst").glob("*.png"))
+    expected = v.worst_bins(metrics, 6)
+    assert worst == [vp.worst_name(k, m) for k, m in enumerate(expected, start=1)]
+    assert [m["chi2_ndf"] for m in expected] == sorted((m["chi2_ndf"] for m in expected),
+                                                        reverse=True)  # fmt: skip
 
 
 def test_kinematic_bins_follow_a_spec_with_other_column_names():
