@@ -17,7 +17,7 @@ from pathlib import Path
 from study.budget import duration_text
 from study.errors import ConfigError
 from study.report import analysis, plots, render
-from study.report.collect import StudyRecord, TrialSummary, load_study
+from study.report.collect import StudyRecord, TrialSummary, load_study, validation
 from study.status import ENDED_REPORTS, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 
@@ -95,6 +95,7 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
             else None
         ),
         "pareto_front": analysis.cost_front(study)["front"],
+        "validation": validation(study.directory),
         "importances": importance["values"],
         "importance_note": importance["note"],
         "trials": rows,

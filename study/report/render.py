@@ -30,6 +30,9 @@ tr.RUNNING td { color: #282; }
 tr.PRUNED td { color: #b60; }
 tr.differ td { background: #fff0c0; font-weight: bold; }
 img { max-width: 100%; display: block; margin-bottom: 1em; }
+div.scroll { overflow-x: auto; max-width: 100%; margin-bottom: 1em; }
+figure { margin: 0 0 1.5em 0; }
+figcaption { font-size: 13px; color: #444; }
 """
 
 
@@ -128,7 +131,55 @@ def report_markdown(summary: dict) -> str:
     lines += _md_table(_header(hp), [_row_cells(r, hp) for r in summary["trials"]])
     lines += ["", "## Figures", ""]
     lines += [f"![{name}]({file})" for name, file in summary["figures"].items()]
+    check = summary.get("validation")
+    if check:
+        lines += ["", f"## Validation of the retrained trial {check['trial_id']} "
+                  "(kinematic bins, worst chi2/ndf first)", ""]  # fmt: skip
+        lines += _md_table(VALIDATION_HEADER, [_validation_cells(b) for b in check["bins"]])
+        lines += [""] + [f"![{b['bin']}]({b['figure']})" for b in check["bins"] if b["figure"]]
     return "\n".join(lines) + "\n"
+
+
+VALIDATION_HEADER = ["bin", "chi2/ndf", "ndf", "binomial chi2/ndf", "eff true", "eff model"]
+
+
+def _validation_cells(b: dict) -> list[str]:
+    return [
+        b["bin"], f"{b['chi2_ndf']:.2f}", str(b["ndf"]), f"{b['chi2_ndf_binomial']:.2f}",
+        f"{b['efficiency_true']:.4f}", f"{b['efficiency_model']:.4f}",
+    ]  # fmt: skip
+
+
+def _validation_html(check: dict | None) -> str:
+    """The retrained best's kinematic bins, worst first: a table, then their figures."""
+    if not check:
+        return (
+            '<h2 id="validation">Validation</h2><p>No retrained model yet (the study retrains '
+            "its best trial at its end; <code>run_study.py retrain</code> does it on demand).</p>"
+        )
+    rows = [_validation_cells(b) for b in check["bins"]]
+    figures = "".join(
+        f'<figure><img src="{html.escape(b["figure"])}" alt="{html.escape(b["bin"])}">'
+        f"<figcaption>{html.escape(b['bin'])}: chi2/ndf {b['chi2_ndf']:.2f} ({b['ndf']}), "
+        f"binomial {b['chi2_ndf_binomial']:.2f}, efficiency {b['efficiency_true']:.4f} true, "
+        f"{b['efficiency_model']:.4f} model</figcaption></figure>"
+        for b in check["bins"]
+        if b["figure"]
+    )
+    overview = "".join(
+        f'<li><a href="{html.escape(f)}">{html.escape(f.rsplit("/", 1)[-1])}</a></li>'
+        for f in check["figures"]
+    )
+    trial = html.escape(str(check["trial_id"]))
+    return (
+        f'<h2 id="validation">Validation of the retrained trial {trial}</h2>'
+        "<p>Kinematic bins of the test split, worst chi2/ndf first: generated, truly "
+        "accepted and model-weighted particles, with the ratio model-weighted / truly accepted "
+        "under each (band: its expected spread if the model were right).</p>"
+        + _html_table(VALIDATION_HEADER, rows, [""] * len(rows), "validation-bins")
+        + figures
+        + (f"<h3>Every bin and feature</h3><ul>{overview}</ul>" if overview else "")
+    )
 
 
 def _html_table(header: list[str], rows: list[list[str]], classes: list[str], table_id: str) -> str:
@@ -141,8 +192,8 @@ def _html_table(header: list[str], rows: list[list[str]], classes: list[str], ta
         )
         body.append(f'<tr class="{cls}">{tds}</tr>')
     return (
-        f'<table id="{table_id}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+        f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -187,6 +238,7 @@ def report_html(summary: dict) -> str:
         + "<h2>Trials, sorted by objective</h2>"
         + _html_table(_header(hp), rows, classes, "trials")
         + (f"<h3>Failed and stopped trials</h3><ul>{messages}</ul>" if messages else "")
+        + _validation_html(summary.get("validation"))
         + f"<h2>Figures</h2>{figures}</body></html>\n"
     )
 
