@@ -39,12 +39,22 @@ def objective_series(study: StudyRecord) -> dict:
     return {"trial_id": ids, "objective": objective, "pruned": pruned, "best_so_far": best}
 
 
+MIN_IMPORTANCE_TRIALS = 10
+
+
+def importance_trials(searched_count: int) -> int:
+    """Completed trials from which fANOVA importances are drawn: 2 a searched
+    hyperparameter, at least MIN_IMPORTANCE_TRIALS (16 for the default space's 8)."""
+    return max(MIN_IMPORTANCE_TRIALS, 2 * searched_count)
+
+
 def importances(study: StudyRecord, seed: int = 0) -> dict:
     """Hyperparameter importances (Optuna's fANOVA) over the completed trials.
 
     Returns {"values": {name: importance}, "note": str}; the importances of the
-    searched hyperparameters sum to 1. With fewer than two completed trials, or
-    objectives that do not vary, the values are empty and the note says why.
+    searched hyperparameters sum to 1. With fewer completed trials than
+    `importance_trials`, or objectives that do not vary, the values are empty and the
+    note says why.
     """
     import optuna
 
@@ -52,8 +62,14 @@ def importances(study: StudyRecord, seed: int = 0) -> dict:
     done = [t for t in study.completed() if math.isfinite(t.objective)]
     if not distributions:
         return {"values": {}, "note": "no hyperparameter is searched"}
-    if len(done) < 2:
-        return {"values": {}, "note": f"needs at least 2 completed trials, has {len(done)}"}
+    needed = importance_trials(len(distributions))
+    if len(done) < needed:
+        return {
+            "values": {},
+            "note": f"importances need at least {needed} completed trials (2 per searched "
+            f"hyperparameter, at least {MIN_IMPORTANCE_TRIALS}); this study has {len(done)}: "
+            "a forest fitted to fewer says nothing",
+        }
     if len({t.objective for t in done}) < 2:
         return {"values": {}, "note": "every completed trial has the same objective"}
     optuna.logging.set_verbosity(optuna.logging.WARNING)

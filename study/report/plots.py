@@ -24,6 +24,33 @@ STATUS_COLOURS = {
 }
 
 
+def integer_axis(axis) -> None:
+    """Ticks on whole numbers only (trial indices, epochs)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def log_axis(ax, values, which: str = "x") -> None:
+    """A log axis with labelled ticks however narrow the range: 1-2-5 steps over a decade
+    or more; else about four evenly spaced (in log) ticks, labelled with 3 digits."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    values = np.asarray([v for v in values if v is not None and v > 0], float)
+    label = FuncFormatter(lambda v, _: f"{v:.3g}")
+    axis.set_minor_formatter(NullFormatter())
+    if len(values) and values.max() / values.min() >= 10:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    elif len(values):
+        low, high = values.min(), values.max()
+        if high == low:
+            low, high = low / 1.5, high * 1.5
+        axis.set_major_locator(FixedLocator(np.geomspace(low, high, 4)))
+    axis.set_major_formatter(label)
+
+
 def _no_data(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
@@ -50,6 +77,7 @@ def draw_objective(series: dict, failed: list[str], path: Path) -> Path:
         ax.legend(fontsize=8)
     else:
         _no_data(ax, "no completed trial yet")
+    integer_axis(ax.xaxis)
     ax.set_xlabel("trial (in the order they began)")
     ax.set_ylabel("objective: best val_bce")
     return save_png(fig, path)
@@ -91,10 +119,7 @@ def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
             ax.set_xticks(range(len(panel["categories"])), panel["categories"], fontsize=8)
             ax.set_xlim(-0.5, len(panel["categories"]) - 0.5)
         elif panel["log"]:
-            from matplotlib.ticker import NullFormatter
-
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            log_axis(ax, panel["x"])
         ax.set_xlabel(panel["name"])
         ax.set_ylabel("objective", fontsize=8)
     if not panels:
@@ -129,6 +154,7 @@ def draw_learning_curves(curves: list[dict], path: Path, title: str = "") -> Pat
         ax.legend(fontsize=8)
     else:
         _no_data(ax, "no learning curve yet")
+    integer_axis(ax.xaxis)
     ax.set_xlabel("global epoch (dotted: switch to the fine-tuning phase)")
     ax.set_ylabel("val_bce")
     ax.set_title(title, fontsize=9)
@@ -159,6 +185,7 @@ def draw_wall_time(trials: list[TrialSummary], path: Path) -> Path:
         ax.bar([0], [0], color=STATUS_COLOURS.get(status, "0.5"), label=status.lower())
     if trials:
         ax.legend(fontsize=8)
+    integer_axis(ax.xaxis)
     ax.set_xlabel("trial (in the order they began)")
     ax.set_ylabel("wall time [s]")
     return save_png(fig, path)
@@ -177,7 +204,7 @@ def draw_cost(front: dict, path: Path) -> Path:
         for point_id in front["front"]:
             ax.annotate(point_id, points[point_id], fontsize=7, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
-        ax.set_xscale("log")
+        log_axis(ax, [ns for ns, _ in points.values()])
         ax.legend(fontsize=8)
     else:
         _no_data(ax, "no completed trial")

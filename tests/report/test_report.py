@@ -15,7 +15,7 @@ import pytest
 
 from study.cli import main
 from study.report import build_report, compare, load_study
-from study.report.analysis import importances
+from study.report.analysis import importances, searched_names
 from study.testing.scripted import scripted_objective, write_study
 
 STATUSES = ["COMPLETED"] * 6 + ["FAILED", "COMPLETED", "RUNNING", "COMPLETED"]
@@ -48,7 +48,10 @@ def test_table_sorted_by_objective_then_others(summary, study_dir):
         ("6", "FAILED", None),
     ]
     assert summary["counts"] == {"COMPLETED": 8, "FAILED": 1, "KILLED": 1}
-    assert summary["state"] == "not running"
+    assert summary["state"].startswith(
+        "stopped, a trial was cut (run the study again to resume): 9 of 10 trials ended "
+        "(8 completed, 1 failed, 1 killed); last written "
+    )
 
 
 def test_best_trial(summary):
@@ -58,9 +61,10 @@ def test_best_trial(summary):
     assert summary["best"]["objective"] == best["objective"]
 
 
-def test_importances_cover_every_searched_hyperparameter(summary):
-    values = summary["importances"]
-    assert set(values) == set(summary["hyperparameter_names"])
+def test_importances_cover_every_searched_hyperparameter(tmp_path):
+    study = load_study(write_study(tmp_path, "many", ["COMPLETED"] * 16, seed=3))
+    values = importances(study)["values"]
+    assert set(values) == set(searched_names(study))
     assert len(values) == 8
     assert sum(values.values()) == pytest.approx(1.0, abs=1e-9)
     assert all(v >= 0 for v in values.values())
@@ -78,11 +82,13 @@ def test_importances_find_the_hyperparameter_that_matters(tmp_path):
     assert values["width"] < values["learning_rate"] / 3
 
 
-def test_importances_need_two_completed_trials(tmp_path):
-    study = load_study(write_study(tmp_path, "one", ["COMPLETED", "FAILED"]))
+def test_importances_need_two_completed_trials_a_searched_hyperparameter(tmp_path, summary):
+    study = load_study(write_study(tmp_path, "few", ["COMPLETED"] * 15 + ["FAILED"] * 3))
     result = importances(study)
     assert result["values"] == {}
-    assert result["note"] == "needs at least 2 completed trials, has 1"
+    assert result["note"].startswith("importances need at least 16 completed trials (2 per ")
+    assert "this study has 15" in result["note"]
+    assert summary["importances"] == {} and "this study has 8" in summary["importance_note"]
 
 
 def test_report_files_and_failed_trial_shown(summary, study_dir):
