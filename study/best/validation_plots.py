@@ -135,7 +135,7 @@ def _kinematic_figures(plt, metrics: dict, directory: Path) -> list[Path]:
         fig, [(ax, rax)] = _grid(plt, 1, 1)
         comparison(ax, rax, m, m["variable"], _slice_title(m, unit))
         ax.legend()
-        paths.append(save_png(fig, directory / "worst" / worst_name(rank, m), tight=False))
+        paths.append(save_png(fig, directory / "worst" / worst_name(rank, m), 110, tight=False))
     return paths
 
 

@@ -212,3 +212,46 @@ def test_an_export_that_fails_its_check_ends_in_one_line(finished, tmp_path, cap
     assert "Traceback" not in err
     assert "rerun with --debug for the traceback" in lines[0]
     assert (finished / "best" / "export" / "model_card.json").exists()  # the old export stays
+
+
+PAGE_CHECK = """
+const overflow = document.documentElement.scrollWidth - window.innerWidth;
+const tables = Array.from(document.querySelectorAll('table')).map(t => {
+  const box = t.parentElement;
+  return [t.id, box.className, getComputedStyle(box).overflowX,
+          Math.round(box.getBoundingClientRect().right), t.scrollWidth, box.clientWidth];
+});
+const images = Array.from(document.images).map(
+  i => [i.getAttribute('src'), i.complete, i.naturalWidth]);
+return {overflow, tables, images, width: window.innerWidth,
+        validation: !!document.getElementById('validation'),
+        validationImages: document.querySelectorAll('#validation ~ figure img').length};
+"""
+
+
+def _page(driver, path: Path, shot: Path) -> dict:
+    driver.get(path.resolve().as_uri())
+    seen = driver.execute_script(PAGE_CHECK)
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    broken = [src for src, complete, width in seen["images"] if not complete or width == 0]
+    assert seen["images"] and broken == [], broken
+    assert seen["overflow"] <= 0, f"the page scrolls sideways by {seen['overflow']} px"
+    for table_id, box, overflow_x, right, _, _ in seen["tables"]:
+        assert box == "scroll" and overflow_x == "auto", table_id  # wide tables scroll inside
+        assert right <= seen["width"], table_id
+    return seen
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_report_and_compare_pages_at_a_laptop_width(finished, browser, tmp_path):
+    """Screenshots of the report and the compare page in headless Chromium (1366 px)."""
+    seen = _page(browser, finished / "report" / "index.html", tmp_path / "report.png")
+    assert seen["validation"] and seen["validationImages"] >= 1
+    assert any(src.startswith("../best/validation/worst/") for src, _, _ in seen["images"])
+    assert "trials" in [t[0] for t in seen["tables"]]
+    out = tmp_path / "compare"
+    argv = ["compare", "s:0", "s:1", "--results", str(finished.parent), "--output", str(out)]
+    assert main(argv) == 0
+    seen = _page(browser, out / "compare.html", tmp_path / "compare.png")
+    assert [t[0] for t in seen["tables"]] == ["compare"]

@@ -168,44 +168,17 @@ def test_cli_bad_input(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
 @pytest.mark.slow
 @pytest.mark.browser
-def test_report_renders_in_headless_chromium(summary, study_dir):
+def test_report_renders_in_headless_chromium(summary, study_dir, browser):
     """Every image loads and the trials table has one row per trial, in a real browser."""
-    assert CHROMIUM and CHROMEDRIVER, (
-        "needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver;"
-        " .ci/run installs them); deselect with -m 'not browser'"
+    driver = browser
+    driver.get((study_dir / "report" / "index.html").resolve().as_uri())
+    images = driver.execute_script(
+        "return Array.from(document.images).map("
+        "i => [i.getAttribute('src'), i.complete, i.naturalWidth]);"
     )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        driver.get((study_dir / "report" / "index.html").resolve().as_uri())
-        images = driver.execute_script(
-            "return Array.from(document.images).map("
-            "i => [i.getAttribute('src'), i.complete, i.naturalWidth]);"
-        )
-        rows = driver.execute_script("return document.querySelectorAll('#trials tbody tr').length;")
-    finally:
-        driver.quit()
+    rows = driver.execute_script("return document.querySelectorAll('#trials tbody tr').length;")
     assert sorted(src for src, _, _ in images) == sorted(summary["figures"].values())
     broken = [src for src, complete, width in images if not complete or width == 0]
     assert broken == []
