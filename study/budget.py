@@ -76,6 +76,7 @@ class Budget:
         self.start = time.monotonic() if start is None else start
         self.spent_before = 0.0
         self.path: Path | None = None
+        self.retrain = True  # False (--no-retrain): nothing held back for retrain and export
 
     @classmethod
     def of(cls, time_budget: str | None, start: float | None = None) -> Budget:

@@ -83,3 +83,26 @@ def test_retrain_reserve_is_capped_by_its_share_of_the_budget():
     assert retrain_reserve(budget, 200.0) == 200.0
     assert retrain_reserve(budget, 5000.0) == RETRAIN_SHARE * 1000.0
     assert retrain_reserve(budget, None) == RETRAIN_SHARE * 1000.0  # no rate measured yet
+
+
+def test_no_retrain_holds_nothing_back_for_it(tmp_path):
+    """--no-retrain: the search may spend the budget but the report's seconds."""
+    from study.search.budget_hooks import BudgetHooks
+    from study.store.records import TrialRecords
+    from study.testing.scripted import write_study
+
+    class Hooks(BudgetHooks):  # what the tuner gives the hooks
+        is_worker = False
+        split_rows = {"train": 1_250_000, "validation": 250_000, "test": 1_000_000}
+
+    hooks = Hooks()
+    hooks.records = TrialRecords(write_study(tmp_path, "s", ["COMPLETED"] * 4))
+    hooks.budget = Budget(1000.0)
+    hooks.budget.spent_before = 1000.0 - 300.0  # 300 s left: a trial, not a full-data retrain
+    seconds = sorted(r["seconds"] for r in hooks.records.reports())
+    assert seconds[2] < 290  # the median trial fits in what is left but the report's 10 s
+    assert "kept for the retrain (~10m00s)" in hooks.budget_stop()  # held back for it
+    hooks.budget.retrain = False
+    assert hooks.budget_stop() is None
+    hooks.budget.spent_before = 1000.0 - seconds[2] - 5.0  # now not even one trial fits
+    assert "no further trial" in hooks.budget_stop() and "retrain (~0m00s)" in hooks.budget_stop()

@@ -157,6 +157,7 @@ def _search(args, config, dataset, role, budget) -> None:
 
     resuming = check_or_create(config, dataset, args.overwrite)
     budget.attach(config.study_dir)
+    budget.retrain = not args.no_retrain  # --no-retrain: the search may use it all
     if role.kind == "chief" and budget.total_s is not None:
         print("note: a distributed study has no time budget; --trials ends its search")
         budget.total_s = None

@@ -37,13 +37,15 @@ class BudgetHooks:
 
     def _estimates(self, reports: list[dict]) -> tuple[float | None, float, list[float]]:
         """(retrain seconds of the trial the retrain would take now, final stages' seconds,
-        seconds of the ended trials)."""
+        seconds of the ended trials). Under --no-retrain only the report is held back."""
+        seconds = [r["seconds"] for r in reports if r["status"] in ENDED_REPORTS]
+        if self.budget is not None and not self.budget.retrain:
+            return 0.0, budget_module.FINISH_SECONDS, seconds
         finish_s = budget_module.finish_seconds(self.split_rows.get("test", 0))
         left = self.budget.left() if self.budget else None
         _, retrain_s = budget_module.pick(
             reports, self.split_rows, None if left is None else left - finish_s
         )
-        seconds = [r["seconds"] for r in reports if r["status"] in ENDED_REPORTS]
         return retrain_s, finish_s, seconds
 
     def budget_stop(self) -> str | None:
