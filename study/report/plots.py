@@ -32,23 +32,40 @@ def integer_axis(axis) -> None:
 
 
 def log_axis(ax, values, which: str = "x") -> None:
-    """A log axis with labelled ticks however narrow the range: 1-2-5 steps over a decade
-    or more; else about four evenly spaced (in log) ticks, labelled with 3 digits."""
+    """A log axis with a few labelled ticks however wide or narrow the range: decades over
+    more than two decades, 1-3 steps over one or two, else four log-spaced ticks
+    rounded to two significant digits."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
     (ax.set_xscale if which == "x" else ax.set_yscale)("log")
     axis = ax.xaxis if which == "x" else ax.yaxis
     values = np.asarray([v for v in values if v is not None and v > 0], float)
-    label = FuncFormatter(lambda v, _: f"{v:.3g}")
     axis.set_minor_formatter(NullFormatter())
-    if len(values) and values.max() / values.min() >= 10:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    elif len(values):
-        low, high = values.min(), values.max()
+    axis.set_major_formatter(FuncFormatter(lambda v, _: tick_text(v)))
+    if not len(values):
+        return
+    low, high = values.min(), values.max()
+    decades = np.log10(high / low)
+    if decades > 2:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
+    elif decades >= 1:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
+    else:
         if high == low:
             low, high = low / 1.5, high * 1.5
-        axis.set_major_locator(FixedLocator(np.geomspace(low, high, 4)))
-    axis.set_major_formatter(label)
+        ticks = [float(f"{t:.2g}") for t in np.geomspace(low, high, 4)]
+        axis.set_major_locator(FixedLocator(sorted(set(ticks))))
+
+
+def tick_text(v: float) -> str:
+    """1,400 / 0.059 / 5e-05: short, and never 1.38e+03."""
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 1:
+        return f"{v:.3g}"
+    if v >= 0.01:
+        return f"{v:.2g}"
+    return f"{v:.0e}" if float(f"{v:.0e}") == float(f"{v:.2g}") else f"{v:.1e}"
 
 
 def _no_data(ax, text: str) -> None:
@@ -120,6 +137,7 @@ def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
             ax.set_xlim(-0.5, len(panel["categories"]) - 0.5)
         elif panel["log"]:
             log_axis(ax, panel["x"])
+            ax.tick_params(axis="x", labelsize=8)
         ax.set_xlabel(panel["name"])
         ax.set_ylabel("objective", fontsize=8)
     if not panels:
