@@ -103,7 +103,9 @@ def _mirror(study_dir: Path) -> None:
     if lock_holder(study_dir) is None:
         from study.search.bookkeeping import Bookkeeping
 
-        Bookkeeping(study_dir).mirror()
+        mirror = Bookkeeping(study_dir)
+        mirror.mirror()
+        mirror.flush()
 
 
 def cmd_compare(args) -> None:

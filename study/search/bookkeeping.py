@@ -1,8 +1,11 @@
 """The study's own per-trial bookkeeping: its records, trials.csv, keras-tuner's state and
 the optuna.db mirror (study/store/optuna_mirror.py), timed against the study's wall time.
 
-The figures go into `results/<study>/bookkeeping.json` and the study's last lines, so
-that the cost of the records is measured in every study, not guessed.
+The records are written on the study's path between two trials (`timed`); the mirror
+is written by one background thread (`mirror` returns at once, `flush` waits for it),
+so that the next trial starts while SQLite commits. The figures go into
+`results/<study>/bookkeeping.json` and the study's last lines, so that the cost of the
+records is measured in every study, not guessed.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from study.store.atomic import write_json_atomic
@@ -26,6 +30,7 @@ class Bookkeeping:
         self.mirror_seconds = 0.0
         self.trials = 0
         self._mirror_broken = False
+        self._writer: ThreadPoolExecutor | None = None
 
     @contextlib.contextmanager
     def timed(self):
@@ -36,6 +41,18 @@ class Bookkeeping:
             self.seconds += time.perf_counter() - begin
 
     def mirror(self) -> None:
+        """Add the ended trials to optuna.db in the background (`flush` waits)."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="optuna-mirror")
+        self._writer.submit(self._sync)
+
+    def flush(self) -> None:
+        """Wait for the mirror's writes (on the study's path: counted where `timed`)."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+
+    def _sync(self) -> None:
         """Add the ended trials to optuna.db; a failure is a warning (once), never the
         study's end: the mirror is for watching, the records are the truth."""
         begin = time.perf_counter()
@@ -57,7 +74,7 @@ class Bookkeeping:
         return {
             "wall_s": round(wall, 3),
             "bookkeeping_s": round(self.seconds, 3),
-            "mirror_s": round(self.mirror_seconds, 3),
+            "mirror_s": round(self.mirror_seconds, 3),  # in the background thread
             "trials": self.trials,
             "fraction": round(self.seconds / wall, 5) if wall > 0 else 0.0,
         }

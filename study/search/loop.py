@@ -70,6 +70,7 @@ def search(tuner: AcceptanceTuner) -> None:
             with tuner.bookkeeping.timed():
                 tuner.records.write_table()
                 tuner.bookkeeping.mirror()  # also rebuilds a missing optuna.db of a resumed study
+                tuner.bookkeeping.flush()
             _print_bookkeeping(tuner.bookkeeping.save(), tuner.config)
 
 
@@ -77,7 +78,7 @@ def _print_bookkeeping(figures: dict, config) -> None:
     print(
         f"  bookkeeping: {figures['bookkeeping_s']:.1f} s of the search's "
         f"{duration_text(figures['wall_s'])} ({100 * figures['fraction']:.2f} %; optuna.db "
-        f"{figures['mirror_s']:.1f} s); watch it: optuna-dashboard "
+        f"{figures['mirror_s']:.1f} s beside the trials); watch it: optuna-dashboard "
         f"sqlite:///{config.study_dir / 'optuna.db'}",
         flush=True,
     )

@@ -32,6 +32,7 @@ ATTRIBUTES = (
     "parameters", "flops_per_particle", "c_ns_estimate", "worker", "message",
 )  # fmt: skip
 _storages: dict[tuple, object] = {}  # one engine a file (url, inode) and process
+_mirrored: dict[tuple, set] = {}  # the trial ids it holds, read once (one writer at a time)
 _done = optuna.trial.TrialState
 STATES = {
     TrialStatus.COMPLETED: _done.COMPLETE,
@@ -56,6 +57,7 @@ def sync(study_dir: Path) -> int:
         first = (str(err).splitlines() or [""])[0]
         log.warning("%s: unreadable (%s); rebuilt from the records", study_dir / FILE, first)
         _storages.clear()
+        _mirrored.clear()
         (study_dir / FILE).unlink(missing_ok=True)
         return _sync(study_dir)
 
@@ -72,7 +74,9 @@ def _sync(study_dir: Path) -> int:
     study = optuna.create_study(
         study_name=name, storage=_storages[key], direction="minimize", load_if_exists=True
     )
-    mirrored = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
+    if key not in _mirrored:
+        _mirrored[key] = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
+    mirrored = _mirrored[key]
     records = TrialRecords(study_dir)
     ended = [
         r for r in records.reports() if r["status"] in STATES and str(r["trial_id"]) not in mirrored
@@ -81,6 +85,7 @@ def _sync(study_dir: Path) -> int:
     for report in ended:
         history = read_history(records.trial_dir(report["trial_id"]) / "history.csv")
         study.add_trial(frozen_trial(report, history, distributions))
+        mirrored.add(str(report["trial_id"]))
     return len(ended)
 
 
