@@ -109,6 +109,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
             self.progress = Progress(None, 0)
         else:
             self.progress = Progress(self.config.trials, ended_trials(self), self.budget)
+            self.bookkeeping.mirror()  # opens (or rebuilds) optuna.db while the first trial runs
 
     def on_trial_begin(self, trial):
         signals.check()
