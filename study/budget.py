@@ -183,8 +183,13 @@ def search_should_stop(
     trial_s = ordered[len(ordered) // 2] if ordered else 0.0
     if left >= trial_s + retrain_s + finish_s:
         return None
+    kept = (
+        f"the retrain (~{duration_text(retrain_s)}) and validation, export and report "
+        f"(~{duration_text(finish_s)})"
+        if budget.retrain
+        else f"the report (~{duration_text(finish_s)})"  # --no-retrain
+    )
     return (
-        f"time budget: {duration_text(left)} left, kept for the retrain "
-        f"(~{duration_text(retrain_s)}) and validation, export and report "
-        f"(~{duration_text(finish_s)}); no further trial (~{duration_text(trial_s)}) fits"
+        f"time budget: {duration_text(left)} left, kept for {kept}; "
+        f"no further trial (~{duration_text(trial_s)}) fits"
     )
