@@ -36,8 +36,8 @@ def filled(axes: list, columns: list, weights=None) -> hist.Hist:
 def populations(axes: list, columns: list, label, prob) -> dict[str, hist.Hist]:
     """The four histograms (POPULATIONS) of the same particles over `axes`."""
     label, prob = np.asarray(label, float), np.asarray(prob, float)
-    weights = {"generated": None, "accepted": label, "weighted": prob, "null": prob * (1 - prob)}
-    return {name: filled(axes, columns, w) for name, w in weights.items()}
+    weights = (None, label, prob, prob * (1 - prob))  # in POPULATIONS' order
+    return {name: filled(axes, columns, w) for name, w in zip(POPULATIONS, weights, strict=True)}
 
 
 def chi2_per_ndf(counts, counts_var, weighted, weighted_var) -> tuple[float, int]:

@@ -115,20 +115,22 @@ def kinematic_bins(physical: pd.DataFrame, label, prob, spec: BinningSpec = LHCB
     out = []
     for particle, flag in species.items():
         rows = physical[flag].to_numpy() > 0.5 if flag else np.ones(len(physical), bool)
-        for variable in spec.variables:
-            # one 2-D histogram (slice x variable) a population; a bin is its slice h[i, :]
-            plane = histograms.populations(
+        # per variable, one 2-D histogram (slice x variable) a population; a bin is h[i, :]
+        planes = {
+            variable: histograms.populations(
                 [slices, histograms.axis(spec.edges(variable), variable)],
                 [sliced[rows], physical[variable].to_numpy()[rows]],
-                label[rows], prob[rows],
+                label[rows],
+                prob[rows],
             )  # fmt: skip
-            for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            for variable in spec.variables
+        }
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            for variable, plane in planes.items():
                 entry = histograms.compare({k: h[i, :] for k, h in plane.items()})
                 entry.update(particle=particle, p_low=lo, p_high=hi, variable=variable)
                 out.append(entry)
-    order = {v: k for k, v in enumerate(spec.variables)}  # by particle, slice, variable
-    return sorted(out, key=lambda m: (list(species).index(m["particle"]), m["p_low"],
-                                      order[m["variable"]]))  # fmt: skip
+    return out
 
 
 def worst_bins(metrics: dict, n: int = 10) -> list[dict]:

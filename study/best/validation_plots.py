@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from study.best.histograms import ratio
 from study.store.figures import pyplot, save_png
 
 WORST = 6  # kinematic bins drawn on their own, worst chi2/ndf first
@@ -56,9 +57,8 @@ def comparison(ax, rax, m: dict, xlabel: str, title: str = "") -> None:
     )  # fmt: skip
     accepted = h["accepted"].values()
     edges = h["accepted"].axes[0].edges
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(accepted > 0, h["weighted"].values() / accepted, np.nan)
-        band = np.where(accepted > 0, np.sqrt(h["null"].values()) / accepted, np.nan)
+    r = ratio(h["weighted"].values(), accepted)
+    band = ratio(np.sqrt(h["null"].values()), accepted)
     rax.stairs(1 + band, edges, baseline=1 - band, fill=True, color="C3", alpha=0.25,
                label="expected spread")  # fmt: skip
     centres = 0.5 * (edges[1:] + edges[:-1])

@@ -198,11 +198,11 @@ def _flops(report: dict) -> int | None:
     return cost.flops_per_particle(inputs, width, blocks) if inputs > 0 else None
 
 
-def validation(study_dir: Path, worst: int = 6) -> dict | None:
+def validation(study_dir: Path) -> dict | None:
     """The retrained best's validation (best/validation/metrics.json): its kinematic bins
     worst chi2/ndf first, each with its figure where drawn (study/best/validation_plots.py),
     and the per-variable figures; None before a retrain."""
-    from study.best.validation_plots import worst_first, worst_name
+    from study.best.validation_plots import WORST, worst_first, worst_name
 
     directory = Path(study_dir) / "best" / "validation"
     try:
@@ -217,7 +217,7 @@ def validation(study_dir: Path, worst: int = 6) -> dict | None:
             "bin": f"{m['particle']} {m['p_low']:g}-{m['p_high']:g} {unit} {m['variable']}",
             "chi2_ndf": m["chi2_ndf"], "ndf": m["ndf"], "chi2_ndf_binomial": m["chi2_ndf_binomial"],
             "efficiency_true": m["efficiency_true"], "efficiency_model": m["efficiency_model"],
-            "figure": f"../best/validation/worst/{figure.name}" if rank <= worst and figure.exists()
+            "figure": f"../best/validation/worst/{figure.name}" if rank <= WORST and figure.exists()
             else "",
         })  # fmt: skip
     overview = [f"../best/validation/{p.name}" for p in sorted(directory.glob("*.png"))]

@@ -28,7 +28,7 @@ class Bookkeeping:
         self.start = time.perf_counter()
         self.seconds = 0.0
         self.mirror_seconds = 0.0
-        self.trials = 0
+        self.mirror_writes = 0
         self._mirror_broken = False
         self._writer: ThreadPoolExecutor | None = None
 
@@ -67,7 +67,7 @@ class Bookkeeping:
             self._mirror_broken = True
         finally:
             self.mirror_seconds += time.perf_counter() - begin
-        self.trials += 1
+        self.mirror_writes += 1
 
     def summary(self) -> dict:
         wall = time.perf_counter() - self.start
@@ -75,7 +75,7 @@ class Bookkeeping:
             "wall_s": round(wall, 3),
             "bookkeeping_s": round(self.seconds, 3),
             "mirror_s": round(self.mirror_seconds, 3),  # in the background thread
-            "trials": self.trials,
+            "mirror_writes": self.mirror_writes,
             "fraction": round(self.seconds / wall, 5) if wall > 0 else 0.0,
         }
 

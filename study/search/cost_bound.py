@@ -19,8 +19,7 @@ DRAWS = 200
 
 def within(values: dict, n_inputs: int, max_ns: float) -> bool:
     """Whether the configuration `values` costs at most `max_ns` a particle (estimated)."""
-    flops = cost.flops_per_particle(n_inputs, int(values["width"]), int(values["n_blocks"]))
-    return cost.estimated_c_ns(flops) <= max_ns
+    return cost.configuration_ns(values, n_inputs) <= max_ns
 
 
 class CostBoundOracle:

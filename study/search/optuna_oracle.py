@@ -262,9 +262,7 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
         if "cost" in self.objectives:
             if self.cost_inputs is None:
                 raise StateError("the cost objective needs the network's inputs (cost_inputs)")
-            hp = trial.hyperparameters.values
-            flops = cost.flops_per_particle(self.cost_inputs, int(hp["width"]), int(hp["n_blocks"]))
-            values.append(float(cost.estimated_c_ns(flops)))
+            values.append(cost.configuration_ns(trial.hyperparameters.values, self.cost_inputs))
         return values
 
     def get_state(self):

@@ -23,6 +23,13 @@ def estimated_c_ns(flops: float) -> float:
     return NS_FIXED + NS_PER_FLOP * float(flops)
 
 
+def configuration_ns(values: dict, n_inputs: int) -> float:
+    """Estimated compiled-C ns a particle of the hyperparameters `values` (width, n_blocks)."""
+    return estimated_c_ns(
+        flops_per_particle(n_inputs, int(values["width"]), int(values["n_blocks"]))
+    )
+
+
 def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
     """Ids of the non-dominated (id, cost, objective) points, by increasing cost: none
     other is at most as costly and at most as bad, and strictly better in one."""
