@@ -12,6 +12,8 @@ dataset with other names sets its own, as a JSON object in the study's config
 
 `species` may be empty (all rows, one species "all"); `slice.transform` maps the
 column to the edges' units: "none" (default) or "log10_mev_to_gev" (10**(x - 3)).
+Species and variable names become figure file names (`<species>_<variable>.png`):
+letters, digits and `_ . -` only, not starting with a dot (study/names.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from study.errors import ConfigError
+from study.names import file_name_problem, shown
 
 TRANSFORMS = {"none": lambda x: x, "log10_mev_to_gev": lambda x: 10.0 ** (x - 3.0)}
 
@@ -63,6 +66,10 @@ class BinningSpec:
                 f"{source}: slice transform: expected one of {', '.join(TRANSFORMS)}, "
                 f"found {spec.slice_transform!r}"
             )
+        for kind, names in (("species", spec.species), ("variable", variables)):
+            for name in names:  # each becomes part of a figure's file name
+                if file_name_problem(name):
+                    raise ConfigError(f"{source}: {kind} {shown(name)}: {file_name_problem(name)}")
         bad = [k for k, (lo, hi, n) in variables.items() if not (hi > lo and n >= 1)]
         if not variables or bad:
             raise ConfigError(f"{source}: variables need low < high and bins >= 1 ({bad})")

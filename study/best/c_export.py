@@ -3,8 +3,9 @@
 `build` writes the source (study/best/c_source.py) and compiles it with the system's
 C compiler (`cc -O3 -march=native -shared -fPIC ... -lm`; the flags are recorded); a
 missing compiler is one line and the rest of the export goes on. `CLibrary` loads the
-library through ctypes; `check` compares it with the SavedModel on the test split's
-raw rows, rows outside the fitted range and every combination of the flags.
+library through ctypes (build.json's paths resolved inside c/, else refused:
+`read_record`); `check` compares it with the SavedModel on the test split's raw rows,
+rows outside the fitted range and every combination of the flags.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from study.best import c_source
-from study.errors import ExportError
+from study.errors import DataError, ExportError
+from study.names import C_IDENTIFIER, shown
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,39 @@ def build(model, pre, export_dir: Path, name: str = "acceptance") -> dict:
     return record
 
 
+def read_record(export_dir: Path) -> tuple[dict, Path, Path]:
+    """build.json of a compiled export, and the library and header it names, resolved:
+    a path outside the export's c/ (absolute, `..`, a link out) or a name that is no C
+    identifier is refused (DataError): loading a library runs its code."""
+    folder = Path(export_dir) / DIRECTORY
+    path = folder / "build.json"
+    if not path.exists():
+        raise ExportError(f"{export_dir}: no C export (no {DIRECTORY}/build.json)")
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid JSON ({err})") from None
+    name = record.get("name") if isinstance(record, dict) else None
+    if not isinstance(name, str) or not C_IDENTIFIER.fullmatch(name):
+        raise DataError(f"{path}: name: expected a C identifier, found {shown(name)}")
+    if not record.get("compiled"):
+        raise ExportError(f"{export_dir}: the C export was not compiled ({record.get('reason')})")
+    return record, _inside(path, record, "library"), _inside(path, record, "header")
+
+
+def _inside(path: Path, record: dict, key: str) -> Path:
+    """record[key], a path relative to the export, resolved inside the export's c/."""
+    value = record.get(key)
+    folder = path.parent.resolve()
+    relative = Path(value) if isinstance(value, str) else None
+    if relative is None or relative.is_absolute() or ".." in relative.parts:
+        raise DataError(f"{path}: {key}: expected a path inside {DIRECTORY}/, found {shown(value)}")
+    target = (path.parent.parent / relative).resolve()
+    if not target.is_relative_to(folder) or not target.is_file():
+        raise DataError(f"{path}: {key}: {shown(value)} is no file inside {folder}")
+    return target
+
+
 def _load_fresh(library: Path):
     """dlopen `library` under a name of its own: the loader returns the library first
     loaded under a path for every later load of that path in the process, so a library
@@ -83,26 +119,22 @@ class CLibrary:
     `predict_one(raw [F])` (the one-particle entry)."""
 
     def __init__(self, export_dir: Path):
-        export_dir = Path(export_dir)
-        record_path = export_dir / DIRECTORY / "build.json"
-        if not record_path.exists():
-            raise ExportError(f"{export_dir}: no C export (no {DIRECTORY}/build.json)")
-        record = json.loads(record_path.read_text())
-        if not record.get("compiled"):
-            raise ExportError(f"{export_dir}: the C export was not compiled ({record['reason']})")
+        record, library, header = read_record(export_dir)
         self.name = record["name"]
-        self._lib = _load_fresh(export_dir / record["library"])
+        self._lib = _load_fresh(library)
         pointer = ctypes.POINTER(ctypes.c_float)
         self.one = getattr(self._lib, self.name)
         self.one.argtypes, self.one.restype = [pointer, pointer], pointer
         self.batch = getattr(self._lib, f"{self.name}_batch")
         self.batch.argtypes, self.batch.restype = [pointer, pointer, ctypes.c_int], pointer
-        self.n_features = self._n_features(export_dir / record["header"])
+        self.n_features = self._n_features(header)
 
     @staticmethod
     def _n_features(header: Path) -> int:
-        line = next(x for x in header.read_text().splitlines() if "_N_FEATURES" in x)
-        return int(line.split()[-1])
+        found = re.search(r"^#define \w+_N_FEATURES (\d+)$", header.read_text(), re.MULTILINE)
+        if not found:
+            raise DataError(f"{header}: no NAME_N_FEATURES line")
+        return int(found.group(1))
 
     def predict(self, raw) -> np.ndarray:
         raw = np.ascontiguousarray(raw, np.float32)

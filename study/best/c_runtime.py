@@ -1,13 +1,14 @@
 """The fixed parts of the generated C (study/best/c_source.py writes the rest): numpy's
 interp, the normal quantile function, tanh and erf as Eigen computes them, and the
-Dense layer for P particles."""
+Dense layer for P particles. Every symbol is static and named `@NAME@_...` (the
+export's name replaces @NAME@), so the library exports only NAME and NAME_batch."""
 
 PREAMBLE = r"""
 #include <math.h>
 #include <stddef.h>
 #include "@NAME@.h"
 
-static double interp(double x, const double *xp, const double *fp, int n)
+static double @NAME@_interp(double x, const double *xp, const double *fp, int n)
 {
     /* numpy.interp: the largest j with xp[j] <= x */
     if (x < xp[0]) return fp[0];
@@ -21,7 +22,7 @@ static double interp(double x, const double *xp, const double *fp, int n)
     return fp[j] + t * (fp[j + 1] - fp[j]);
 }
 
-static double ndtri(double p)
+static double @NAME@_ndtri(double p)
 {
     /* Acklam's rational approximation, then one Halley step on erfc */
     static const double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02,
@@ -58,7 +59,7 @@ static double ndtri(double p)
 TANH = r"""
 /* tanh as Eigen (TensorFlow's CPU kernels) computes it: a 13/6 rational function on
    [-7.905, 7.905], x itself below 4e-4; |error| < 4e-7, and no call: it vectorises. */
-static inline float tanh_rational(float x)
+static inline float @NAME@_tanh_rational(float x)
 {
     const float c = 7.90531110763549805f;
     const float a = x > c ? c : (x < -c ? -c : x), x2 = a * a;
@@ -77,7 +78,7 @@ static inline float tanh_rational(float x)
 }
 
 /* erf as Eigen computes it: a 13/8 rational function on [-4, 4]; |error| < 5e-7. */
-static inline float erf_rational(float x)
+static inline float @NAME@_erf_rational(float x)
 {
     const float a = x > 4.0f ? 4.0f : (x < -4.0f ? -4.0f : x), x2 = a * a;
     float p = -2.72614225801306e-10f;
@@ -100,8 +101,8 @@ DENSE = r"""
 /* out[p][j] = act(b[j] + sum_i in[p][i] w[i][j]) (+ res[p][j]) for P particles: for each
    input i, its weight row is loaded once and serves the P particles (the accumulators,
    P rows of n_out floats, stay in L1); the j loop is contiguous, vectorised by -O3. */
-#define DENSE(P) \
-static void dense_##P(const float *in, int n_in, float *out, int n_out, const float *w, \
+#define @NAME@_DENSE(P) \
+static void @NAME@_dense_##P(const float *in, int n_in, float *out, int n_out, const float *w, \
                       const float *b, int act, const float *res) \
 { \
     float acc[P][n_out]; \
@@ -116,7 +117,7 @@ static void dense_##P(const float *in, int n_in, float *out, int n_out, const fl
         } \
     } \
     for (int q = 0; q < P; q++) for (int j = 0; j < n_out; j++) { \
-        const float v = activate(acc[q][j], act); \
+        const float v = @NAME@_activate(acc[q][j], act); \
         out[q * n_out + j] = res ? res[q * n_out + j] + v : v; \
     } \
 }

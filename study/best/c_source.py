@@ -11,26 +11,53 @@ each weight row, loaded once, serves 8 particles (bench/bench_inference.py measu
 the batch against a single-threaded BLAS GEMM at the same shapes). Widths are padded
 to multiples of 16 with zero weights (every activation here maps 0 to 0, so padded
 units stay 0).
+
+Every symbol but NAME and NAME_batch is static and named NAME_... (the library exports
+those two alone), and no dataset string reaches the source raw: a feature's name is
+reduced to letters, digits and `_ . -` in comments (`comment_text`) and written as an
+escaped string literal in the header's NAME_FEATURE_NAMES (`string_literal`).
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from study.best.c_runtime import DENSE, PREAMBLE, TANH
+from study.names import c_name_problem
 
 ACTIVATIONS = {  # Keras's, in float
-    "tanh": "tanh_rational(v)",
+    "tanh": "@NAME@_tanh_rational(v)",
     "relu": "(v > 0.0f ? v : 0.0f)",
     # gelu through libm's erff: the rational erf's 4e-7 compounds over deep gelu stacks
     # to ~1e-5 (measured on a 10 x 100 gelu export); tanh's stays at ~1e-7
     "gelu": "0.5f * v * (1.0f + erff(v * 0.70710678118654752f))",
-    "silu": "0.5f * v * (1.0f + tanh_rational(0.5f * v))",  # x sigmoid(x)
-    "swish": "0.5f * v * (1.0f + tanh_rational(0.5f * v))",
+    "silu": "0.5f * v * (1.0f + @NAME@_tanh_rational(0.5f * v))",  # x sigmoid(x)
+    "swish": "0.5f * v * (1.0f + @NAME@_tanh_rational(0.5f * v))",
     "linear": "v",
 }
 BLOCK = 16  # widths are padded to a multiple of this (whole vectors)
 PARTICLES = 8  # particles sharing each weight row in the batch path
+
+
+def comment_text(text: str) -> str:
+    """`text` for a C comment: letters, digits and `_ . -` kept, anything else `_`, at
+    most 64 characters (no `*/`, no line splice, no trigraph can survive)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(text))[:64]
+
+
+def string_literal(text: str) -> str:
+    """`text` as a C string literal: UTF-8, with backslash, quote and `?` (trigraphs)
+    escaped and every byte outside printable ASCII as a three-digit octal escape."""
+    out = []
+    for byte in str(text).encode("utf-8", "backslashreplace"):
+        c = chr(byte)
+        if c in '\\"?':
+            out.append("\\" + c)
+        else:
+            out.append(c if 0x20 <= byte < 0x7F else f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
 
 
 def _array(name: str, values, ctype: str = "float") -> str:
@@ -80,101 +107,121 @@ def network_layers(model) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], str
 
 def generate(model, pre, name: str = "acceptance") -> tuple[str, str]:
     """(C source, header) of `model` (Keras, the study's network) behind `pre`."""
+    problem = c_name_problem(name)
+    if problem:
+        raise ValueError(f"C name {name!r}: {problem}")
     hidden, (k_out, b_out, out_act) = network_layers(model)
     if out_act != "sigmoid" or k_out.shape[1] != 1:
         raise ValueError("the output layer is not Dense(1, sigmoid)")
     n_features = len(pre.features)
-    width = hidden[0][0].shape[1]
-    wp = _round_up(width)
+    wp = _round_up(hidden[0][0].shape[1])
     acts = sorted({a for _, _, a in hidden})
-    parts = [PREAMBLE.replace("@NAME@", name)]
-    parts.append(_array("REFERENCES", pre.references, "double"))
-    ties = {}
-    for c in pre.continuous:
-        q = np.asarray(pre.quantiles[c], np.float64)
-        parts.append(_array(f"Q_{pre.features.index(c)}", q, "double"))
-        ties[c] = bool(np.any(np.diff(q) <= 0))
-        if ties[c]:  # the mirrored interpolation of numpy/scikit-learn at ties
-            parts.append(_array(f"QM_{pre.features.index(c)}", -q[::-1], "double"))
-    if any(ties.values()):
-        parts.append(_array("RM", -np.asarray(pre.references)[::-1], "double"))
-    for k, (kernel, bias, _) in enumerate(hidden):
-        rows = n_features if k == 0 else wp
-        kp, bp = _padded(kernel, bias, rows, wp)
-        parts.append(_array(f"W{k}", kp) + _array(f"B{k}", bp))
-    parts.append(_array("WOUT", np.pad(k_out[:, 0], (0, wp - width))))
-    parts.append(f"static const float BOUT = {float(b_out[0]):.9e}f;\n")
+    ties = {
+        c: bool(np.any(np.diff(np.asarray(pre.quantiles[c], np.float64)) <= 0))
+        for c in pre.continuous
+    }
     cases = "".join(f"    case {k}: return {ACTIVATIONS[a]};\n" for k, a in enumerate(acts))
-    parts.append(TANH)
-    parts.append(
-        "static inline float activate(float v, int act)\n{\n    switch (act) {\n"
-        f"{cases}    default: return v;\n    }}\n}}\n"
-    )
-    parts.append(DENSE + f"DENSE(1)\nDENSE({PARTICLES})\n")
-    parts.append(_preprocess(pre, ties))
-    parts.append(_forward(hidden, acts, n_features, wp, name))
-    return "".join(parts), _header(name, n_features, pre)
+    parts = [
+        PREAMBLE,
+        _tables(pre, ties, hidden, k_out, b_out, wp),
+        TANH,
+        "static inline float @NAME@_activate(float v, int act)\n{\n    switch (act) {\n"
+        f"{cases}    default: return v;\n    }}\n}}\n",
+        DENSE + f"@NAME@_DENSE(1)\n@NAME@_DENSE({PARTICLES})\n#undef @NAME@_DENSE\n",
+        _preprocess(pre, ties),
+        _forward(hidden, acts, n_features, wp),
+    ]
+    return "".join(parts).replace("@NAME@", name), _header(name, n_features, pre)
+
+
+def _tables(pre, ties: dict, hidden: list, k_out, b_out, wp: int) -> str:
+    """The quantile tables, the padded weights and biases, as static arrays."""
+    parts = [_array("@NAME@_REFERENCES", pre.references, "double")]
+    for c in pre.continuous:
+        j, q = pre.features.index(c), np.asarray(pre.quantiles[c], np.float64)
+        parts.append(_array(f"@NAME@_Q_{j}", q, "double"))
+        if ties[c]:  # the mirrored interpolation of numpy/scikit-learn at ties
+            parts.append(_array(f"@NAME@_QM_{j}", -q[::-1], "double"))
+    if any(ties.values()):
+        parts.append(_array("@NAME@_RM", -np.asarray(pre.references)[::-1], "double"))
+    for k, (kernel, bias, _) in enumerate(hidden):
+        kp, bp = _padded(kernel, bias, len(pre.features) if k == 0 else wp, wp)
+        parts.append(_array(f"@NAME@_W{k}", kp) + _array(f"@NAME@_B{k}", bp))
+    width = hidden[0][0].shape[1]
+    parts.append(_array("@NAME@_WOUT", np.pad(k_out[:, 0], (0, wp - width))))
+    parts.append(f"static const float @NAME@_BOUT = {float(b_out[0]):.9e}f;\n")
+    return "".join(parts)
 
 
 def _preprocess(pre, ties: dict) -> str:
     n_ref = len(pre.references)
-    lines = [
-        "static void preprocess(const float *raw, float *x)\n{\n    double u;\n",
-    ]
+    lines = ["static void @NAME@_preprocess(const float *raw, float *x)\n{\n    double u;\n"]
     for j, c in enumerate(pre.features):
+        shown = f"feature {j}: {comment_text(c)}"
         if c not in pre.quantiles:
-            lines.append(f"    x[{j}] = raw[{j}];  /* {c}: flag, passed through */\n")
+            lines.append(f"    x[{j}] = raw[{j}];  /* {shown}, a flag, passed through */\n")
             continue
-        lines.append(f"    u = interp((double)raw[{j}], Q_{j}, REFERENCES, {n_ref});  /* {c} */\n")
+        lines.append(
+            f"    u = @NAME@_interp((double)raw[{j}], @NAME@_Q_{j}, @NAME@_REFERENCES, {n_ref});"
+            f"  /* {shown} */\n"
+        )
         if ties[c]:
-            lines.append(f"    u = 0.5 * (u - interp(-(double)raw[{j}], QM_{j}, RM, {n_ref}));\n")
+            lines.append(
+                f"    u = 0.5 * (u - @NAME@_interp(-(double)raw[{j}], @NAME@_QM_{j}, @NAME@_RM, "
+                f"{n_ref}));\n"
+            )
         lines.append(
             "    u = u < 1e-7 ? 1e-7 : (u > 1.0 - 1e-7 ? 1.0 - 1e-7 : u);\n"
-            f"    x[{j}] = (float)ndtri(u);\n"
+            f"    x[{j}] = (float)@NAME@_ndtri(u);\n"
         )
     lines.append("}\n")
     return "".join(lines)
 
 
-def _forward(hidden: list, acts: list, n_features: int, wp: int, name: str) -> str:
+def _forward(hidden: list, acts: list, n_features: int, wp: int) -> str:
     code = acts.index
     blocks = "".join(
-        f"    dense_##P(h, {wp}, t, {wp}, W{k}, B{k}, {code(a)}, h); "
+        f"    @NAME@_dense_##P(h, {wp}, t, {wp}, @NAME@_W{k}, @NAME@_B{k}, {code(a)}, h); "
         "{ float *s = h; h = t; t = s; } \\\n"
         for k, (_, _, a) in enumerate(hidden[1:], start=1)
     )
     return (
-        f"#define FORWARD(P) \\\nstatic void forward_##P(const float *raw, float *out) \\\n{{ \\\n"
+        "#define @NAME@_FORWARD(P) \\\n"
+        "static void @NAME@_forward_##P(const float *raw, float *out) \\\n{ \\\n"
         f"    float x[P * {n_features}], h0[P * {wp}], t0[P * {wp}]; \\\n"
         "    float *h = h0, *t = t0; \\\n"
-        f"    for (int q = 0; q < P; q++) \\\n"
-        f"        preprocess(raw + q * {n_features}, x + q * {n_features}); \\\n"
-        f"    dense_##P(x, {n_features}, h, {wp}, W0, B0, {code(hidden[0][2])}, NULL); \\\n"
+        "    for (int q = 0; q < P; q++) \\\n"
+        f"        @NAME@_preprocess(raw + q * {n_features}, x + q * {n_features}); \\\n"
+        f"    @NAME@_dense_##P(x, {n_features}, h, {wp}, @NAME@_W0, @NAME@_B0, "
+        f"{code(hidden[0][2])}, NULL); \\\n"
         f"{blocks}"
         "    for (int q = 0; q < P; q++) { \\\n"
-        "        float z = BOUT; \\\n"
-        f"        for (int j = 0; j < {wp}; j++) z += h[q * {wp} + j] * WOUT[j]; \\\n"
+        "        float z = @NAME@_BOUT; \\\n"
+        f"        for (int j = 0; j < {wp}; j++) z += h[q * {wp} + j] * @NAME@_WOUT[j]; \\\n"
         "        out[q] = 1.0f / (1.0f + expf(-z)); \\\n"
         "    } \\\n"
-        f"}}\nFORWARD(1)\nFORWARD({PARTICLES})\n\n"
-        f"float *{name}(float *output, const float *input)\n{{\n"
-        "    forward_1(input, output);\n    return output;\n}\n\n"
-        f"float *{name}_batch(float *output, const float *input, int n)\n{{\n"
+        f"}}\n@NAME@_FORWARD(1)\n@NAME@_FORWARD({PARTICLES})\n#undef @NAME@_FORWARD\n\n"
+        "float *@NAME@(float *output, const float *input)\n{\n"
+        "    @NAME@_forward_1(input, output);\n    return output;\n}\n\n"
+        "float *@NAME@_batch(float *output, const float *input, int n)\n{\n"
         "    int p = 0;\n"
         f"    for (; p + {PARTICLES} <= n; p += {PARTICLES})\n"
-        f"        forward_{PARTICLES}(input + (size_t)p * {n_features}, output + p);\n"
-        f"    for (; p < n; p++) forward_1(input + (size_t)p * {n_features}, output + p);\n"
+        f"        @NAME@_forward_{PARTICLES}(input + (size_t)p * {n_features}, output + p);\n"
+        f"    for (; p < n; p++) @NAME@_forward_1(input + (size_t)p * {n_features}, output + p);\n"
         "    return output;\n}\n"
     )
 
 
 def _header(name: str, n_features: int, pre) -> str:
-    guard = f"{name.upper()}_H"
-    features = ", ".join(pre.features)
+    upper = name.upper()
+    features = ", ".join(comment_text(c) for c in pre.features)
+    literals = ", ".join(string_literal(c) for c in pre.features)
     return (
-        f"#ifndef {guard}\n#define {guard}\n"
+        f"#ifndef {upper}_H\n#define {upper}_H\n"
         f"/* The acceptance model: raw features ({features}) -> probability. */\n"
-        f"#define {name.upper()}_N_FEATURES {n_features}\n"
+        f"#define {upper}_N_FEATURES {n_features}\n"
+        f"/* the features' names, in input order: const char *names[] = {upper}_FEATURE_NAMES; */\n"
+        f"#define {upper}_FEATURE_NAMES {{{literals}}}\n"
         '#ifdef __cplusplus\nextern "C" {\n#endif\n'
         f"/* one particle: input[{n_features}] raw features, output[1]; returns output */\n"
         f"float *{name}(float *output, const float *input);\n"

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from study.errors import DataError
+from study.names import column_name_problem, shown
 
 
 def load_definitions(split_dir: Path) -> dict[str, list[str]]:
@@ -34,10 +35,20 @@ def load_definitions(split_dir: Path) -> dict[str, list[str]]:
         if key != "extras" and not value:
             raise DataError(f"{path}: key '{key}' is empty")
         out[key] = value
+    check_column_names(path, out["features"] + out["labels"] + out["extras"])
     unknown = sorted(set(raw) - {"features", "labels", "extras"})
     if unknown:
         raise DataError(f"{path}: unknown key '{unknown[0]}' (expected features, labels, extras)")
     return out
+
+
+def check_column_names(path: Path, names: list[str]) -> None:
+    """Every name is a safe column name (study/names.py): names are data, and the C
+    export, the report and the figures write them."""
+    for name in names:
+        problem = column_name_problem(name)
+        if problem:
+            raise DataError(f"{path}: column {shown(name)}: not a safe column name ({problem})")
 
 
 def feather_files(path: Path) -> list[Path]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study.data.checks import DataError, load_definitions
+from study.data.checks import DataError, check_column_names, load_definitions
 
 
 def raw_definitions(
@@ -19,6 +19,7 @@ def raw_definitions(
     from study.data.checks import read_schema
 
     schema, _ = read_schema(files[0])
+    check_column_names(files[0], [label, *extras])  # before they are named in a message
     if label not in schema.names:
         raise DataError(f"{files[0]}: column {label}: label column not found (see --label)")
     for extra in extras:
@@ -28,6 +29,7 @@ def raw_definitions(
     features = [f.name for f in schema if f.name not in skip and _is_numeric(f.type)]
     if not features:
         raise DataError(f"{files[0]}: no numeric feature columns besides the label")
+    check_column_names(files[0], features)
     return {"features": features, "labels": [label], "extras": list(extras)}
 
 

@@ -1,14 +1,18 @@
 """The compiled C export: the whole pipeline against the SavedModel, its entries, its
 failures (issue 18)."""
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from study.best import c_export
+from study.best import c_export, c_source
 from study.best.export import TOLERANCE, write_saved_model
 from study.data import synthetic
 from study.data.preprocessing import Preprocessing
 from study.errors import ExportError
+from study.names import C_INTERNALS, C_LIBRARY
 from study.training.network import build_network
 
 
@@ -83,3 +87,111 @@ def test_without_a_compiler_the_source_is_written_and_said(tmp_path, monkeypatch
     assert "no C compiler" in caplog.text
     with pytest.raises(ExportError, match="not compiled"):
         c_export.CLibrary(tmp_path)
+
+
+def _hostile_pipeline(tmp_path):
+    """A small network behind a preprocessing whose feature names attack the C: a
+    constructor in a comment, an #include after a newline, a line splice, a trigraph,
+    quotes; `c_source` is given them as they are (the dataset checks bypassed)."""
+    proof = tmp_path / "pwned"
+    names = [
+        "mc_x */ __attribute__((constructor)) static void f(void)"
+        f'{{ system("touch {proof}"); }} /* ',
+        'mc_y\n#include "/etc/passwd"\n',
+        "mc_z \\",
+        "mc_w ??/",
+        'mc_q "quoted" \' é',
+    ]
+    frame = next(synthetic.generate(5_000, seed=3, chunk_size=5_000))
+    safe = ["mc_x", "mc_y", "mc_z", "mc_eta", "mc_is_mu"]
+    frame = frame[safe].rename(columns=dict(zip(safe, names, strict=True)))
+    pre = Preprocessing.fit(frame, names, [names[-1]])
+    model = build_network(len(names), 16, 1, "tanh", 1e-3)
+    return model, pre, frame[names].to_numpy(np.float32), proof
+
+
+def test_hostile_feature_names_reach_the_c_only_escaped(tmp_path):
+    import ctypes
+    import re
+    import subprocess
+
+    model, pre, raw, proof = _hostile_pipeline(tmp_path)
+    record = c_export.build(model, pre, tmp_path, name="acc")
+    assert record["compiled"]  # it compiles (gcc -std=c99: trigraphs on)
+    folder = tmp_path / "c"
+    nm = ["nm", "--defined-only"]
+    exported = subprocess.run([*nm, "-D", folder / "acc.so"], capture_output=True, text=True)
+    assert sorted(line.split()[-1] for line in exported.stdout.splitlines()) == [
+        "acc", "acc_batch",
+    ]  # fmt: skip
+    library = c_export.CLibrary(tmp_path)  # dlopen: a constructor would run here
+    ctypes.CDLL(str(folder / "acc.so"))
+    assert not proof.exists()
+    exact = c_export.reference(model, pre, raw[:500])
+    assert np.max(np.abs(library.predict(raw[:500]) - exact)) <= TOLERANCE
+    # every symbol of the object is the model's: acc_<an internal>, no call but libm's
+    subprocess.run(["cc", "-std=c99", "-O3", "-fPIC", "-c", "-o", tmp_path / "acc.o",
+                    folder / "acc.c"], check=True)  # fmt: skip
+    symbols = subprocess.run(["nm", tmp_path / "acc.o"], capture_output=True, text=True)
+    lines = [s.split() for s in symbols.stdout.splitlines()]
+    defined = {s[-1].split(".")[0] for s in lines if s[-2] != "U" and s[-1][0] != "."}
+    assert defined and all(re.fullmatch(rf"acc(_({C_INTERNALS.pattern}|batch))?", s)
+                           for s in defined), defined  # fmt: skip
+    called = {s[-1] for s in lines if s[-2] == "U"}
+    assert called and called <= C_LIBRARY, called
+    source = (folder / "acc.c").read_text()
+    assert source.count("#include") == 3 and source.count("/*") == source.count("*/")
+    code = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)  # the comments removed
+    assert "system" not in code and "attribute" not in code and "passwd" not in code
+
+
+def test_the_header_names_the_features_exactly_in_escaped_literals(tmp_path):
+    import subprocess
+
+    model, pre, _, _ = _hostile_pipeline(tmp_path)
+    c_export.build(model, pre, tmp_path, name="acc")
+    program = tmp_path / "names.c"
+    program.write_text(
+        '#include <stdio.h>\n#include "acc.h"\nint main(void) {\n'
+        "    const char *names[] = ACC_FEATURE_NAMES;\n"
+        "    for (int k = 0; k < ACC_N_FEATURES; k++) {\n"
+        '        for (const char *c = names[k]; *c; c++) printf("%02x", (unsigned char)*c);\n'
+        '        printf("\\n");\n    }\n    return 0;\n}\n'
+    )
+    binary = tmp_path / "names"
+    subprocess.run(["cc", "-std=c99", "-I", tmp_path / "c", "-o", binary, program], check=True)
+    printed = subprocess.run([binary], capture_output=True, text=True, check=True).stdout
+    assert printed.split() == [n.encode().hex() for n in pre.features]
+
+
+@pytest.mark.parametrize("library", ["/etc/x.so", "../x.so", "c/../../x.so", "c/link.so"])
+def test_a_build_record_naming_a_library_outside_the_export_is_refused(tmp_path, library):
+    import json
+
+    from study.cli import main
+    from study.errors import DataError
+
+    (tmp_path / "x.so").write_bytes(b"")
+    export = tmp_path / "export"
+    (export / "c").mkdir(parents=True)
+    (export / "c" / "link.so").symlink_to(tmp_path / "x.so")
+    (export / "c" / "acceptance.h").write_text("#define ACCEPTANCE_N_FEATURES 2\n")
+    record = {"name": "acceptance", "compiled": True, "library": library,
+              "header": "c/acceptance.h"}  # fmt: skip
+    (export / "c" / "build.json").write_text(json.dumps(record))
+    with pytest.raises(DataError, match="library: .* inside"):
+        c_export.CLibrary(export)
+    frame = pd.DataFrame({"a": np.arange(50.0), "b": np.arange(50.0) % 2})
+    Preprocessing.fit(frame, ["a", "b"], ["b"]).save(export / "preprocessing.json")
+    frame.to_feather(tmp_path / "in.feather")
+    argv = ["predict", "--model", str(export), "--input", str(tmp_path / "in.feather"),
+            "--output", str(tmp_path / "out.feather"), "--engine", "c"]  # fmt: skip
+    assert main(argv) == 2
+    assert not (tmp_path / "out.feather").exists()
+
+
+def test_generate_refuses_a_name_that_is_no_safe_c_identifier():
+    model, pre, _, _ = _hostile_pipeline(Path("/nonexistent"))
+    for name in ("x(void){} int y", "int", "_Foo", "acc_W0"):
+        with pytest.raises(ValueError, match="C name"):
+            c_source.generate(model, pre, name)

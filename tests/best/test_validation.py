@@ -1,5 +1,6 @@
 """Histogram, chi-square and truth metrics on hand-made inputs."""
 
+import json
 import re
 
 import numpy as np
@@ -182,3 +183,23 @@ def test_validation_bins_flag_errors_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip().splitlines() == [err.strip()] and "not a JSON file or object" in err
+
+
+@pytest.mark.parametrize(
+    "species, variable",
+    [("../x", "eta"), ("/etc/x", "eta"), ("a/b", "eta"), ("..", "eta"), (".hidden", "eta"),
+     ("pi on", "eta"), ("pion", "../eta"), ("pion", "eta/x")],
+)  # fmt: skip
+def test_a_species_or_variable_that_is_no_plain_file_name_is_refused(
+    tmp_path, capsys, species, variable
+):
+    from study.cli import main
+
+    spec = {"slice": {"column": "pt", "edges": [0, 1]}, "variables": {variable: [-1, 1, 2]},
+            "species": {species: "is_pi"}}  # fmt: skip
+    argv = ["--validation-bins", json.dumps(spec), "--results", str(tmp_path / "r")]
+    assert main([*argv, "--trials", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and f"{species if species != 'pion' else variable!r}" in err
+    assert "expected 1 to 64 letters, digits, _ . - (not starting with a dot)" in err
+    assert not (tmp_path / "r").exists()

@@ -136,7 +136,7 @@ def test_existing_output_is_not_touched(capsys, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     line = run_bad(capsys, ["prepare", "--input", str(raw), "--output", str(out)])
-    assert "already exists (use --overwrite" in line
+    assert "already exists and is not a prepared dataset" in line and "--overwrite" not in line
     assert (out / "keep.txt").read_text() == "mine"
 
 
@@ -175,3 +175,43 @@ def test_missing_split_and_definitions(capsys, prepared):
     )
     shutil.rmtree(prepared / "test")
     assert "missing split directory" in run_bad(capsys, ["check", "--data", str(prepared)])
+
+
+HOSTILE = [
+    'mc_x */ __attribute__((constructor)) static void f(void){ system("id > x"); } /* ',
+    "#include <stdio.h>",
+    "mc_y\nmc_z",
+    'say "hi"',
+    "x" * 65,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_column_name_is_refused_at_prepare_naming_it(capsys, tmp_path, name):
+    raw = write_raw(tmp_path / "raw", [raw_frame().rename(columns={"py": name})])
+    line = prepare(capsys, tmp_path, raw)  # the feather file's own column names
+    assert f"f0.feather: column {repr(name)[:40]}" in line and "not a safe column name" in line
+    (raw / "definitions.json").write_text(
+        json.dumps({"features": ["px", name], "labels": ["acceptance"]})
+    )
+    line = prepare(capsys, tmp_path, raw)  # definitions.json's
+    assert f"definitions.json: column {repr(name)[:40]}" in line
+
+
+@pytest.mark.parametrize("name", HOSTILE[:4])
+def test_a_hostile_name_in_a_prepared_dataset_is_refused_at_check(capsys, prepared, name):
+    path = prepared / "train" / "definitions.json"
+    definitions = json.loads(path.read_text())
+    definitions["extras"] = [name]
+    path.write_text(json.dumps(definitions))
+    line = run_bad(capsys, ["check", "--data", str(prepared)])
+    assert f"train/definitions.json: column {repr(name)[:40]}" in line
+    assert "outside the safe set (letters, digits, _ . - [ ] ( ) / and space)" in line
+
+
+def test_names_with_brackets_slashes_and_spaces_are_kept(capsys, tmp_path):
+    names = {"px": "p [GeV/c]", "py": "eta (lab)", "flag": "is-mu.v2"}
+    raw = write_raw(tmp_path / "raw", [raw_frame(400).rename(columns=names)])
+    assert main(["prepare", "--input", str(raw), "--output", str(tmp_path / "out")]) == 0
+    assert main(["check", "--data", str(tmp_path / "out")]) == 0
+    assert "p [GeV/c]" in (tmp_path / "out" / "train" / "definitions.json").read_text()
