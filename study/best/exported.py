@@ -20,6 +20,7 @@ import pandas as pd
 from study.data.checks import check_values, feather_files, read_schema
 from study.data.preprocessing import Preprocessing
 from study.errors import DataError
+from study.store.atomic import restore_swapped
 
 ENGINES = ("savedmodel", "c")
 
@@ -29,6 +30,7 @@ class ExportedModel:
 
     def __init__(self, directory: Path, engine: str = "savedmodel"):
         self.directory, self.engine = Path(directory), engine
+        restore_swapped(self.directory)  # an export replaced by a process killed mid-swap
         if engine not in ENGINES:
             raise DataError(f"engine: expected one of {', '.join(ENGINES)}, found {engine!r}")
         needs = ("saved_model",) if engine == "savedmodel" else ("c/build.json",)

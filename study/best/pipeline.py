@@ -27,8 +27,10 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     """Retrain, validate and export; return the summary figures. A time budget (a
     study.budget.Budget) leaves the retrain what the final stages do not need."""
     from study.best.retrain import Checkpoint
+    from study.store.study_file import restore_study
 
     best_dir = config.study_dir / "best"
+    restore_study(config.study_dir)  # a swap of best/export cut between its renames
     trial, done = _retrain(config, dataset, trial_id, budget)
     metrics, physical = _validate(config, dataset, trial, done)
     _export(config, dataset, trial, done, metrics, physical)

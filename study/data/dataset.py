@@ -17,6 +17,7 @@ from study.data.checks import (
 )
 from study.data.feather import FeatherReader
 from study.data.preprocessing import Preprocessing
+from study.store.atomic import restore_swapped
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,15 @@ class PreparedDataset:
         return digest.hexdigest()
 
 
+def replaced(path: Path) -> Path:
+    """Where `prepare --overwrite` sets the dataset it replaces until the new one is in."""
+    return path.with_name(f".{path.name}.old")
+
+
 def open_dataset(path: Path, check_values: bool = True) -> PreparedDataset:
     """Open and check a prepared dataset; every problem raises one DataError line."""
     path = Path(path)
+    restore_swapped(path, replaced(path))  # a replace killed between its two renames
     if not path.is_dir():
         raise DataError(f"{path}: no such dataset directory")
     readers = {}

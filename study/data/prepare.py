@@ -28,11 +28,19 @@ from study.data.checks import (
     check_values,
     feather_files,
 )
-from study.data.dataset import FIT_ROWS, FRACTIONS, SPLITS, PreparedDataset, open_dataset
+from study.data.dataset import (
+    FIT_ROWS,
+    FRACTIONS,
+    SPLITS,
+    PreparedDataset,
+    open_dataset,
+    replaced,
+)
 from study.data.feather import FeatherReader, write_split
 from study.data.preprocessing import Preprocessing
 from study.data.raw import infer_flags, raw_definitions
-from study.store.atomic import swap_directory
+from study.store.atomic import restore_swapped, swap_directory
+from study.store.overwrite import check_dataset_replaceable, is_prepared_dataset
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +105,30 @@ def _summary(root: Path) -> dict:
     return stats
 
 
+def _check_output(output: Path, overwrite: bool) -> None:
+    """Refuse an existing `output` without `overwrite`, or one that is not a prepared
+    dataset with it (study/store/overwrite.py)."""
+    if output.exists() and not overwrite:
+        if is_prepared_dataset(output):
+            raise DataError(f"{output}: already exists (use --overwrite to replace it)")
+        raise DataError(
+            f"{output}: already exists and is not a prepared dataset; nothing was changed "
+            "in it; use another --output"
+        )
+    if overwrite:
+        check_dataset_replaceable(output)
+
+
 def _publish(tmp: Path, output: Path, overwrite: bool) -> None:
     """Rename the finished temporary directory onto `output`."""
-    if output.exists():
-        if not overwrite:
-            raise DataError(f"{output}: already exists (use --overwrite to replace it)")
-    swap_directory(tmp, output, output.with_name(f".{output.name}.old-{os.getpid()}"))
+    _check_output(output, overwrite)  # again: it may have appeared while we wrote
+    swap_directory(tmp, output, replaced(output))
 
 
 def _staging(output: Path, overwrite: bool) -> Path:
     output = Path(output)
-    if output.exists() and not overwrite:
-        raise DataError(f"{output}: already exists (use --overwrite to replace it)")
+    restore_swapped(output, replaced(output))  # a kill between the two renames of a replace
+    _check_output(output, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -2,19 +2,25 @@
 
 A file is written to a temporary beside it and renamed into place (`write_atomic`,
 `write_text_atomic`, `write_json_atomic`); a directory is built beside its target
-and swapped in (`swap_directory`). A kill at any moment leaves the old version or
-the new one, plus at most a temporary that the next run removes.
+and swapped in (`swap_directory`: the old one renamed to `<name>.old`, the new one
+renamed into place, the old one removed). A kill at any moment leaves the old version
+or the new one, plus at most a temporary that the next run removes; a kill between
+the two renames leaves only `<name>.old`, which `restore_swapped` (called by the next
+swap and by the readers of a swapped directory) renames back.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from study.testing import faults
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -60,6 +66,7 @@ def swap_directory(tmp: Path, directory: Path, old: Path | None = None) -> None:
     """Rename the finished directory `tmp` onto `directory`, the previous one set aside
     as `old` (default `<directory>.old`) and removed once the new one is in place."""
     old = old or directory.with_name(directory.name + ".old")
+    restore_swapped(directory, old)
     if directory.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(directory, old)
@@ -67,3 +74,19 @@ def swap_directory(tmp: Path, directory: Path, old: Path | None = None) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, directory)
+
+
+def restore_swapped(directory: Path, old: Path | None = None) -> bool:
+    """Undo a swap killed between its two renames: `old` (default `<directory>.old`)
+    without `directory` is renamed back; True if it was. With both present, `old` is the
+    stale one, left for the next swap to remove once its successor is in place."""
+    directory = Path(directory)
+    old = old or directory.with_name(directory.name + ".old")
+    if directory.exists() or directory.is_symlink() or not old.is_dir():
+        return False
+    try:
+        os.rename(old, directory)
+    except FileNotFoundError:  # another process restored it (or swapped) first
+        return False
+    log.warning("%s: restored from %s (a replace was cut between its renames)", directory, old)
+    return True

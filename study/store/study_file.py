@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from study.config import StudyConfig
 from study.errors import ConfigError
 from study.space import space_to_dict
-from study.store.atomic import write_json_atomic
+from study.store.atomic import restore_swapped, write_json_atomic
 from study.store.lock import NAME as LOCK_NAME
+from study.store.overwrite import check_study_removable, remove_study_contents
 
 log = logging.getLogger(__name__)
 
@@ -78,23 +78,46 @@ def read_config(study_dir: Path) -> StudyConfig:
     return config
 
 
+SWAPPED = ("best/export", "best/checkpoint")  # directories replaced whole (swap_directory)
+
+
+def restore_study(study_dir: Path) -> None:
+    """Put back a swapped directory of the study that a kill left as only `<name>.old`."""
+    for name in SWAPPED:
+        restore_swapped(Path(study_dir) / name)
+
+
+def check_start(config: StudyConfig, overwrite: bool) -> None:
+    """Before any work: refuse a study folder that is not a study (or, with `overwrite`,
+    one `--overwrite` may not delete); `check_or_create` checks again under the lock."""
+    study_dir = config.study_dir
+    if overwrite:
+        check_study_removable(study_dir, Path(config.results), config.data_dir)
+    elif study_dir.is_dir() and not (study_dir / FILE).exists():
+        if any(e.name != LOCK_NAME for e in study_dir.iterdir()):
+            raise ConfigError(_not_a_study(study_dir))
+
+
+def _not_a_study(study_dir: Path) -> str:
+    return (
+        f"{study_dir}: exists and is not a study (no {FILE}); nothing was changed in it; "
+        "use another --study or --results"
+    )
+
+
 def check_or_create(config: StudyConfig, dataset, overwrite: bool) -> bool:
     """Write study.json for a new study, or check an existing one; True if resuming."""
     study_dir = config.study_dir
     path = study_dir / FILE
     record = study_record(config, dataset.fingerprint())
-    if overwrite and study_dir.exists():
-        log.info("--overwrite: removing the contents of %s", study_dir)
-        for entry in study_dir.iterdir():
-            if entry.name != LOCK_NAME:  # held by this process
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    if overwrite:  # only a study, never data (study/store/overwrite.py)
+        remove_study_contents(study_dir, Path(config.results), config.data_dir, LOCK_NAME)
     if not path.exists():
         if study_dir.exists() and any(e.name != LOCK_NAME for e in study_dir.iterdir()):
-            raise ConfigError(
-                f"{study_dir}: exists but has no study.json; use another --study or --overwrite"
-            )
+            raise ConfigError(_not_a_study(study_dir))
         write_json_atomic(path, record)
         return False
+    restore_study(study_dir)  # before anything reads best/: a swap cut between its renames
     old = read_record(study_dir)
     old_config = StudyConfig.from_dict(old["config"], str(path))
     hint = "use a new --study or --overwrite"
