@@ -123,8 +123,16 @@ def load_study(study_dir: Path, finished: bool = False) -> StudyRecord:
         space=space_from_dict(meta["search_space"]),
         trials=[t for t in trials if t is not None],
         holder=holder,
-        retrained=_read_json(study_dir / "best" / "export" / "model_card.json") or {},
+        retrained=_retrained_card(study_dir / "best" / "export"),
     )
+
+
+def _retrained_card(export: Path) -> dict:
+    """model_card.json of best/export, or of the export.old a kill mid-swap left alone
+    (read there: the report renames nothing; the next study or retrain puts it back)."""
+    old = export.with_name(export.name + ".old")
+    source = export if export.exists() or not old.is_dir() else old
+    return _read_json(source / "model_card.json") or {}
 
 
 def _trial_dirs(study_dir: Path) -> list[Path]:

@@ -1,9 +1,11 @@
-"""Text, Markdown and HTML renderings of a report summary or a comparison (both plain dicts)."""
+"""Text, Markdown and HTML renderings of a report summary or a comparison (both plain dicts);
+every value from a record escaped where it is written (study/report/escape.py)."""
 
 from __future__ import annotations
 
-import html
 import math
+
+from study.report.escape import html_text, md_text, md_url, row_class
 
 TABLE_COLUMNS = [
     ("rank", "rank"),
@@ -75,7 +77,7 @@ def _kv(d: dict) -> str:
 
 def _headline_lines(summary: dict) -> list[str]:
     c = summary["config"]
-    counts = ", ".join(f"{n} {s.lower()}" for s, n in summary["counts"].items()) or "no trials"
+    counts = ", ".join(f"{n} {s}".lower() for s, n in summary["counts"].items()) or "no trials"
     lines = [
         f"study {summary['study']} ({summary['directory']}): {summary['state']}",
         f"  config: tuner {c.get('tuner')}, {c.get('trials')} trials, seed {c.get('seed')}, "
@@ -112,31 +114,44 @@ def report_text(summary: dict) -> str:
     rows = [_header(hp)] + [_row_cells(r, hp) for r in summary["trials"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = [" ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
-    failed = [r for r in summary["trials"] if r.get("message")]
-    notes = [f"  trial {r['trial_id']} {r['status'].lower()}: {r['message']}" for r in failed]
+    notes = [f"  trial {t} {s}: {m}" for t, s, m in _failures(summary)]
     return "\n".join(_headline_lines(summary) + [""] + table + notes) + "\n"
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+def _md_table(header: list[str], rows: list[list[str]], bold: list[bool] | None = None) -> list:
+    """A Markdown table of escaped cells; the rows of `bold` in bold."""
+    out = ["| " + " | ".join(md_text(h) for h in header) + " |", "|" + "---|" * len(header)]
+    for r, strong in zip(rows, bold or [False] * len(rows), strict=True):
+        cells = [f"**{md_text(c)}**" if strong and c else md_text(c) for c in r]
+        out.append("| " + " | ".join(cells) + " |")
     return out
+
+
+def _failures(summary: dict) -> list[tuple[str, str, str]]:
+    """(trial id, status, message) of the trials that carry a message."""
+    rows = [r for r in summary["trials"] if r.get("message")]
+    return [(str(r["trial_id"]), str(r["status"]).lower(), str(r["message"])) for r in rows]
 
 
 def report_markdown(summary: dict) -> str:
     hp = summary["hyperparameter_names"]
-    lines = [f"# Study {summary['study']}", ""]
-    lines += [line.strip() for line in _headline_lines(summary)[1:]]
+    lines = [f"# Study {md_text(summary['study'])}", ""]
+    lines += [md_text(line.strip()) for line in _headline_lines(summary)[1:]]
     lines += ["", "## Trials (sorted by objective)", ""]
     lines += _md_table(_header(hp), [_row_cells(r, hp) for r in summary["trials"]])
+    failures = _failures(summary)
+    if failures:
+        lines += ["", "## Failed and stopped trials", ""]
+        lines += [f"- trial {md_text(t)} {md_text(s)}: {md_text(m)}" for t, s, m in failures]
     lines += ["", "## Figures", ""]
-    lines += [f"![{name}]({file})" for name, file in summary["figures"].items()]
+    lines += [f"![{md_text(n)}]({md_url(f)})" for n, f in summary["figures"].items()]
     check = summary.get("validation")
     if check:
-        lines += ["", f"## Validation of the retrained trial {check['trial_id']} "
+        lines += ["", f"## Validation of the retrained trial {md_text(check['trial_id'])} "
                   "(kinematic bins, worst chi2/ndf first)", ""]  # fmt: skip
         lines += _md_table(VALIDATION_HEADER, [_validation_cells(b) for b in check["bins"]])
-        lines += [""] + [f"![{b['bin']}]({b['figure']})" for b in check["bins"] if b["figure"]]
+        drawn = [b for b in check["bins"] if b["figure"]]
+        lines += [""] + [f"![{md_text(b['bin'])}]({md_url(b['figure'])})" for b in drawn]
     return "\n".join(lines) + "\n"
 
 
@@ -145,7 +160,7 @@ VALIDATION_HEADER = ["bin", "chi2/ndf", "ndf", "binomial chi2/ndf", "eff true", 
 
 def _validation_cells(b: dict) -> list[str]:
     return [
-        b["bin"], f"{b['chi2_ndf']:.2f}", str(b["ndf"]), f"{b['chi2_ndf_binomial']:.2f}",
+        str(b["bin"]), f"{b['chi2_ndf']:.2f}", str(b["ndf"]), f"{b['chi2_ndf_binomial']:.2f}",
         f"{b['efficiency_true']:.4f}", f"{b['efficiency_model']:.4f}",
     ]  # fmt: skip
 
@@ -159,18 +174,19 @@ def _validation_html(check: dict | None) -> str:
         )
     rows = [_validation_cells(b) for b in check["bins"]]
     figures = "".join(
-        f'<figure><img src="{html.escape(b["figure"])}" alt="{html.escape(b["bin"])}">'
-        f"<figcaption>{html.escape(b['bin'])}: chi2/ndf {b['chi2_ndf']:.2f} ({b['ndf']}), "
+        f'<figure><img src="{html_text(b["figure"])}" alt="{html_text(b["bin"])}">'
+        f"<figcaption>{html_text(b['bin'])}: chi2/ndf {b['chi2_ndf']:.2f} "
+        f"({html_text(b['ndf'])}), "
         f"binomial {b['chi2_ndf_binomial']:.2f}, efficiency {b['efficiency_true']:.4f} true, "
         f"{b['efficiency_model']:.4f} model</figcaption></figure>"
         for b in check["bins"]
         if b["figure"]
     )
     overview = "".join(
-        f'<li><a href="{html.escape(f)}">{html.escape(f.rsplit("/", 1)[-1])}</a></li>'
+        f'<li><a href="{html_text(f)}">{html_text(str(f).rsplit("/", 1)[-1])}</a></li>'
         for f in check["figures"]
     )
-    trial = html.escape(str(check["trial_id"]))
+    trial = html_text(check["trial_id"])
     return (
         f'<h2 id="validation">Validation of the retrained trial {trial}</h2>'
         "<p>Kinematic bins of the test split, worst chi2/ndf first: generated, truly "
@@ -183,16 +199,16 @@ def _validation_html(check: dict | None) -> str:
 
 
 def _html_table(header: list[str], rows: list[list[str]], classes: list[str], table_id: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    head = "".join(f"<th>{html_text(h)}</th>" for h in header)
     body = []
     for cells, cls in zip(rows, classes, strict=True):
         tds = "".join(
-            f'<td class="text">{c}</td>' if isinstance(c, Raw) else f"<td>{html.escape(c)}</td>"
+            f'<td class="text">{c}</td>' if isinstance(c, Raw) else f"<td>{html_text(c)}</td>"
             for c in cells
         )
-        body.append(f'<tr class="{cls}">{tds}</tr>')
+        body.append(f'<tr class="{html_text(row_class(cls))}">{tds}</tr>')
     return (
-        f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f'<div class="scroll"><table id="{html_text(table_id)}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
@@ -204,35 +220,33 @@ def report_html(summary: dict) -> str:
     for r in summary["trials"]:
         cells = _row_cells(r, hp)
         if r.get("tensorboard"):
-            cells[1] = Raw(f'<a href="{html.escape(r["tensorboard"])}">{html.escape(cells[1])}</a>')
+            cells[1] = Raw(f'<a href="{html_text(r["tensorboard"])}">{html_text(cells[1])}</a>')
         rows.append(cells)
-        classes.append("best" if r["trial_id"] == best_id else r["status"])
-    head = "".join(f"<li>{html.escape(line.strip())}</li>" for line in _headline_lines(summary)[1:])
+        classes.append("best" if r["trial_id"] == best_id else row_class(r["status"]))
+    head = "".join(f"<li>{html_text(line.strip())}</li>" for line in _headline_lines(summary)[1:])
     figures = "".join(
-        f'<h3>{html.escape(name)}</h3><img src="{html.escape(file)}" alt="{html.escape(name)}">'
+        f'<h3>{html_text(name)}</h3><img src="{html_text(file)}" alt="{html_text(name)}">'
         for name, file in summary["figures"].items()
     )
     messages = "".join(
-        f"<li>trial {html.escape(r['trial_id'])} {r['status'].lower()}: "
-        f"{html.escape(r['message'])}</li>"
-        for r in summary["trials"]
-        if r.get("message")
+        f"<li>trial {html_text(t)} {html_text(s)}: {html_text(m)}</li>"
+        for t, s, m in _failures(summary)
     )
     board = ""
     if summary.get("tensorboard"):
         board = (
             f"<p>TensorBoard logs (one directory per trial, with keras-tuner's hyperparameter "
-            f"data): <code>tensorboard --logdir {html.escape(summary['tensorboard'])}</code></p>"
+            f"data): <code>tensorboard --logdir {html_text(summary['tensorboard'])}</code></p>"
         )
     links = "".join(
-        f'<li><a href="{html.escape(href)}">{html.escape(text)}</a></li>'
+        f'<li><a href="{html_text(href)}">{html_text(text)}</a></li>'
         for text, href in summary.get("links", {}).items()
     )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>Study {html.escape(summary['study'])}</title><style>{CSS}</style></head><body>"
-        f"<h1>Study {html.escape(summary['study'])}</h1>"
-        f"<p>{html.escape(summary['state'])}</p><ul>{head}</ul>"
+        f"<title>Study {html_text(summary['study'])}</title><style>{CSS}</style></head><body>"
+        f"<h1>Study {html_text(summary['study'])}</h1>"
+        f"<p>{html_text(summary['state'])}</p><ul>{head}</ul>"
         + (f"<ul>{links}</ul>" if links else "")
         + board
         + "<h2>Trials, sorted by objective</h2>"
@@ -249,7 +263,7 @@ def report_html(summary: dict) -> str:
 def _compare_rows(table: dict) -> tuple[list[list[str]], list[str]]:
     rows, classes = [], []
     for name, values in table["rows"].items():
-        rows.append([name] + [fmt(v, name) for v in values])
+        rows.append([str(name)] + [fmt(v, name) for v in values])
         classes.append("differ" if name in table["differing"] else "")
     return rows, classes
 
@@ -268,10 +282,9 @@ def compare_text(table: dict) -> str:
 
 def compare_markdown(table: dict, figure: str) -> str:
     rows, classes = _compare_rows(table)
-    rows = [[f"**{c}**" if cls else c for c in r] for r, cls in zip(rows, classes, strict=True)]
     lines = ["# Comparison", "", "Differing hyperparameters in bold.", ""]
-    lines += _md_table(["", *table["columns"]], rows)
-    return "\n".join(lines + ["", f"![learning curves]({figure})"]) + "\n"
+    lines += _md_table(["", *table["columns"]], rows, [bool(c) for c in classes])
+    return "\n".join(lines + ["", f"![learning curves]({md_url(figure)})"]) + "\n"
 
 
 def compare_html(table: dict, figure: str) -> str:
@@ -281,6 +294,6 @@ def compare_html(table: dict, figure: str) -> str:
         f"<style>{CSS}</style></head><body><h1>Comparison</h1>"
         "<p>Highlighted: hyperparameters whose values differ.</p>"
         + _html_table(["", *table["columns"]], rows, classes, "compare")
-        + f'<h2>Learning curves</h2><img src="{html.escape(figure)}" alt="learning curves">'
+        + f'<h2>Learning curves</h2><img src="{html_text(figure)}" alt="learning curves">'
         "</body></html>\n"
     )

@@ -104,6 +104,49 @@ def test_report_files_and_failed_trial_shown(summary, study_dir):
     assert json.loads((out / "report.json").read_text())["best"] == summary["best"]
 
 
+PAYLOAD = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def _edit(path, **changes) -> None:
+    record = json.loads(path.read_text())
+    for key, value in changes.items():
+        target = record
+        *parents, last = key.split("__")
+        for parent in parents:
+            target = target[parent]
+        target[last] = value
+    path.write_text(json.dumps(record))
+
+
+def test_every_record_value_is_escaped_in_html_and_markdown(tmp_path):
+    """A hostile value in each record field (study name, status, failure message, a
+    hyperparameter value) is text in index.html and report.md, never markup."""
+    study_dir = write_study(tmp_path, "s", ["COMPLETED"] * 3 + ["FAILED", "COMPLETED"], seed=3)
+    trials = study_dir / "trials"
+    _edit(study_dir / "study.json", config__study=PAYLOAD)
+    message = PAYLOAD + "\n| cell | `code` [link](javascript:x) **bold** _it_ & co"
+    _edit(trials / "3" / "report.json", message=message, hyperparameters__activation=PAYLOAD)
+    _edit(trials / "4" / "report.json", status=PAYLOAD)
+    build_report(study_dir)
+    html = (study_dir / "report" / "index.html").read_text()
+    md = (study_dir / "report" / "report.md").read_text()
+    assert "<script" not in html.lower() and "<script" not in md.lower()
+    assert f"<title>Study {ESCAPED}</title>" in html and f"<h1>Study {ESCAPED}</h1>" in html
+    assert html.count(f"<td>{ESCAPED}</td>") == 2  # the status and the hyperparameter cells
+    assert f"<li>trial 3 failed: {ESCAPED}" in html and "&amp; co" in html
+    assert html.count('<tr class="') == 5 and '<tr class="">' in html  # no unknown class
+    assert md.startswith(f"# Study {ESCAPED}\n")
+    assert md.count(f"| {ESCAPED} |") == 2
+    line = next(x for x in md.splitlines() if x.startswith("- trial 3 failed: "))
+    assert line == (
+        f"- trial 3 failed: {ESCAPED} \\| cell \\| \\`code\\` \\[link\\](javascript:x) "
+        "\\*\\*bold\\*\\* \\_it\\_ &amp; co"
+    )
+    table = [x for x in md.splitlines() if x.startswith("| ")]
+    assert {x.count(" | ") for x in table} == {table[0].count(" | ")}  # no cell broke a row
+
+
 def test_running_study_shows_running_trial(tmp_path):
     study_dir = write_study(tmp_path, "live", ["COMPLETED", "COMPLETED", "RUNNING"])
     record = {"pid": os.getpid(), "host": socket.gethostname(), "since": "now"}

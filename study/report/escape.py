@@ -1,0 +1,46 @@
+"""Escaping of record values for the report's HTML and Markdown.
+
+Everything a report prints from a record (a status, a failure message, a
+hyperparameter value, a study or bin name) comes from files that anyone with write
+access to the results folder, or a dataset's author, may have filled: it is text,
+never markup. `html_text` escapes it for HTML text and attribute values; `md_text`
+for Markdown (a table cell or a line of text: `<`, `>`, `&` as entities, Markdown's
+inline metacharacters backslash-escaped, newlines and control characters as
+spaces); `md_url` percent-encodes a relative link; `row_class` lets only a known
+status become a CSS class.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import urllib.parse
+
+from study.status import TrialStatus
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # emphasis, code, links, tables, strikethrough
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+CLASSES = frozenset({"best", "differ", *TrialStatus})  # the CSS classes render.CSS styles
+
+
+def html_text(value) -> str:
+    """`value` as HTML text, safe in an element or a quoted attribute."""
+    return html.escape(str(value), quote=True)
+
+
+def md_text(value) -> str:
+    """`value` as Markdown that renders as the same text, on one line."""
+    text = _CONTROL.sub(" ", str(value))
+    text = _MD_INLINE.sub(r"\\\1", text)
+    return "".join(_MD_ENTITIES.get(c, c) for c in text)
+
+
+def md_url(path: str) -> str:
+    """A relative link for a Markdown image or link target, percent-encoded."""
+    return urllib.parse.quote(str(path), safe="/.-_~")
+
+
+def row_class(name) -> str:
+    """`name` as a table row's CSS class if it is one the page styles, else none."""
+    return name if isinstance(name, str) and name in CLASSES else ""
