@@ -7,14 +7,27 @@ does not hold yet: its searched parameters, its value (the objective; none for p
 and failed trials, as Optuna has it), the validation cross-entropy of every global
 epoch as intermediate values, and user attributes (keras-tuner's trial id, epochs of
 each phase, wall time, rows a second, FLOPs and estimated C ns a particle). The study
-calls it as trials end; `report` calls it too. A missing file is rebuilt from the
-records, a torn one is replaced. Nothing reads it back: resume, the report and the
-retrain read the trials' records, so the mirror is never a second source of truth.
+calls it as trials end; `report` calls it too. Nothing reads it back: resume, the report
+and the retrain read the trials' records, so the mirror is never a second source of truth.
+
+Any number of processes may mirror one study: which trials the file holds is read from
+the file itself (the `trial_id` user attribute), under an flock on `.optuna.lock` beside
+it, so each trial is added once. The file is never deleted: a database locked by another
+connection is waited for (up to `WAIT_S`, then this write is skipped with a warning); a
+file SQLite cannot read (not a database, corrupt, another Optuna's schema) is moved aside
+as `optuna.db.torn` (`.torn.1`, ... when taken) and rebuilt from the records; any other
+failure (a full disk, no permission) raises, for the caller to warn about.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import optuna
@@ -27,66 +40,193 @@ from study.store.study_file import read_record
 log = logging.getLogger(__name__)
 
 FILE = "optuna.db"
+LOCK = ".optuna.lock"  # held (flock) while a process reads and adds trials
+TORN = ".torn"  # suffix of an unreadable file moved aside
+WAIT_S = 60.0  # longest wait for a database another connection holds locked
+RETRY_S = 0.5
 ATTRIBUTES = (
     "epochs_1", "epochs_2", "switch_epoch", "best_epoch", "epochs", "seconds", "rows_per_second",
     "parameters", "flops_per_particle", "c_ns_estimate", "worker", "message",
 )  # fmt: skip
-_storages: dict[tuple, object] = {}  # one engine a file (url, inode) and process
-_mirrored: dict[tuple, set] = {}  # the trial ids it holds, read once (one writer at a time)
 _done = optuna.trial.TrialState
 STATES = {
     TrialStatus.COMPLETED: _done.COMPLETE,
     TrialStatus.PRUNED: _done.PRUNED,
     TrialStatus.FAILED: _done.FAIL,
 }
+_LOCKED = {"SQLITE_BUSY", "SQLITE_LOCKED"}
+_UNREADABLE = {"SQLITE_NOTADB", "SQLITE_CORRUPT"}
 
 
 def storage_url(study_dir: Path) -> str:
     return f"sqlite:///{(Path(study_dir) / FILE).resolve()}"
 
 
+_mirrors: dict[Path, Mirror] = {}
+
+
 def sync(study_dir: Path) -> int:
-    """Add the ended trials that optuna.db lacks; return how many were added. A torn or
-    foreign file is replaced by one rebuilt from the records."""
+    """Add the ended trials that optuna.db lacks (this process's Mirror of the study);
+    return how many were added."""
+    key = Path(study_dir).resolve()
+    if key not in _mirrors:
+        _mirrors[key] = Mirror(study_dir)
+    return _mirrors[key].sync()
+
+
+class Mirror:
+    """optuna.db of one study as one process writes it: its engine and Optuna study (whose
+    cache reads only the trials added since, by any process) while the file stays the same."""
+
+    def __init__(self, study_dir: Path, wait_s: float = WAIT_S):
+        self.study_dir, self.wait_s = Path(study_dir), wait_s
+        self.path = self.study_dir / FILE
+        self._study: optuna.Study | None = None
+        self._storage: optuna.storages.RDBStorage | None = None
+        self._inode: int | None = None
+        self._thread_lock = threading.Lock()
+
+    def sync(self) -> int:
+        """Add the ended trials the file lacks; 0 when it stays locked past `wait_s`."""
+        deadline = time.monotonic() + self.wait_s
+        with self._thread_lock:
+            while True:
+                try:
+                    with _file_lock(self.study_dir / LOCK, deadline):
+                        return self._sync_or_set_aside()
+                except (TimeoutError, *_sql_errors()) as err:
+                    if not (isinstance(err, TimeoutError) or _kind(err) == "locked"):
+                        raise
+                    self._close()
+                    if time.monotonic() >= deadline:
+                        log.warning(
+                            "%s: locked by another process for %.0f s; not updated this time "
+                            "(the next trial's end tries again)", self.path, self.wait_s
+                        )  # fmt: skip
+                        return 0
+                    time.sleep(RETRY_S)
+
+    def _sync_or_set_aside(self) -> int:
+        try:
+            return self._sync()
+        except _sql_errors() as err:
+            if _kind(err) != "unreadable":
+                raise
+            self._close()
+            aside = set_aside(self.path)
+            log.warning("%s: unreadable (%s); moved to %s, rebuilt from the records",
+                        self.path, _reason(err), aside.name)  # fmt: skip
+            return self._sync()
+
+    def _sync(self) -> int:
+        study = self._open()
+        records = TrialRecords(self.study_dir)
+        mirrored = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
+        ended = [
+            r for r in records.reports()
+            if r["status"] in STATES and str(r["trial_id"]) not in mirrored
+        ]  # fmt: skip
+        ended.sort(key=lambda r: (r.get("finished_at") or 0.0, int(r["trial_id"])))
+        distributions = self._distributions
+        for report in ended:
+            history = read_history(records.trial_dir(report["trial_id"]) / "history.csv")
+            study.add_trial(frozen_trial(report, history, distributions))
+        return len(ended)
+
+    def _open(self) -> optuna.Study:
+        """The Optuna study in the file, opened again if the file was replaced since."""
+        inode = self.path.stat().st_ino if self.path.exists() else None
+        if self._study is not None and inode == self._inode:
+            return self._study
+        self._close()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        record = read_record(self.study_dir)
+        self._distributions = optuna_distributions(space_from_dict(record["search_space"]))
+        timeout = max(min(self.wait_s, 5.0), 0.1)  # SQLite's own wait; `sync` retries past it
+        self._storage = optuna.storages.RDBStorage(
+            storage_url(self.study_dir), engine_kwargs={"connect_args": {"timeout": timeout}}
+        )  # creates a missing file
+        self._study = optuna.create_study(
+            study_name=record["config"].get("study", self.study_dir.name),
+            storage=self._storage, direction="minimize", load_if_exists=True,
+        )  # fmt: skip
+        self._inode = self.path.stat().st_ino
+        return self._study
+
+    def _close(self) -> None:
+        if self._storage is not None:
+            with contextlib.suppress(Exception):
+                self._storage.engine.dispose()
+        self._study = self._storage = self._inode = None
+
+
+def _sql_errors() -> tuple[type[BaseException], ...]:
     import sqlalchemy.exc
 
-    study_dir = Path(study_dir)
+    return (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, sqlite3.Error,
+            RuntimeError)  # fmt: skip
+
+
+def _chain(err: BaseException | None) -> list[BaseException]:
+    """`err` and the errors it was raised from, outermost first."""
+    chain: list[BaseException] = []
+    while err is not None and all(err is not e for e in chain):
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    return chain
+
+
+def _reason(err: BaseException) -> str:
+    """The first line of the innermost error (SQLite's own words)."""
+    return (str(_chain(err)[-1]).splitlines() or [""])[0]
+
+
+def _kind(err: BaseException) -> str:
+    """The kind of a storage error, "locked", "unreadable" or "other": the SQLite error
+    under Optuna's and SQLAlchemy's wrappers, or Optuna's word for a schema it does not
+    know."""
+    for e in _chain(err):
+        name, text = getattr(e, "sqlite_errorname", None) or "", str(e)
+        if name in _LOCKED or "database is locked" in text:
+            return "locked"
+        if name in _UNREADABLE or "file is not a database" in text or "image is malformed" in text:
+            return "unreadable"
+        if isinstance(e, RuntimeError) and "no longer compatible" in text:
+            return "unreadable"
+    return "other"
+
+
+def set_aside(path: Path) -> Path:
+    """Rename `path` (and its journal, if any) to `<path>.torn`, or `.torn.N` for the first
+    free N; return the new path. Nothing is deleted."""
+    aside, n = path.with_name(path.name + TORN), 0
+    while aside.exists() or aside.is_symlink():
+        n += 1
+        aside = path.with_name(f"{path.name}{TORN}.{n}")
+    os.rename(path, aside)
+    for suffix in ("-journal", "-wal", "-shm"):  # SQLite pairs them by name
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.rename(side, aside.with_name(aside.name + suffix))
+    return aside
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, deadline: float):
+    """flock on `path` (created empty), waited for until `deadline` (TimeoutError after)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        return _sync(study_dir)
-    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.OptunaError, ValueError) as err:
-        first = (str(err).splitlines() or [""])[0]
-        log.warning("%s: unreadable (%s); rebuilt from the records", study_dir / FILE, first)
-        _storages.clear()
-        _mirrored.clear()
-        (study_dir / FILE).unlink(missing_ok=True)
-        return _sync(study_dir)
-
-
-def _sync(study_dir: Path) -> int:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    record = read_record(study_dir)
-    name = record["config"].get("study", study_dir.name)
-    distributions = optuna_distributions(space_from_dict(record["search_space"]))
-    url, path = storage_url(study_dir), study_dir / FILE
-    storage = None if path.exists() else optuna.storages.RDBStorage(url)  # creates the file
-    key = (url, path.stat().st_ino)  # a file replaced since: a new engine
-    _storages[key] = storage or _storages.get(key) or optuna.storages.RDBStorage(url)
-    study = optuna.create_study(
-        study_name=name, storage=_storages[key], direction="minimize", load_if_exists=True
-    )
-    if key not in _mirrored:
-        _mirrored[key] = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
-    mirrored = _mirrored[key]
-    records = TrialRecords(study_dir)
-    ended = [
-        r for r in records.reports() if r["status"] in STATES and str(r["trial_id"]) not in mirrored
-    ]
-    ended.sort(key=lambda r: (r.get("finished_at") or 0.0, int(r["trial_id"])))
-    for report in ended:
-        history = read_history(records.trial_dir(report["trial_id"]) / "history.csv")
-        study.add_trial(frozen_trial(report, history, distributions))
-        mirrored.add(str(report["trial_id"]))
-    return len(ended)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{path}: held by another process") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def frozen_trial(report: dict, history: list[dict], distributions: dict):

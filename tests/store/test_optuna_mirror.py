@@ -7,9 +7,12 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import optuna
 import pytest
@@ -54,17 +57,113 @@ def test_ended_trials_with_states_values_epochs_and_attributes(tmp_path):
         assert trial.params == searched and len(searched) == 8
 
 
-def test_a_missing_or_torn_file_is_rebuilt(tmp_path, caplog):
+def _trials(study_dir) -> list[tuple]:
+    return sorted((t.user_attrs["trial_id"], t.state, t.value) for t in _load(study_dir).trials)
+
+
+def test_a_missing_file_is_rebuilt(tmp_path):
     study_dir = write_study(tmp_path, "s", STATUSES)
     optuna_mirror.sync(study_dir)
-    before = [(t.user_attrs["trial_id"], t.state, t.value) for t in _load(study_dir).trials]
+    before = _trials(study_dir)
     (study_dir / "optuna.db").unlink()
     assert optuna_mirror.sync(study_dir) == 5
-    (study_dir / "optuna.db").write_bytes(b"torn" * 1000)
-    assert optuna_mirror.sync(study_dir) == 5
-    assert "unreadable" in caplog.text
-    after = [(t.user_attrs["trial_id"], t.state, t.value) for t in _load(study_dir).trials]
-    assert after == before
+    assert _trials(study_dir) == before
+
+
+def test_a_torn_file_is_moved_aside_with_its_bytes_never_deleted(tmp_path, caplog):
+    study_dir = write_study(tmp_path, "s", STATUSES)
+    optuna_mirror.sync(study_dir)
+    before = _trials(study_dir)
+    db = study_dir / "optuna.db"
+    for k, aside in enumerate(("optuna.db.torn", "optuna.db.torn.1")):
+        garbage = f"torn {k} ".encode() * 1000
+        db.unlink()
+        db.write_bytes(garbage)
+        assert optuna_mirror.sync(study_dir) == 5
+        assert (study_dir / aside).read_bytes() == garbage
+        assert f"unreadable (file is not a database); moved to {aside}" in caplog.text
+        assert _trials(study_dir) == before
+    assert (study_dir / "optuna.db.torn").read_bytes() == b"torn 0 " * 1000
+
+
+def _tables(db) -> set[str]:
+    with sqlite3.connect(db) as connection:
+        return {r[0] for r in connection.execute("SELECT name FROM sqlite_master")}
+
+
+def test_a_locked_database_is_waited_for_never_replaced(tmp_path, caplog):
+    study_dir = write_study(tmp_path, "s", STATUSES)
+    db = study_dir / "optuna.db"
+    with sqlite3.connect(db) as mine:  # the user's own table in the file
+        mine.execute("CREATE TABLE notes (text TEXT)")
+        mine.execute("INSERT INTO notes VALUES ('mine')")
+    inode = db.stat().st_ino
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # another connection holds the file for 2 s
+    release = threading.Timer(2.0, holder.execute, ["COMMIT"])
+    release.start()
+    begin = time.monotonic()
+    assert optuna_mirror.Mirror(study_dir).sync() == 5
+    assert time.monotonic() - begin >= 1.5  # it waited for the lock
+    release.join()
+    holder.close()
+    assert db.stat().st_ino == inode and not list(study_dir.glob("optuna.db.torn*"))
+    assert "notes" in _tables(db)
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT text FROM notes").fetchall() == [("mine",)]
+    assert len(_load(study_dir).trials) == 5 and "unreadable" not in caplog.text
+
+
+def test_a_database_locked_too_long_is_skipped_with_a_warning(tmp_path, caplog):
+    study_dir = write_study(tmp_path, "s", STATUSES)
+    mirror = optuna_mirror.Mirror(study_dir, wait_s=1.0)
+    assert mirror.sync() == 5
+    inode = (study_dir / "optuna.db").stat().st_ino
+    report = TrialRecords(study_dir).read_report("4")
+    report.status, report.objective = "COMPLETED", 0.3
+    TrialRecords(study_dir).write_report(report)
+    holder = sqlite3.connect(study_dir / "optuna.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert mirror.sync() == 0
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert "locked by another process for 1 s; not updated this time" in caplog.text
+    assert (study_dir / "optuna.db").stat().st_ino == inode
+    assert mirror.sync() == 1  # the next write catches up
+    assert len(_load(study_dir).trials) == 6
+
+
+def test_any_other_failure_raises_and_leaves_the_file(tmp_path, monkeypatch):
+    study_dir = write_study(tmp_path, "s", STATUSES)
+    db = study_dir / "optuna.db"
+    with sqlite3.connect(db) as mine:
+        mine.execute("CREATE TABLE notes (text TEXT)")
+    inode = db.stat().st_ino
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(optuna.Study, "add_trial", full)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        optuna_mirror.Mirror(study_dir).sync()
+    assert db.stat().st_ino == inode and "notes" in _tables(db)
+    assert sorted(p.name for p in study_dir.glob("optuna.db*")) == ["optuna.db"]
+
+
+def test_processes_mirroring_one_study_add_each_trial_once(tmp_path):
+    study_dir = write_study(tmp_path, "s", STATUSES)
+    mirrors = [optuna_mirror.Mirror(study_dir) for _ in range(3)]  # as three processes
+    with ThreadPoolExecutor(3) as pool:
+        added = list(pool.map(lambda m: m.sync(), mirrors))
+    assert sorted(added) == [0, 0, 5]
+    report = TrialRecords(study_dir).read_report("4")
+    report.status, report.objective = "COMPLETED", 0.3
+    TrialRecords(study_dir).write_report(report)
+    assert [m.sync() for m in mirrors] == [1, 0, 0]  # each reads the file, not its memory
+    ids = [t.user_attrs["trial_id"] for t in _load(study_dir).trials]
+    assert sorted(ids) == ["0", "1", "2", "3", "4", "6"]
 
 
 def test_a_study_and_its_resume_are_mirrored_as_trials_csv(tiny_dataset, tmp_path):
