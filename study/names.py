@@ -5,6 +5,8 @@
   quote, no `#`, no control character (`column_name_problem`);
 - a name that becomes a file name (a validation species or variable): letters,
   digits, `_ . -`, 1 to 64 characters, not starting with a dot (`file_name_problem`);
+- a study's name (a folder under the results root): no path separator, not starting
+  with a dot, printable, 1 to 128 characters (`study_name_problem`, `study_dir`);
 - the exported C function's name (`c_name`): a C identifier that is no C keyword, no
   reserved identifier (a leading _, a __), no name of the C library the generated
   source includes or calls, and not one of the generator's own symbols
@@ -17,6 +19,7 @@ of their layer (DataError naming the file, ConfigError naming the key).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 COLUMN_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]()/ ]{1,64}")
 FILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -75,6 +78,31 @@ def file_name_problem(name: str) -> str | None:
     if not isinstance(name, str) or not FILE_NAME.fullmatch(name) or name.startswith("."):
         return "expected 1 to 64 letters, digits, _ . - (not starting with a dot)"
     return None
+
+
+def study_name_problem(name) -> str | None:
+    """What makes `name` no study name (None: it is one)."""
+    if (
+        not isinstance(name, str)
+        or not 1 <= len(name) <= 128
+        or any(c in name for c in "/\\")
+        or name.startswith(".")
+        or not name.isprintable()
+    ):
+        return "expected a plain directory name (no / or \\, not starting with a dot)"
+    return None
+
+
+def study_dir(results, name) -> Path:
+    """<results>/<name>, for a study name that stays inside `results` (ValueError else)."""
+    problem = study_name_problem(name)
+    if problem:
+        raise ValueError(f"study {shown(name)}: {problem}")
+    root = Path(results)
+    path = root / name
+    if path.resolve().parent != root.resolve():  # a link named like a study, say
+        raise ValueError(f"study {shown(name)}: resolves outside {root}")
+    return path
 
 
 def c_name_problem(name: str) -> str | None:

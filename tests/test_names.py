@@ -56,3 +56,36 @@ def test_file_names():
     assert file_name_problem("pion") is None and file_name_problem("K0.s-1") is None
     for bad in ("../x", "..", ".", "a/b", "/etc", ".x", "a b", "x" * 65, ""):
         assert file_name_problem(bad), bad
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "--study", "../outside/victim"],
+        ["retrain", "--study", ".."],
+        ["compare", "../victim", "other"],
+        ["--study", "../victim", "--trials", "1"],
+        ["--role", "worker", "--oracle", "127.0.0.1:9", "--study", "a/../../b"],
+    ],
+)
+def test_a_study_name_that_leaves_the_results_root_is_refused_by_every_command(
+    argv, tmp_path, capsys
+):
+    results = tmp_path / "results"
+    outside = tmp_path / "outside"
+    assert main([*argv, "--results", str(results)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "expected a plain directory name" in err[0], err
+    assert not outside.exists() and not (tmp_path / "victim").exists() and not results.exists()
+
+
+def test_a_study_name_through_the_api_and_a_link_out_of_the_root(tmp_path):
+    import study
+
+    with pytest.raises(ConfigError, match="plain directory name"):
+        study.run(study="../victim", results=str(tmp_path / "r"))
+    (tmp_path / "r").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "r" / "linked").symlink_to(tmp_path / "elsewhere")
+    assert main(["report", "--study", "linked", "--results", str(tmp_path / "r")]) == 2
+    assert list((tmp_path / "elsewhere").iterdir()) == []

@@ -23,7 +23,7 @@ from pathlib import Path
 from study import signals
 from study.backend import VERBOSE, quiet_import
 from study.cli.arguments import build_parser
-from study.cli.study_command import _run_best, cmd_study
+from study.cli.study_command import _run_best, cmd_study, named_study_dir
 from study.errors import ConfigError, StudyError
 
 
@@ -56,7 +56,7 @@ def cmd_retrain(args) -> None:
     from study.data.prepare import load_dataset
     from study.store.study_file import read_config
 
-    config = read_config(Path(args.results) / args.study)
+    config = read_config(named_study_dir(args.results, args.study))
     for name in ("retrain_max_epochs", "retrain_patience", "backend"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
@@ -89,7 +89,7 @@ def cmd_report(args) -> None:
 
     if args.top < 1:
         raise ConfigError(f"--top: expected a positive integer, found {args.top}")
-    study_dir = Path(args.results) / args.study
+    study_dir = named_study_dir(args.results, args.study)
     summary = build_report(study_dir, top=args.top)
     _mirror(study_dir)
     _show(args.format, summary, render.report_text, "report", "report.md")

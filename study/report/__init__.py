@@ -16,6 +16,7 @@ from pathlib import Path
 
 from study.budget import duration_text
 from study.errors import ConfigError
+from study.names import study_dir
 from study.report import analysis, plots, render
 from study.report.collect import StudyRecord, TrialSummary, load_study, validation
 from study.status import ENDED_REPORTS, TrialStatus
@@ -176,7 +177,10 @@ def _entry(spec: str, results: Path, cache: dict) -> analysis.Entry:
     """`study` (its best completed trial) or `study:trial_id`."""
     name, _, trial_id = spec.partition(":")
     if name not in cache:
-        cache[name] = load_study(Path(results) / name)
+        try:
+            cache[name] = load_study(study_dir(results, name))
+        except ValueError as err:
+            raise ConfigError(f"compare: {err}") from None
     study = cache[name]
     if trial_id:
         trial = study.trial(trial_id)
