@@ -23,6 +23,8 @@ ORACLE="127.0.0.1:$PORT"
 mkdir -p "$RESULTS/logs"
 trap 'kill 0' INT TERM
 
+# The chief admits only callers with the study's secret: it writes
+# $RESULTS/$STUDY/chief.secret (mode 0600) and the workers read it there (README: Security).
 # shellcheck disable=SC2086
 python run_study.py --trials "$TRIALS" --study "$STUDY" --results "$RESULTS" $EXTRA \
     --role chief --oracle "$ORACLE" > "$RESULTS/logs/chief.log" 2>&1 &

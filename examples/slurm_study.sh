@@ -28,6 +28,8 @@ CHIEF_HOST=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 ORACLE="$CHIEF_HOST:$PORT"
 
 # The chief: serves the oracle, holds the study's lock, writes trials.csv. No GPU.
+# It admits only callers with the study's secret, $RESULTS/$STUDY/chief.secret (mode 0600,
+# written by the chief, read by the workers on the shared filesystem; README: Security).
 # shellcheck disable=SC2086
 srun --nodes=1 --ntasks=1 --nodelist="$CHIEF_HOST" --gpus=0 --cpus-per-task=2 --exact \
     python run_study.py --trials "$TRIALS" --study "$STUDY" --results "$RESULTS" $EXTRA \

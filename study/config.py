@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from study.errors import ConfigError
+from study.names import c_name_problem, study_name_problem
 
 KERAS_TUNERS = ("random", "bayesian", "hyperband")  # keras-tuner's oracles
 TUNERS = (*KERAS_TUNERS, "tpe", "cmaes", "gp")  # then Optuna's samplers
@@ -65,6 +64,8 @@ class StudyConfig:
     # trials validate on half as many validation rows; the retrain uses both whole splits
     time_budget: str | None = "30m"  # wall time of search + retrain + validation + export +
     # report ("45s", "30m", "2h", "1h30m"); None: no budget, --trials alone ends the search
+    trial_timeout: str | None = None  # a trial process silent this long is killed and FAILED
+    # ("10m"); None: 10 x the slowest ended trial (at least 2 min; 30 min before any ended)
     tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
     backend: str = "tensorflow"  # Keras backend of the trials and the retrain: tensorflow | jax
     max_ns_per_particle: int = 0  # bound on the estimated compiled-C ns a particle (0: none):
@@ -86,6 +87,7 @@ class StudyConfig:
         "retrain_patience",
         "tensorboard",
         "time_budget",
+        "trial_timeout",
         "backend",
         "validation_bins",
         "c_name",
@@ -129,23 +131,27 @@ class StudyConfig:
             raise ConfigError(f"backend: expected {' or '.join(BACKENDS)}, found {self.backend!r}")
         spec_of(self.validation_bins)  # raises ConfigError
         self._check_deployment()
-        if self.time_budget is not None:
-            from study.budget import parse_duration
-
-            parse_duration(self.time_budget)  # raises ConfigError
-        if (
-            not self.study
-            or any(c in self.study for c in "/\\" + os.sep)
-            or self.study.startswith(".")
-            or not self.study.isprintable()
-        ):
-            raise ConfigError(f"study: expected a plain directory name, found {self.study!r}")
+        self._check_durations()
+        if study_name_problem(self.study):  # study/names.py
+            raise ConfigError(f"study: {study_name_problem(self.study)}, found {self.study!r}")
         self.search_space()  # raises on unknown or ill-typed hyperparameters
         if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
             raise ConfigError(
                 "tensorboard: the tensorboard package is not installed "
                 '(pip install -e ".[tensorboard]")'
             )
+
+    def _check_durations(self) -> None:
+        """The time budget and the trial timeout: durations such as 45s, 30m, 2h."""
+        from study.budget import parse_duration
+
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)  # raises ConfigError
+        if self.trial_timeout is not None:
+            try:
+                parse_duration(self.trial_timeout)
+            except ConfigError as err:
+                raise ConfigError(str(err).replace("time_budget", "trial_timeout")) from None
 
     def _check_deployment(self) -> None:
         """The cost bound and the C function's name."""
@@ -173,8 +179,9 @@ class StudyConfig:
                 f"objectives {self.objectives}: Optuna prunes single-objective studies only "
                 f"(found prune {self.prune})"
             )
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.c_name)):
-            raise ConfigError(f"c_name: expected a C identifier, found {self.c_name!r}")
+        problem = c_name_problem(self.c_name)
+        if problem:  # study/names.py: no keyword, libc name or generated symbol
+            raise ConfigError(f"c_name: {problem}, found {self.c_name!r}")
 
     def search_space(self) -> dict:
         """The default space with `narrowed` and `fixed` applied."""

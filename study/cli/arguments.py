@@ -66,20 +66,32 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         "'none': --trials alone (default 30m)",
     )
     g.add_argument(
-        "--max-failures",
-        type=int,
-        dest="max_failures",
-        help="consecutive failed trials that stop the study (default 3)",
-    )
-    g.add_argument(
         "--default-rows",
         type=int,
         dest="default_rows",
         help="rows of the generated default sample (default 2500000: 1.25 M to train)",
     )
+    _fault_arguments(g)
     _space_arguments(g)
     _final_arguments(g)
     _distributed_arguments(parser)
+
+
+def _fault_arguments(g) -> None:
+    g.add_argument(
+        "--trial-timeout",
+        dest="trial_timeout",
+        metavar="DURATION",
+        help="a trial process that sends nothing (no epoch) this long is killed and the trial "
+        "FAILED: 90s, 10m, 1h (default: 10 x the slowest ended trial, at least 2m; 30m before "
+        "any ended; never past the time budget's deadline)",
+    )
+    g.add_argument(
+        "--max-failures",
+        type=int,
+        dest="max_failures",
+        help="consecutive failed trials that stop the study (default 3)",
+    )
 
 
 def _space_arguments(g) -> None:
@@ -197,6 +209,21 @@ def _distributed_arguments(parser: argparse.ArgumentParser) -> None:
         dest="connect_timeout_s",
         metavar="SECONDS",
         help="worker: how long to wait for the chief, at start and at every call (default 600)",
+    )
+    d.add_argument(
+        "--auth-token-file",
+        dest="auth_token_file",
+        metavar="PATH",
+        help="the study's secret, on the chief and every worker (default: the chief creates "
+        "<results>/<study>/chief.secret, mode 0600, and its workers read it there)",
+    )
+    d.add_argument("--tls-cert", dest="tls_cert", metavar="PEM", help="chief: TLS certificate")
+    d.add_argument("--tls-key", dest="tls_key", metavar="PEM", help="chief: TLS private key")
+    d.add_argument(
+        "--tls-ca",
+        dest="tls_ca",
+        metavar="PEM",
+        help="worker: the certificate (or its CA) it trusts for the chief; with TLS on the chief",
     )
 
 

@@ -11,6 +11,16 @@ from study.store.records import best_trial
 from study.testing import faults
 
 
+def named_study_dir(results, name) -> Path:
+    """<results>/<name> for a --study name that stays inside the results root."""
+    from study.names import study_dir
+
+    try:
+        return study_dir(results, name)
+    except ValueError as err:
+        raise ConfigError(f"--study: {err}") from None
+
+
 def study_config(args):
     """The StudyConfig from --config, then the flags given on the command line."""
     from study.config import StudyConfig
@@ -34,6 +44,7 @@ def study_config(args):
         "tensorboard",
         "search_rows",
         "time_budget",
+        "trial_timeout",
         "backend",
         "c_name",
         "max_ns_per_particle",
@@ -44,6 +55,8 @@ def study_config(args):
             setattr(config, name, value)
     if isinstance(config.time_budget, str) and config.time_budget.lower() == "none":
         config.time_budget = None
+    if isinstance(config.trial_timeout, str) and config.trial_timeout.lower() in ("none", "auto"):
+        config.trial_timeout = None
     if args.validation_bins is not None:
         from study.best.binning import parse_flag
 
@@ -59,7 +72,19 @@ def distributed_role(args):
     from study.search import distributed
 
     if args.role is None:
-        given = [f for f in ("oracle", "worker_id", "gpu") if getattr(args, f) is not None]
+        given = [
+            f
+            for f in (
+                "oracle",
+                "worker_id",
+                "gpu",
+                "auth_token_file",
+                "tls_cert",
+                "tls_key",
+                "tls_ca",
+            )
+            if getattr(args, f) is not None
+        ]
         if given:
             raise ConfigError(f"--{given[0].replace('_', '-')} needs --role chief or worker")
         return distributed.Role()
@@ -75,9 +100,14 @@ def distributed_role(args):
         worker_id = distributed.check_worker_id(
             args.worker_id or distributed.default_worker_id(args.gpu)
         )
+    from study.search import auth
+
+    auth.check_tls(args.tls_cert, args.tls_key, args.tls_ca, args.role)
     return distributed.Role(
-        args.role, host, port, worker_id, args.handover_s, args.connect_timeout_s, args.gpu
-    )
+        args.role, host, port, worker_id, args.handover_s, args.connect_timeout_s, args.gpu,
+        token_file=args.auth_token_file, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        tls_ca=args.tls_ca,
+    )  # fmt: skip
 
 
 def cmd_study(args) -> None:
@@ -98,10 +128,11 @@ def run_study(args, config, role=None) -> None:
     from study.budget import Budget
     from study.data.prepare import load_dataset
     from study.store.lock import StudyLock
-    from study.store.study_file import check_writable
+    from study.store.study_file import check_start, check_writable
 
     budget = Budget.of(config.time_budget, start=args.start)
     check_writable(config.study_dir)
+    check_start(config, args.overwrite)  # --overwrite deletes only a study
     dataset = load_dataset(config)
     faults.point("data")
     with StudyLock(config.study_dir), distributed.environment(role):
@@ -120,7 +151,7 @@ def _work(args, role) -> None:
     from study.errors import StudyStopped
     from study.search import distributed
 
-    study_dir = Path(args.results or "results") / (args.study or "default")
+    study_dir = named_study_dir(args.results or "results", args.study or "default")
     print(f"worker {role.worker_id}: waiting for the chief at {role.address} ({study_dir})")
     from study.store.study_file import FILE, read_config, read_record
 
@@ -136,6 +167,7 @@ def _work(args, role) -> None:
     if dataset.fingerprint() != record["data_fingerprint"]:
         raise ConfigError(f"{config.data_dir}: not the data of the chief's study ({study_dir})")
     distributed.wait_for_chief(role)
+    role.read_credentials(study_dir)  # the chief has written its secret before it listens
     from study.search import loop
 
     tuner = loop.make_tuner(config, len(dataset.features), role)

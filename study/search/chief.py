@@ -18,15 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent import futures
 from pathlib import Path
 
-import keras_tuner
-
-from study.errors import ConfigError
-from study.search import kt_compat
+from study.search import chief_server, kt_compat
 from study.search.distributed import SINGLE_ID, Role
-from study.status import TrialStatus
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +38,7 @@ class ChiefMixin:
     def start_chief(self, handover_s: float, events: Path | None) -> None:
         self.handover_s, self._events = handover_s, events
         self._heard: dict[str, float] = {}
+        self._instances: dict[str, tuple[str, float]] = {}  # worker -> (process, last heard)
         self._since = time.monotonic()  # trials running when the chief started: heard now
 
     def set_state(self, saved):
@@ -89,20 +85,53 @@ class ChiefMixin:
             and not kt_compat.retry_queue(self)
         )
 
-    @keras_tuner.synchronized
+    # keras-tuner's servicer calls these from its threads: each under the oracle's lock,
+    # released also when the call raises (kt_compat.synchronized)
+    @kt_compat.synchronized
+    def get_space(self):
+        return super().get_space()
+
+    @kt_compat.synchronized
+    def update_space(self, hyperparameters):
+        return super().update_space(hyperparameters)
+
+    @kt_compat.synchronized
+    def get_best_trials(self, num_trials=1):
+        return super().get_best_trials(num_trials)
+
+    @kt_compat.synchronized
+    def heard_from(self, instance: str, trial_id: str | None = None, tuner_id: str | None = None):
+        """Note which process of a worker called (by a trial it runs, or by its id)."""
+        worker = tuner_id or (self._owner(trial_id) if trial_id else None)
+        if worker and instance:
+            self._instances[worker] = (instance, time.monotonic())
+
+    @kt_compat.synchronized
+    def in_use_by_another(self, tuner_id: str, instance: str, window_s: float) -> float | None:
+        """Seconds since another live process of worker `tuner_id` was heard, if it runs a
+        trial and was heard within `window_s` (None: this caller may be the worker)."""
+        known = self._instances.get(tuner_id)
+        if not instance or known is None or known[0] == instance:
+            return None
+        if tuner_id not in self.ongoing_trials:
+            return None
+        quiet = time.monotonic() - known[1]
+        return quiet if quiet < window_s else None
+
+    @kt_compat.synchronized
     def get_trial(self, trial_id):
         if self._owner(trial_id) is not None:
             self._heard[trial_id] = time.monotonic()  # a worker's heartbeat
         return super().get_trial(trial_id)
 
-    @keras_tuner.synchronized
+    @kt_compat.synchronized
     def update_trial(self, trial_id, metrics, step=0):
         if self._owner(trial_id) is None:  # a late report of a trial run elsewhere now
             return self.trials[trial_id]
         self._heard[trial_id] = time.monotonic()
         return super().update_trial(trial_id, metrics, step)
 
-    @keras_tuner.synchronized
+    @kt_compat.synchronized
     def create_trial(self, tuner_id):
         resumed = tuner_id in self.ongoing_trials  # a worker restarted with the same id
         silent = [] if resumed else self.silent()
@@ -136,7 +165,7 @@ class ChiefMixin:
         self._log_event("handover", trial.trial_id, tuner_id, lost=owner, silent_s=quiet)
         return trial
 
-    @keras_tuner.synchronized
+    @kt_compat.synchronized
     def end_trial(self, trial):
         owner = self._owner(trial.trial_id)
         if owner is None:  # ended already by the worker it was handed to
@@ -158,65 +187,25 @@ def chief_class(oracle_class: type) -> type:
     return type(f"Chief{oracle_class.__name__}", (ChiefMixin, oracle_class), {})
 
 
-def _servicer_class():
-    protos = kt_compat.protos()
-
-    class Servicer(kt_compat.oracle_servicer_class()):
-        """keras-tuner's servicer: an IDLE answer is held `poll_s` (workers would spin),
-        and the consecutive-failure stop is kept for the chief instead of failing the call."""
-
-        def __init__(self, oracle, poll_s: float):
-            super().__init__(oracle)
-            self.poll_s, self.failure = poll_s, None
-
-        def CreateTrial(self, request, context):
-            if self.failure is not None:
-                stopped = kt_compat.Trial(self.oracle.get_space(), status=TrialStatus.STOPPED)
-                return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
-            response = super().CreateTrial(request, context)
-            if response.trial.status == protos.get_proto().TrialStatus.IDLE:
-                time.sleep(self.poll_s)
-            return response
-
-        def EndTrial(self, request, context):
-            try:
-                return super().EndTrial(request, context)
-            except RuntimeError as err:
-                if "consecutive failures" not in str(err):
-                    raise
-                self.failure = err
-                return protos.get_service().EndTrialResponse()
-
-    return Servicer
-
-
 def serve(tuner, role: Role, on_change=None) -> None:
     """Serve `tuner.oracle` at `role.address` until every trial has ended.
 
     `on_change(started, ended, owners, ended_count)` is called from this thread when trials
     start or end (progress, trials.csv). Raises RuntimeError for the consecutive-failure stop.
     """
-    import grpc
-
     from study import signals
 
     oracle = tuner.oracle
     oracle.verbose = 0  # keras-tuner's own trial tables; the chief prints its own lines
     poll_s = min(2.0, role.heartbeat_s)
-    servicer = _servicer_class()(oracle, poll_s)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    kt_compat.protos().get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    try:
-        bound = server.add_insecure_port(role.address)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise ConfigError(f"--oracle {role.address}: cannot listen there (in use? this host?)")
-    server.start()
+    credentials = role.chief_credentials(tuner.config.study_dir)
+    server, servicer = chief_server.start(oracle, role, credentials, poll_s)
     tuner.save()  # the chief's tuner file: a restarted chief reloads the oracle from it
     log.info(
-        "chief serving the oracle at %s; hand-over after %.0f s of silence",
+        "chief serving the oracle at %s (%s, the study's secret required); hand-over after "
+        "%.0f s of silence",
         role.address,
+        "TLS" if credentials.tls else "plaintext",
         role.handover_s,
     )
     running, end_order = trial_maps(oracle)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.errors import ChiefUnreachable, ConfigError
-from study.search import kt_compat
+from study.search import auth, kt_compat
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,11 @@ class Role:
     handover_s: float = 600.0  # chief: a trial silent this long goes to another worker
     connect_timeout_s: float = 600.0  # worker: how long to wait for the chief
     gpu: str | None = None  # worker: the one GPU it may use
+    token_file: str | None = None  # the study's secret (None: the chief's chief.secret)
+    tls_cert: str | None = None  # chief: TLS certificate and key (PEM); None: plaintext
+    tls_key: str | None = None
+    tls_ca: str | None = None  # worker: the certificate it trusts for the chief
+    credentials: auth.Credentials | None = None  # a worker's, once it has read the secret
 
     @property
     def address(self) -> str:
@@ -60,6 +65,23 @@ class Role:
     def heartbeat_s(self) -> float:
         """How often a worker says its trial is alive (a fifth of the hand-over time)."""
         return min(30.0, max(0.5, self.handover_s / 5))
+
+    @property
+    def in_use_window_s(self) -> float:
+        """A worker id heard from this recently by another process is in use (3 beats)."""
+        return min(self.handover_s, 3 * self.heartbeat_s)
+
+    def chief_credentials(self, study_dir: Path) -> auth.Credentials:
+        """The chief's secret (created in `study_dir` unless --auth-token-file) and TLS."""
+        secret = auth.chief_secret(study_dir, self.token_file)
+        return auth.Credentials(secret, tls_cert=self.tls_cert, tls_key=self.tls_key)
+
+    def read_credentials(self, study_dir: Path) -> auth.Credentials:
+        """A worker's: the secret its chief wrote (or --auth-token-file) and the TLS CA."""
+        self.credentials = auth.Credentials(
+            auth.worker_secret(study_dir, self.token_file), tls_ca=self.tls_ca
+        )
+        return self.credentials
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -131,7 +153,7 @@ def wait_for_chief(role: Role) -> None:
     """Block until the chief answers at `role.address`; ChiefUnreachable after the timeout."""
     import grpc
 
-    channel = grpc.insecure_channel(role.address)
+    channel = auth.raw_channel(role.address, auth.Credentials("", tls_ca=role.tls_ca))
     try:
         grpc.channel_ready_future(channel).result(timeout=role.connect_timeout_s)
     except grpc.FutureTimeoutError:
@@ -156,14 +178,22 @@ def wait_for_study(study_json: Path, timeout_s: float) -> None:
         time.sleep(0.5)
 
 
+def worker_client(client, role: Role) -> PatientClient:
+    """keras-tuner's OracleClient of a worker, calling with the study's secret (and TLS)
+    and patient with the chief (PatientClient)."""
+    kt_compat.set_client_channel(client, auth.channel(role.address, role.credentials))
+    return PatientClient(client, role.connect_timeout_s, 4 * role.in_use_window_s)
+
+
 class PatientClient:
     """keras-tuner's OracleClient with its calls retried while the chief is unreachable:
     a call in flight when the chief dies fails at once (gRPC's wait_for_ready covers
     only connecting), and a retried call is safe: the restarted chief answers a worker's
     create_trial with the trial it already gave it, and ignores a second end_trial."""
 
-    def __init__(self, client, timeout_s: float):
-        self._client, self._timeout_s = client, timeout_s
+    def __init__(self, client, timeout_s: float, in_use_wait_s: float = 0.0):
+        self._client, self._timeout_s, self._in_use_wait_s = client, timeout_s, in_use_wait_s
+        self._warned = False
 
     def __getattr__(self, name):
         attr = getattr(self._client, name)
@@ -173,17 +203,35 @@ class PatientClient:
         import grpc
 
         def call(*args, **kwargs):
-            deadline = time.monotonic() + self._timeout_s
+            begin = time.monotonic()
             while True:
                 try:
                     return method(*args, **kwargs)
                 except grpc.RpcError as err:
-                    if err.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    waited = time.monotonic() - begin
+                    if err.code() == grpc.StatusCode.ALREADY_EXISTS:
+                        self._in_use(err, waited)
+                    elif err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                        raise ConfigError(
+                            f"the chief refused this worker: {err.details()} (a chief started "
+                            "afresh has a new secret; workers of the old one must restart)"
+                        ) from None
+                    elif err.code() != grpc.StatusCode.UNAVAILABLE or waited > self._timeout_s:
                         raise
-                    log.warning("the chief is unreachable (%s); retrying", method.__name__)
+                    else:
+                        log.warning("the chief is unreachable (%s); retrying", method.__name__)
                     time.sleep(1.0)
 
         return call
+
+    def _in_use(self, err, waited: float) -> None:
+        """Another live process has this worker's id: wait a little in case it is this
+        worker's previous process (killed: its beats stop), else stop in one line."""
+        if waited > self._in_use_wait_s:
+            raise ConfigError(f"the chief refused this worker: {err.details()}") from None
+        if not self._warned:
+            log.warning("%s; waiting up to %.0f s", err.details(), self._in_use_wait_s)
+            self._warned = True
 
 
 class Heartbeat:

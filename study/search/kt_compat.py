@@ -12,6 +12,8 @@ version the study needs, not silently in the middle of a resume.
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 from importlib import metadata
 
 from study.errors import ConfigError
@@ -26,7 +28,7 @@ _MODULES = {
     "keras_tuner.src.distribute.oracle_client": ("TIMEOUT", "OracleClient"),
     "keras_tuner.src.distribute.oracle_chief": ("OracleServicer",),
     "keras_tuner.src.protos": ("get_proto", "get_service", "get_service_grpc"),
-    "keras_tuner.src.engine.oracle": ("LOCKS",),
+    "keras_tuner.src.engine.oracle": ("LOCKS", "THREADS"),
 }
 _ORACLE_ATTRIBUTES = ("_retry_queue", "_run_times", "_seed_state", "_record_values")
 _checked = False
@@ -134,6 +136,29 @@ def oracle_locked(oracle):
         yield
 
 
+def synchronized(method):
+    """keras-tuner's `@synchronized`, but the oracle's lock is released when `method`
+    raises: keras-tuner's own wrapper leaves it held (and the owning thread recorded), so
+    one bad call (an unknown trial id, the consecutive-failure stop) hung every later one.
+    It takes the same lock keras-tuner's wrappers below it take, which then see the lock
+    held by their own thread and run without taking it again."""
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    @functools.wraps(method)
+    def wrapped(oracle, *args, **kwargs):
+        thread = threading.current_thread().name
+        if oracle_module.THREADS[oracle] == thread:  # inside another synchronized call
+            return method(oracle, *args, **kwargs)
+        with oracle_module.LOCKS[oracle]:
+            oracle_module.THREADS[oracle] = thread
+            try:
+                return method(oracle, *args, **kwargs)
+            finally:
+                oracle_module.THREADS[oracle] = None
+
+    return wrapped
+
+
 # -- its JSON writer and gRPC service ---------------------------------------------------------
 def install_json_writer(write_text) -> None:
     """Route keras-tuner's one JSON writer through `write_text(path, text)` (idempotent)."""
@@ -158,6 +183,12 @@ def set_client_timeout(seconds: float) -> None:
     from keras_tuner.src.distribute import oracle_client
 
     oracle_client.TIMEOUT = seconds
+
+
+def set_client_channel(client, channel) -> None:
+    """Make keras-tuner's OracleClient call the chief through `channel` (its own is a
+    plaintext channel without the study's secret)."""
+    client.stub = protos().get_service_grpc().OracleStub(channel)
 
 
 def protos():

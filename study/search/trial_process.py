@@ -29,6 +29,7 @@ from dataclasses import asdict
 
 from study import signals
 from study.backend import quiet_import
+from study.status import TrialStatus
 from study.testing import faults
 from study.training.history import EpochRecord, TrainingResult
 
@@ -39,6 +40,10 @@ class TrialCrashed(RuntimeError):
 
 class TrialDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+class TrialSilent(TrialCrashed):
+    """The trial's process sent nothing for longer than its timeout: killed."""
 
 
 def _tensorboard_callbacks(board: dict | None) -> list:
@@ -123,7 +128,7 @@ def _child(conn) -> None:
         schedule.max_total_epochs = rung["epochs"] if rung else None
 
         def on_epoch(record, best):
-            faults.point("child-epoch")
+            faults.point("child-epoch", spec.get("trial_id"))
             conn.send(("epoch", asdict(record), best))
 
         try:
@@ -160,6 +165,32 @@ class _Started:
         self.conn.close()
 
 
+DEADLINE_GRACE_S = 60.0  # an epoch under way at the deadline may end this much after it
+SILENCE_FLOOR_S = 120.0  # the derived trial timeout: at least this
+SILENCE_FIRST_S = 1800.0  # the derived trial timeout before any trial has ended
+
+
+def silence_limit(trial_timeout: str | None, reports: list[dict]) -> float:
+    """How long a trial's process may send nothing before it is killed: `trial_timeout`
+    (--trial-timeout), else 10 x the slowest completed or pruned trial (at least
+    SILENCE_FLOOR_S), SILENCE_FIRST_S before any."""
+    from study.budget import parse_duration
+
+    if trial_timeout is not None:
+        return parse_duration(trial_timeout)
+    ended = (TrialStatus.COMPLETED, TrialStatus.PRUNED)
+    seconds = [r["seconds"] for r in reports if r["status"] in ended and r.get("seconds")]
+    return max(SILENCE_FLOOR_S, 10 * max(seconds)) if seconds else SILENCE_FIRST_S
+
+
+def _wait_s(silence_s: float | None, deadline: float | None) -> float | None:
+    """How long to wait for the child's next message (None: without a limit)."""
+    if deadline is None:
+        return silence_s
+    left = max(0.0, deadline - time.monotonic()) + DEADLINE_GRACE_S
+    return left if silence_s is None else min(silence_s, left)
+
+
 _ahead: _Started | None = None
 PRESTART = True  # start the next trial's process while a trial trains
 
@@ -194,11 +225,14 @@ def run_trial_process(
     spec: dict,
     on_epoch: Callable[[EpochRecord, float], None],
     on_start: Callable[[int, int, dict], None] = lambda parameters, rows, timing: None,
+    silence_s: float | None = None,
 ) -> TrainingResult:
     """Train one trial in a child process; `on_epoch(record, best)` runs here per epoch,
     `on_start(parameters, training_rows, timing)` once the network is built (timing:
     seconds of data loading and building). An exception raised by `on_epoch` kills
-    the child and propagates (a pruned trial)."""
+    the child and propagates (a pruned trial). A child that sends nothing for
+    `silence_s` seconds (None: no limit), or past `spec["deadline"]` by more than
+    DEADLINE_GRACE_S, is killed: TrialSilent."""
     started = _take()
     parent, process = started.conn, started.process
     parent.send(spec)
@@ -206,6 +240,14 @@ def run_trial_process(
     history: list[EpochRecord] = []
     try:
         while True:
+            wait = _wait_s(silence_s, spec.get("deadline"))
+            if wait is not None and not parent.poll(wait):
+                why = (
+                    f"--trial-timeout {silence_s:.0f} s"
+                    if wait == silence_s
+                    else f"{DEADLINE_GRACE_S:.0f} s past the time budget's deadline"
+                )
+                raise TrialSilent(f"trial process sent nothing for {wait:.0f} s ({why}); killed")
             try:
                 message = parent.recv()
             except EOFError:

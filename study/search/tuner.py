@@ -45,6 +45,7 @@ from study.search.trial_process import (
     TrialCrashed,
     TrialDiverged,
     run_trial_process,
+    silence_limit,
 )
 from study.space import declare
 from study.status import ENDED, ENDED_REPORTS, TrialStatus
@@ -99,7 +100,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
             **kwargs,
         )
         if self.is_worker:  # keras-tuner wrapped the oracle in its OracleClient
-            self.oracle = distributed.PatientClient(self.oracle, self.role.connect_timeout_s)
+            self.oracle = distributed.worker_client(self.oracle, self.role)
 
     # -- search lifecycle --------------------------------------------------------------
     def on_search_begin(self):
@@ -129,6 +130,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         values, rung = split_rung(trial.hyperparameters.values)
         outcome = self._outcome[trial.trial_id]
         spec = {
+            "trial_id": trial.trial_id,
             "data": str(self.config.data_dir),
             "values": values,
             "seed": self.config.seed * 100_003 + _trial_index(trial.trial_id),
@@ -164,7 +166,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         begin = time.perf_counter()
         try:
             with signals.interruptible(), self._heartbeat(trial):
-                result = run_trial_process(spec, on_epoch, on_start)
+                result = run_trial_process(spec, on_epoch, on_start, self._silence_s())
         except (TrialDiverged, TrialCrashed) as err:
             raise keras_tuner.errors.FailedTrialError(str(err)) from None
         except TrialPruned:
@@ -174,6 +176,10 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
             self.progress.pruned(trial.trial_id, result.history[-1].epoch)
         outcome["result"] = result
         return {MONITOR: result.objective}
+
+    def _silence_s(self) -> float:
+        """How long this trial's process may send nothing before it is killed."""
+        return silence_limit(self.config.trial_timeout, self.records.reports())
 
     def _rung(self, trial_id: str, rung: dict) -> dict | None:
         """A Hyperband trial's epochs to reach, its checkpoint, and the one it continues."""

@@ -1,10 +1,12 @@
 """Fault injection for the resilience tests: kill or break the study at named points.
 
-Set `STUDY_FAULT=ACTION:POINT[@N]` in the environment of a study process; the
-N-th time (default the first) that process passes `point(POINT)`, ACTION happens:
+Set `STUDY_FAULT=ACTION:POINT[@N][#TRIAL]` in the environment of a study process; the
+N-th time (default the first) that process passes `point(POINT)` (in trial TRIAL only,
+where given and the point names its trial), ACTION happens:
 
 - `kill`: SIGKILL to this process (a pre-emption, the OOM killer, a lost node);
-- `raise`: a RuntimeError (an exception inside a callback).
+- `raise`: a RuntimeError (an exception inside a callback);
+- `hang`: sleep forever (a deadlocked library, a stuck filesystem).
 
 Points of the study process: `data` (dataset loaded), `trial-begin`, `phase1`
 (each phase-1 epoch reported), `switch` (the first phase-2 epoch), `phase2`
@@ -20,25 +22,28 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 
 VARIABLE = "STUDY_FAULT"
 _passed: Counter = Counter()
 
 
-def _spec() -> tuple[str, str, int] | None:
+def _spec() -> tuple[str, str, int, str | None] | None:
     text = os.environ.get(VARIABLE)
     if not text:
         return None
     action, _, rest = text.partition(":")
+    rest, _, trial = rest.partition("#")
     name, _, nth = rest.partition("@")
-    return action, name, int(nth or 1)
+    return action, name, int(nth or 1), trial or None
 
 
-def point(name: str) -> None:
-    """Pass the named point: act if STUDY_FAULT names it and this is the N-th pass."""
+def point(name: str, trial: str | None = None) -> None:
+    """Pass the named point (of trial `trial`, if it has one): act if STUDY_FAULT names
+    it (and that trial) and this is the N-th pass."""
     spec = _spec()
-    if spec is None or spec[1] != name:
+    if spec is None or spec[1] != name or spec[3] not in (None, trial):
         return
     _passed[name] += 1
     if _passed[name] != spec[2]:
@@ -47,4 +52,7 @@ def point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if spec[0] == "raise":
         raise RuntimeError(f"fault injected at {name} (pass {spec[2]})")
-    raise ValueError(f"{VARIABLE}: unknown action {spec[0]!r} (kill or raise)")
+    if spec[0] == "hang":
+        while True:
+            time.sleep(3600)
+    raise ValueError(f"{VARIABLE}: unknown action {spec[0]!r} (kill, raise or hang)")

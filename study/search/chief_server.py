@@ -1,0 +1,151 @@
+"""The chief's gRPC server: keras-tuner's OracleServicer behind the study's secret.
+
+What it adds to keras-tuner's servicer (study/search/chief.py has the chief's oracle):
+- only callers with the study's secret get in (study/search/auth.py);
+- a bad call is an error answered: an unknown trial id is NOT_FOUND, any other failure
+  INTERNAL, and the oracle's lock is released either way (kt_compat.synchronized);
+- a second live process under one worker id is refused (ALREADY_EXISTS);
+- an IDLE answer is held a moment (workers would spin), and the consecutive-failure
+  stop is kept for the chief's main thread instead of failing the worker's call.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from concurrent import futures
+
+from study.errors import ConfigError
+from study.search import auth, kt_compat
+from study.search.distributed import Role
+from study.status import TrialStatus
+
+log = logging.getLogger(__name__)
+
+
+def _answered(method):
+    """A servicer method whose failures are gRPC errors answered to the caller: an unknown
+    trial id NOT_FOUND, anything else INTERNAL (logged), never a held lock or a hung call."""
+    import grpc
+
+    @functools.wraps(method)
+    def call(self, request, context):
+        trial_id = _trial_id_of(request)
+        if trial_id is not None and trial_id not in self.oracle.trials:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no trial {trial_id!r} in this study")
+        try:
+            return method(self, request, context)
+        except Exception as err:
+            if isinstance(err, grpc.RpcError) or context.code() is not None:
+                raise  # an abort already answered
+            log.warning("%s failed: %s: %s", method.__name__, type(err).__name__, err)
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+
+    return call
+
+
+def _trial_id_of(request) -> str | None:
+    if hasattr(request, "trial_id"):
+        return request.trial_id
+    if hasattr(request, "trial") and request.HasField("trial"):
+        return request.trial.trial_id
+    return None
+
+
+def _refuse_a_second_process(oracle, tuner_id: str, context, window_s: float) -> None:
+    """ALREADY_EXISTS to a process asking under the id of another live worker's process."""
+    import grpc
+
+    instance = auth.caller_instance(context)
+    quiet = oracle.in_use_by_another(tuner_id, instance, window_s)
+    if quiet is not None:
+        context.abort(
+            grpc.StatusCode.ALREADY_EXISTS,
+            f"worker id {tuner_id!r} is in use by another live worker (heard {quiet:.0f} s "
+            "ago); give this one its own --worker-id",
+        )
+    oracle.heard_from(instance, tuner_id=tuner_id)
+
+
+def _servicer_class():
+
+    protos = kt_compat.protos()
+
+    class Servicer(kt_compat.oracle_servicer_class()):
+        """keras-tuner's servicer: bad calls answered (`_answered`), an IDLE answer held
+        `poll_s` (workers would spin), a second live process under a worker's id refused,
+        and the consecutive-failure stop kept for the chief instead of failing the call."""
+
+        def __init__(self, oracle, poll_s: float, window_s: float):
+            super().__init__(oracle)
+            self.poll_s, self.window_s, self.failure = poll_s, window_s, None
+
+        @_answered
+        def GetSpace(self, request, context):
+            return super().GetSpace(request, context)
+
+        @_answered
+        def UpdateSpace(self, request, context):
+            return super().UpdateSpace(request, context)
+
+        @_answered
+        def CreateTrial(self, request, context):
+            if self.failure is not None:
+                stopped = kt_compat.Trial(self.oracle.get_space(), status=TrialStatus.STOPPED)
+                return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
+            _refuse_a_second_process(self.oracle, request.tuner_id, context, self.window_s)
+            response = super().CreateTrial(request, context)
+            if response.trial.status == protos.get_proto().TrialStatus.IDLE:
+                time.sleep(self.poll_s)
+            return response
+
+        @_answered
+        def UpdateTrial(self, request, context):
+            self.oracle.heard_from(auth.caller_instance(context), trial_id=request.trial_id)
+            return super().UpdateTrial(request, context)
+
+        @_answered
+        def GetTrial(self, request, context):
+            self.oracle.heard_from(auth.caller_instance(context), trial_id=request.trial_id)
+            return super().GetTrial(request, context)
+
+        @_answered
+        def GetBestTrials(self, request, context):
+            return super().GetBestTrials(request, context)
+
+        @_answered
+        def EndTrial(self, request, context):
+            try:
+                return super().EndTrial(request, context)
+            except RuntimeError as err:
+                if "consecutive failures" not in str(err):
+                    raise
+                self.failure = err
+                return protos.get_service().EndTrialResponse()
+
+    return Servicer
+
+
+def start(oracle, role: Role, credentials: auth.Credentials, poll_s: float):
+    """(server, servicer): keras-tuner's service of `oracle` at `role.address`, started,
+    admitting only callers with `credentials.secret` (over TLS where it has a certificate).
+    Port 0 binds a free port: `server.port`."""
+    import grpc
+
+    servicer = _servicer_class()(oracle, poll_s, role.in_use_window_s)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=16),
+        interceptors=[auth.server_interceptor(credentials.secret)],
+    )
+    kt_compat.protos().get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = auth.add_port(server, role.address, credentials)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise ConfigError(f"--oracle {role.address}: cannot listen there (in use? this host?)")
+    auth.warn_if_wildcard(role.host)
+    server.start()
+    server.port = bound
+    return server, servicer
