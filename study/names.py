@@ -5,6 +5,8 @@
   quote, no `#`, no control character (`column_name_problem`);
 - a name that becomes a file name (a validation species or variable): letters,
   digits, `_ . -`, 1 to 64 characters, not starting with a dot (`file_name_problem`);
+- a trial id (a folder under trials/, from keras-tuner's oracle or a chief's answer):
+  letters, digits, `_ -`, 1 to 64 characters (`trial_id_problem`);
 - a study's name (a folder under the results root): no path separator, not starting
   with a dot, printable, 1 to 128 characters (`study_name_problem`, `study_dir`);
 - the exported C function's name (`c_name`): a C identifier that is no C keyword, no
@@ -50,7 +52,12 @@ C_LIBRARY = frozenset(
         "HUGE_VALF HUGE_VALL INFINITY NAN NULL offsetof size_t ptrdiff_t wchar_t max_align_t "
         # the C library's most common functions: an export named so would interpose them
         "main malloc calloc realloc free memcpy memmove memset memcmp strlen strcpy strcmp "
-        "printf fprintf sprintf snprintf puts exit abort atexit system errno"
+        "printf fprintf sprintf snprintf puts exit abort atexit system errno "
+        # POSIX and stdio/stdlib names a shared library would interpose when loaded
+        "open close read write lseek time clock sleep usleep fork execv execve kill signal "
+        "raise getenv setenv unsetenv getpid abs labs atoi atol atof strtod strtol qsort "
+        "bsearch rand srand fopen fclose fread fwrite fflush fgets fputs perror strcat strncat "
+        "strncpy strncmp strchr strrchr strstr strdup memchr dlopen dlsym mmap"
     ).split()
 )
 # what the generated C defines behind NAME_ (study/best/c_source.py, c_runtime.py)
@@ -77,6 +84,16 @@ def file_name_problem(name: str) -> str | None:
     """What makes `name` no plain file name (None: it is one)."""
     if not isinstance(name, str) or not FILE_NAME.fullmatch(name) or name.startswith("."):
         return "expected 1 to 64 letters, digits, _ . - (not starting with a dot)"
+    return None
+
+
+TRIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def trial_id_problem(trial_id) -> str | None:
+    """What makes `trial_id` no trial id (a path part under trials/; None: it is one)."""
+    if not isinstance(trial_id, str) or not TRIAL_ID.fullmatch(trial_id):
+        return "expected 1 to 64 letters, digits, '_' or '-'"
     return None
 
 

@@ -89,3 +89,30 @@ def test_a_study_name_through_the_api_and_a_link_out_of_the_root(tmp_path):
     (tmp_path / "r" / "linked").symlink_to(tmp_path / "elsewhere")
     assert main(["report", "--study", "linked", "--results", str(tmp_path / "r")]) == 2
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_a_study_record_naming_another_study_leads_nowhere_else(tmp_path):
+    import json
+
+    from study.store.study_file import read_config
+    from study.testing.scripted import write_study
+
+    write_study(tmp_path, "a", ["COMPLETED"])
+    write_study(tmp_path, "b", ["COMPLETED"])
+    path = tmp_path / "b" / "study.json"
+    record = json.loads(path.read_text())
+    record["config"]["study"] = "a"
+    path.write_text(json.dumps(record))
+    config = read_config(tmp_path / "b")
+    assert config.study_dir == tmp_path / "b"
+
+
+def test_the_study_command_refuses_a_study_folder_linked_out_of_the_root(tmp_path, capsys):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "study.json").write_text("{}")
+    (tmp_path / "r" / "s").symlink_to(tmp_path / "elsewhere")
+    argv = ["--results", str(tmp_path / "r"), "--study", "s", "--trials", "1", "--overwrite"]
+    assert main(argv) == 2
+    assert "resolves outside" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["study.json"]

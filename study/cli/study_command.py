@@ -131,6 +131,7 @@ def run_study(args, config, role=None) -> None:
     from study.store.study_file import check_start, check_writable
 
     budget = Budget.of(config.time_budget, start=args.start)
+    named_study_dir(config.results, config.study)  # inside the results root, links resolved
     check_writable(config.study_dir)
     check_start(config, args.overwrite)  # --overwrite deletes only a study
     dataset = load_dataset(config)

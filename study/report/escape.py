@@ -29,6 +29,11 @@ def html_text(value) -> str:
     return html.escape(str(value), quote=True)
 
 
+def terminal_text(value) -> str:
+    """`value` for a terminal line: control characters (escape sequences) as spaces."""
+    return _CONTROL.sub(" ", str(value))
+
+
 def md_text(value) -> str:
     """`value` as Markdown that renders as the same text, on one line."""
     text = _CONTROL.sub(" ", str(value))

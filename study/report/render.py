@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from study.report.escape import html_text, md_text, md_url, row_class
+from study.report.escape import html_text, md_text, md_url, row_class, terminal_text
 
 TABLE_COLUMNS = [
     ("rank", "rank"),
@@ -115,7 +115,8 @@ def report_text(summary: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = [" ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     notes = [f"  trial {t} {s}: {m}" for t, s, m in _failures(summary)]
-    return "\n".join(_headline_lines(summary) + [""] + table + notes) + "\n"
+    lines = _headline_lines(summary) + [""] + table + notes
+    return "\n".join(terminal_text(line) for line in lines) + "\n"
 
 
 def _md_table(header: list[str], rows: list[list[str]], bold: list[bool] | None = None) -> list:

@@ -22,6 +22,7 @@ import collections
 import hmac
 import logging
 import os
+import re
 import secrets
 import stat
 import threading
@@ -32,6 +33,7 @@ from study.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+_SECRET = re.compile(r"[!-~]+")  # gRPC metadata values: printable ASCII
 SECRET_FILE = "chief.secret"  # in the study folder, mode 0600
 SECRET_KEY = "x-study-secret"  # gRPC metadata keys (lower case, as gRPC requires)
 INSTANCE_KEY = "x-worker-instance"
@@ -62,8 +64,10 @@ def _read(path: Path, what: str) -> bytes:
 def read_secret(path: Path) -> str:
     """The secret in `path` (one line of at least 32 characters); ConfigError otherwise."""
     text = _read(path, "chief's secret").decode("utf-8", "replace").strip()
-    if len(text) < 32 or not text.isprintable() or " " in text:
-        raise ConfigError(f"{path}: expected a secret of at least 32 printable characters")
+    if len(text) < 32 or not _SECRET.fullmatch(text):
+        raise ConfigError(
+            f"{path}: expected a secret of at least 32 printable ASCII characters, no spaces"
+        )
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("%s: readable by other users (mode %o); chmod 600 it", path, mode & 0o777)
@@ -120,9 +124,12 @@ def warn_if_wildcard(host: str) -> None:
 
 # -- the chief's side ------------------------------------------------------------------
 def _method_handler_deny(refused: set, lock: threading.Lock):
+    """The answer to a call without the secret: UNAUTHENTICATED at once. A streaming
+    handler, so that gRPC does not wait for a request body first: a unary handler's
+    thread blocks reading it, and a few half-open calls took every thread of the pool."""
     import grpc
 
-    def deny(request, context):
+    def deny(requests, context):
         host = context.peer().rsplit(":", 1)[0]
         with lock:
             first = host not in refused
@@ -131,7 +138,7 @@ def _method_handler_deny(refused: set, lock: threading.Lock):
             log.warning("refused a call from %s: no or wrong study secret", host)
         context.abort(grpc.StatusCode.UNAUTHENTICATED, "the study's secret is missing or wrong")
 
-    return grpc.unary_unary_rpc_method_handler(deny)
+    return grpc.stream_stream_rpc_method_handler(deny)
 
 
 def server_interceptor(secret: str):

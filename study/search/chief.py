@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from study.search import chief_server, kt_compat
+from study.search.chief_server import WorkerIdInUse
 from study.search.distributed import SINGLE_ID, Role
 
 log = logging.getLogger(__name__)
@@ -100,23 +101,30 @@ class ChiefMixin:
         return super().get_best_trials(num_trials)
 
     @kt_compat.synchronized
-    def heard_from(self, instance: str, trial_id: str | None = None, tuner_id: str | None = None):
-        """Note which process of a worker called (by a trial it runs, or by its id)."""
-        worker = tuner_id or (self._owner(trial_id) if trial_id else None)
-        if worker and instance:
+    def heard_from(self, instance: str, trial_id: str) -> None:
+        """A call about `trial_id` came from worker process `instance`: the owner's process
+        is alive (a late call of a process the trial was handed away from is not its)."""
+        worker = self._owner(trial_id)
+        known = self._instances.get(worker)
+        if worker and instance and (known is None or known[0] == instance):
             self._instances[worker] = (instance, time.monotonic())
 
     @kt_compat.synchronized
-    def in_use_by_another(self, tuner_id: str, instance: str, window_s: float) -> float | None:
-        """Seconds since another live process of worker `tuner_id` was heard, if it runs a
-        trial and was heard within `window_s` (None: this caller may be the worker)."""
+    def create_trial_for(self, tuner_id: str, instance: str, window_s: float):
+        """`create_trial(tuner_id)` for worker process `instance`, in one hold of the lock;
+        WorkerIdInUse if another process of that id runs a trial and was heard within
+        `window_s` (two live workers under one id would run the same trial)."""
         known = self._instances.get(tuner_id)
-        if not instance or known is None or known[0] == instance:
-            return None
-        if tuner_id not in self.ongoing_trials:
-            return None
-        quiet = time.monotonic() - known[1]
-        return quiet if quiet < window_s else None
+        if instance and known and known[0] != instance and tuner_id in self.ongoing_trials:
+            quiet = time.monotonic() - known[1]
+            if quiet < window_s:
+                raise WorkerIdInUse(
+                    f"worker id {tuner_id!r} is in use by another live worker (heard "
+                    f"{quiet:.0f} s ago); give this one its own --worker-id"
+                )
+        if instance:
+            self._instances[tuner_id] = (instance, time.monotonic())
+        return self.create_trial(tuner_id)
 
     @kt_compat.synchronized
     def get_trial(self, trial_id):

@@ -24,6 +24,10 @@ from study.status import TrialStatus
 log = logging.getLogger(__name__)
 
 
+class WorkerIdInUse(Exception):
+    """Another live process asks under this worker's id: the message says which."""
+
+
 def _answered(method):
     """A servicer method whose failures are gRPC errors answered to the caller: an unknown
     trial id NOT_FOUND, anything else INTERNAL (logged), never a held lock or a hung call."""
@@ -40,7 +44,7 @@ def _answered(method):
             if isinstance(err, grpc.RpcError) or context.code() is not None:
                 raise  # an abort already answered
             log.warning("%s failed: %s: %s", method.__name__, type(err).__name__, err)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}")
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"[:300])
 
     return call
 
@@ -53,23 +57,28 @@ def _trial_id_of(request) -> str | None:
     return None
 
 
-def _refuse_a_second_process(oracle, tuner_id: str, context, window_s: float) -> None:
-    """ALREADY_EXISTS to a process asking under the id of another live worker's process."""
+def _create_trial(servicer, request, context):
+    """CreateTrial: STOPPED after the failure stop; the trial, in one hold of the oracle's
+    lock with the check that no other live process has the worker's id; IDLE held."""
     import grpc
 
+    protos, kt_status = kt_compat.protos(), kt_compat.kt_status()
+    if servicer.failure is not None:
+        stopped = kt_compat.Trial(servicer.oracle.get_space(), status=TrialStatus.STOPPED)
+        return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
     instance = auth.caller_instance(context)
-    quiet = oracle.in_use_by_another(tuner_id, instance, window_s)
-    if quiet is not None:
-        context.abort(
-            grpc.StatusCode.ALREADY_EXISTS,
-            f"worker id {tuner_id!r} is in use by another live worker (heard {quiet:.0f} s "
-            "ago); give this one its own --worker-id",
-        )
-    oracle.heard_from(instance, tuner_id=tuner_id)
+    try:
+        trial = servicer.oracle.create_trial_for(request.tuner_id, instance, servicer.window_s)
+    except WorkerIdInUse as err:
+        context.abort(grpc.StatusCode.ALREADY_EXISTS, str(err))
+    if trial.status == kt_status.STOPPED:
+        servicer.stop_triggered = True  # as keras-tuner's servicer
+    if trial.status == kt_status.IDLE:
+        time.sleep(servicer.poll_s)  # workers would spin
+    return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
 
 
 def _servicer_class():
-
     protos = kt_compat.protos()
 
     class Servicer(kt_compat.oracle_servicer_class()):
@@ -91,23 +100,16 @@ def _servicer_class():
 
         @_answered
         def CreateTrial(self, request, context):
-            if self.failure is not None:
-                stopped = kt_compat.Trial(self.oracle.get_space(), status=TrialStatus.STOPPED)
-                return protos.get_service().CreateTrialResponse(trial=stopped.to_proto())
-            _refuse_a_second_process(self.oracle, request.tuner_id, context, self.window_s)
-            response = super().CreateTrial(request, context)
-            if response.trial.status == protos.get_proto().TrialStatus.IDLE:
-                time.sleep(self.poll_s)
-            return response
+            return _create_trial(self, request, context)
 
         @_answered
         def UpdateTrial(self, request, context):
-            self.oracle.heard_from(auth.caller_instance(context), trial_id=request.trial_id)
+            self.oracle.heard_from(auth.caller_instance(context), request.trial_id)
             return super().UpdateTrial(request, context)
 
         @_answered
         def GetTrial(self, request, context):
-            self.oracle.heard_from(auth.caller_instance(context), trial_id=request.trial_id)
+            self.oracle.heard_from(auth.caller_instance(context), request.trial_id)
             return super().GetTrial(request, context)
 
         @_answered
@@ -144,7 +146,10 @@ def start(oracle, role: Role, credentials: auth.Credentials, poll_s: float):
     except RuntimeError:
         bound = 0
     if not bound:
-        raise ConfigError(f"--oracle {role.address}: cannot listen there (in use? this host?)")
+        raise ConfigError(
+            f"--oracle {role.address}: cannot listen there (in use? this host?"
+            + (" a valid PEM certificate and key?)" if credentials.tls_cert else ")")
+        )
     auth.warn_if_wildcard(role.host)
     server.start()
     server.port = bound

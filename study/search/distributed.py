@@ -157,9 +157,11 @@ def wait_for_chief(role: Role) -> None:
     try:
         grpc.channel_ready_future(channel).result(timeout=role.connect_timeout_s)
     except grpc.FutureTimeoutError:
+        tls = " (with --tls-ca: the chief's certificate, for the name in --oracle?)"
         raise ChiefUnreachable(
             f"no chief answered at {role.address} within {role.connect_timeout_s:.0f} s "
             "(start it with --role chief --oracle HOST:PORT, or raise --connect-timeout)"
+            + (tls if role.tls_ca else "")
         ) from None
     finally:
         channel.close()

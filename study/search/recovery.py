@@ -29,6 +29,7 @@ from pathlib import Path
 import keras_tuner
 
 from study.errors import StateError
+from study.names import shown, trial_id_problem
 from study.search import kt_compat
 from study.status import ENDED, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
@@ -75,6 +76,7 @@ def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int
     project, trials = study_dir / "tuner", study_dir / "trials"
     for leftover in study_dir.rglob(".*.tmp"):  # a killed atomic write's temporary file
         leftover.unlink()
+    _check_trial_ids(project)
     rebuilt = 0
     for path in sorted(project.glob("tuner*.json")):
         if not _readable(path):
@@ -107,6 +109,27 @@ def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int
         )
         rebuilt += 1
     return rebuilt
+
+
+def _check_trial_ids(project: Path) -> None:
+    """Every trial id keras-tuner will reload (oracle.json, trial_*/trial.json) is a plain
+    name: ids become paths (trials/<id>/, checkpoints a worker replaces). StateError else."""
+    found = []
+    oracle = project / "oracle.json"
+    if _readable(oracle):
+        state = json.loads(oracle.read_text())
+        found += [(oracle, t) for t in state.get("end_order", []) or []]
+        found += [(oracle, t) for t in (state.get("ongoing_trials") or {}).values()]
+    for path in sorted(project.glob("trial_*/trial.json")):
+        if _readable(path):
+            found.append((path, json.loads(path.read_text()).get("trial_id")))
+        found.append((path, path.parent.name.removeprefix("trial_")))
+    for path, trial_id in found:
+        if trial_id_problem(trial_id):
+            raise StateError(
+                f"{path}: trial id {shown(trial_id)} is not a plain name "
+                f"({trial_id_problem(trial_id)}); this file was not written by a study"
+            )
 
 
 def adopt(project: Path, tuner_id: str) -> None:

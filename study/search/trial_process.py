@@ -168,6 +168,7 @@ class _Started:
 DEADLINE_GRACE_S = 60.0  # an epoch under way at the deadline may end this much after it
 SILENCE_FLOOR_S = 120.0  # the derived trial timeout: at least this
 SILENCE_FIRST_S = 1800.0  # the derived trial timeout before any trial has ended
+SILENCE_MAX_S = 7 * 86400.0  # at most a week (a pipe's poll takes no more)
 
 
 def silence_limit(trial_timeout: str | None, reports: list[dict]) -> float:
@@ -177,10 +178,17 @@ def silence_limit(trial_timeout: str | None, reports: list[dict]) -> float:
     from study.budget import parse_duration
 
     if trial_timeout is not None:
-        return parse_duration(trial_timeout)
+        return min(parse_duration(trial_timeout), SILENCE_MAX_S)
     ended = (TrialStatus.COMPLETED, TrialStatus.PRUNED)
-    seconds = [r["seconds"] for r in reports if r["status"] in ended and r.get("seconds")]
-    return max(SILENCE_FLOOR_S, 10 * max(seconds)) if seconds else SILENCE_FIRST_S
+    seconds = [r.get("seconds") for r in reports if r.get("status") in ended]
+    seconds = [s for s in seconds if _seconds(s)]  # a record's value, not trusted
+    if not seconds:
+        return SILENCE_FIRST_S
+    return min(max(SILENCE_FLOOR_S, 10 * max(seconds)), SILENCE_MAX_S)
+
+
+def _seconds(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9
 
 
 def _wait_s(silence_s: float | None, deadline: float | None) -> float | None:

@@ -1,7 +1,9 @@
 """What `--overwrite` may delete: a study, or a prepared dataset that `prepare` replaces.
 
 A study is a folder holding `study.json`; a prepared dataset one holding
-`preprocessing.json` or a split folder (`train/`, `validation/`, `test/`). `study
+`preprocessing.json` and the split folders (`train/`, `validation/`, `test/`, each with
+its `definitions.json`); a folder holding either of those looks like data and is never
+deleted as a study. `study
 --overwrite` removes a study's contents only when the folder is a study and is
 neither the data root (`<results>/data/`), nor a prepared dataset, nor holds one
 (the study's own data included); `prepare --overwrite` and `generate --overwrite`
@@ -32,10 +34,20 @@ def is_study(path: Path) -> bool:
     return (Path(path) / STUDY_FILE).is_file()
 
 
-def is_prepared_dataset(path: Path) -> bool:
-    """`path` has preprocessing.json or a split folder at its top."""
+def looks_like_data(path: Path) -> bool:
+    """`path` has preprocessing.json or a split folder at its top: never deleted as a
+    study (the loose rule, to refuse)."""
     path = Path(path)
     return (path / PREPROCESSING).is_file() or any((path / s).is_dir() for s in SPLITS)
+
+
+def is_prepared_dataset(path: Path) -> bool:
+    """`path` is a whole prepared dataset: preprocessing.json and the three split folders,
+    each with its definitions.json (the strict rule, to replace one)."""
+    path = Path(path)
+    return (path / PREPROCESSING).is_file() and all(
+        (path / s / "definitions.json").is_file() for s in SPLITS
+    )
 
 
 def _held_dataset(root: Path) -> Path | None:
@@ -62,7 +74,7 @@ def check_study_removable(study_dir: Path, results: Path, data_dir: Path) -> Non
         raise ConfigError(f"{refuse} is the data root of {results}; nothing deleted")
     if _is_within(Path(data_dir), study_dir):
         raise ConfigError(f"{refuse} holds the study's data {data_dir}; nothing deleted")
-    if is_prepared_dataset(study_dir):
+    if looks_like_data(study_dir):
         raise ConfigError(f"{refuse} is a prepared dataset; nothing deleted")
     if not is_study(study_dir):
         raise ConfigError(

@@ -8,15 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from study.errors import ConfigError
+from study.names import shown, trial_id_problem
 from study.status import TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 
-_TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HISTORY_COLUMNS = ["epoch", "phase", "learning_rate", "loss", "val_bce", "seconds"]
 TABLE_FIXED = [
     "trial_id",
@@ -136,11 +135,10 @@ class TrialRecords:
     def trial_dir(self, trial_id: str) -> Path:
         """trials/<trial_id>/; the id (from keras-tuner's oracle, possibly a chief's answer)
         must be a plain name: ConfigError for anything that could leave trials/."""
-        if not _TRIAL_ID.match(str(trial_id)):
-            raise ConfigError(
-                f"trial id {str(trial_id)[:80]!r}: expected 1 to 64 letters, digits, '_' or '-'"
-            )
-        return self.root / str(trial_id)
+        problem = trial_id_problem(trial_id)
+        if problem:
+            raise ConfigError(f"trial id {shown(trial_id)}: {problem}")
+        return self.root / trial_id
 
     def write_history(self, trial_id: str, history: list) -> None:
         write_history(self.trial_dir(trial_id) / "history.csv", history)

@@ -72,9 +72,10 @@ def read_record(study_dir: Path) -> dict:
 
 
 def read_config(study_dir: Path) -> StudyConfig:
-    """The StudyConfig a study ran with, its results root set to where it lies now."""
+    """The StudyConfig a study ran with, its results root and name set to where it lies
+    now (never the record's: a study.json naming another study must not lead there)."""
     config = StudyConfig.from_dict(read_record(study_dir)["config"])
-    config.results = str(Path(study_dir).parent)
+    config.results, config.study = str(Path(study_dir).parent), Path(study_dir).name
     return config
 
 

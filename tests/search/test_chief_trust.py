@@ -426,3 +426,89 @@ def test_one_sigterm_ends_the_chief_with_143_and_it_resumes(tiny_dataset, tmp_pa
     assert sorted(ends) == ["0", "1", "2", "3"]  # none lost, none twice
     reports = cluster.reports()
     assert {r["status"] for r in reports.values()} == {"COMPLETED"} and len(reports) == 4
+
+
+# -- review findings: half-open calls, races, records that lie ----------------------------
+def test_half_open_calls_without_the_secret_do_not_starve_the_chief(served):
+    """A refused call is answered before its request is read: 40 calls that never send
+    their request (more than the server's 16 threads) leave a worker's call answered."""
+    channel = grpc.insecure_channel(served.address)
+    service_name = next(iter(service().DESCRIPTOR.services_by_name.values())).full_name
+    method = f"/{service_name}/GetSpace"
+    never = threading.Event()
+
+    def silent_requests():
+        never.wait(30)
+        return
+        yield  # a generator that never yields a request
+
+    calls = [channel.stream_stream(method)(silent_requests(), timeout=20) for _ in range(40)]
+    time.sleep(0.5)
+    begin = time.monotonic()
+    served.stub().GetSpace(service().GetSpaceRequest(), timeout=5)
+    assert time.monotonic() - begin < 2
+    codes = set()
+    for call in calls:
+        with pytest.raises(grpc.RpcError) as refused:
+            next(call)
+        codes.add(refused.value.code())
+    never.set()
+    assert codes == {grpc.StatusCode.UNAUTHENTICATED}
+
+
+def test_two_processes_under_one_id_at_once_get_one_trial(tmp_path):
+    served = Served(tmp_path, handover_s=30)
+    try:
+        answers, refused = [], []
+
+        def ask(instance):
+            try:
+                answers.append(served.oracle.create_trial_for("w1", instance, 10.0))
+            except chief.WorkerIdInUse as err:
+                refused.append(str(err))
+
+        threads = [threading.Thread(target=ask, args=(f"p{k}",)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(answers) == 1 and len(refused) == 3
+        assert all("in use by another live worker" in r for r in refused)
+        # a late beat of a process the trial was handed away from is not the owner's
+        trial_id = answers[0].trial_id
+        owner_process = served.oracle._instances["w1"]
+        served.oracle.heard_from("p-late", trial_id)
+        assert served.oracle._instances["w1"] == owner_process
+    finally:
+        served.stop()
+
+
+def test_a_trial_id_in_the_oracle_state_that_is_a_path_stops_the_resume(tmp_path):
+    from study.errors import StateError
+
+    project = tmp_path / "tuner"
+    project.mkdir()
+    (project / "oracle.json").write_text(
+        json.dumps({"end_order": ["0", "../../victim"], "ongoing_trials": {}})
+    )
+    with pytest.raises(StateError, match="not a plain name"):
+        recovery.repair(tmp_path, keras_tuner.HyperParameters())
+    (project / "oracle.json").write_text(json.dumps({"end_order": ["0"]}))
+    (project / "trial_0").mkdir()
+    (project / "trial_0" / "trial.json").write_text(json.dumps({"trial_id": "/etc"}))
+    with pytest.raises(StateError, match="'/etc' is not a plain name"):
+        recovery.repair(tmp_path, keras_tuner.HyperParameters())
+
+
+def test_a_secret_that_grpc_cannot_send_is_refused(tmp_path):
+    path = tmp_path / "secret"
+    path.write_text("é" * 40 + "\n")
+    with pytest.raises(ConfigError, match="printable ASCII"):
+        auth.read_secret(path)
+
+
+def test_record_values_that_lie_do_not_break_the_timeout():
+    lies = [{"status": "COMPLETED", "seconds": v} for v in ("x", 1e300, True, -5, None)]
+    assert silence_limit(None, lies) == SILENCE_FIRST_S
+    assert silence_limit(None, [*lies, {"status": "COMPLETED", "seconds": 50}]) == 500
+    assert silence_limit("100000h", []) == 7 * 86400

@@ -84,8 +84,11 @@ def test_dataset_overwrite_replaces_only_a_prepared_dataset(
     if command == "prepare":
         shutil.copytree(tiny_dataset / "train", tmp_path / "raw")  # feather files to prepare
     _user_files(tmp_path / "notes")
+    _user_files(tmp_path / "proj" / "src")  # a project with a train/ folder: not a dataset
+    (tmp_path / "proj" / "train").mkdir()
+    (tmp_path / "proj" / "train" / "run.py").write_text("print('mine')")
     write_study(tmp_path, "s", ["COMPLETED"])
-    for target in ("notes", "s"):
+    for target in ("notes", "s", "proj"):
         argv = [command, *source, "--output", str(tmp_path / target), "--overwrite"]
         line = _refused(capsys, argv, tmp_path)
         assert "--overwrite replaces only a prepared dataset" in line
