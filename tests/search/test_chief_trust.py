@@ -312,15 +312,15 @@ def test_a_hung_trial_process_is_failed_after_its_timeout_and_the_study_goes_on(
     monkeypatch.setenv(faults.VARIABLE, "hang:child-epoch#0")  # trial 0's first epoch hangs
     results = tmp_path / "r"
     begin = time.monotonic()
-    code = main(study_argv(tiny_dataset, results, 2, "--no-retrain", "--trial-timeout", "8s"))
+    code = main(study_argv(tiny_dataset, results, 2, "--no-retrain", "--trial-timeout", "30s"))
     wall = time.monotonic() - begin
     assert code == 0, capsys.readouterr().err
     trials = results / "s" / "trials"
     found = {p.parent.name: json.loads(p.read_text()) for p in trials.glob("*/report.json")}
     assert found["0"]["status"] == "FAILED"
-    assert "sent nothing for 8 s (--trial-timeout 8 s); killed" in found["0"]["message"]
+    assert "sent nothing for 30 s (--trial-timeout 30 s); killed" in found["0"]["message"]
     assert found["1"]["status"] == "COMPLETED"
-    assert wall < 120
+    assert wall < 240
 
 
 def test_the_derived_trial_timeout():
@@ -337,31 +337,14 @@ def test_the_derived_trial_timeout():
 
 # -- chiefs and workers as processes ------------------------------------------------------
 @pytest.mark.slow
-def test_a_worker_completes_after_an_unknown_trial_id_and_the_chief_exits(tiny_dataset, tmp_path):
+def test_a_live_chief_admits_only_its_workers_and_survives_an_unknown_trial_id(
+    tiny_dataset, tmp_path
+):
     cluster = Cluster(tmp_path, tiny_dataset, 3, "--no-retrain", "--no-report")
-    cluster.worker("w1")
-    cluster.running_with_epochs("w1")
-    secret = (cluster.results / "s" / auth.SECRET_FILE).read_text().strip()
-    stub = (
-        kt_compat.protos()
-        .get_service_grpc()
-        .OracleStub(auth.channel(cluster.address, auth.Credentials(secret)))
-    )
-    assert code_of(
-        lambda: stub.GetTrial(service().GetTrialRequest(trial_id="no-such-id"), timeout=10)
-    ) == grpc.StatusCode.NOT_FOUND  # fmt: skip
-    chief_code, workers = cluster.wait(timeout=240)
-    assert chief_code == 0, cluster.log("chief")
-    assert workers == {"w1": 0}
-    assert sorted(e["trial"] for e in cluster.events() if e["event"] == "end") == ["0", "1", "2"]
-
-
-@pytest.mark.slow
-def test_forged_client_on_a_live_chief_changes_nothing(tiny_dataset, tmp_path):
-    cluster = Cluster(tmp_path, tiny_dataset, 2, "--no-retrain", "--no-report")
     oracle_json = cluster.results / "s" / "tuner" / "oracle.json"
+    secret_file = cluster.results / "s" / auth.SECRET_FILE
     deadline = time.monotonic() + 120
-    while not (cluster.results / "s" / auth.SECRET_FILE).exists() or not oracle_json.exists():
+    while not secret_file.exists() or not oracle_json.exists():
         assert time.monotonic() < deadline, cluster.log("chief")
         time.sleep(0.2)
     time.sleep(1)
@@ -369,20 +352,31 @@ def test_forged_client_on_a_live_chief_changes_nothing(tiny_dataset, tmp_path):
     plain = kt_compat.protos().get_service_grpc().OracleStub(grpc.insecure_channel(cluster.address))
     found = {name: code_of(call) for name, call in calls(plain).items()}
     assert found == dict.fromkeys(found, grpc.StatusCode.UNAUTHENTICATED)
-    assert oracle_json.read_bytes() == before
-    # a worker given another secret stops in one line, exit 2
-    other = tmp_path / "other.secret"
+    assert oracle_json.read_bytes() == before  # a forging client changed nothing
+    other = tmp_path / "other.secret"  # a worker given another secret: one line, exit 2
     other.write_text("f" * 64 + "\n")
     other.chmod(0o600)
     cluster.workers["intruder"] = cluster._start(
         "intruder", "--role", "worker", "--worker-id", "intruder", "--auth-token-file", str(other)
     )
-    assert cluster.workers["intruder"].wait(120) == 2
+    assert cluster.workers.pop("intruder").wait(120) == 2
     assert "the chief refused this worker" in cluster.log("intruder")
-    del cluster.workers["intruder"]
+    assert oracle_json.read_bytes() == before
     cluster.worker("w1")
+    cluster.running_with_epochs("w1")
+    stub = (
+        kt_compat.protos()
+        .get_service_grpc()
+        .OracleStub(
+            auth.channel(cluster.address, auth.Credentials(secret_file.read_text().strip()))
+        )
+    )
+    unknown = service().GetTrialRequest(trial_id="no-such-id")
+    assert code_of(lambda: stub.GetTrial(unknown, timeout=10)) == grpc.StatusCode.NOT_FOUND
     chief_code, workers = cluster.wait(timeout=240)
-    assert chief_code == 0 and workers == {"w1": 0}, cluster.log("chief")
+    assert chief_code == 0, cluster.log("chief")
+    assert workers == {"w1": 0}
+    assert sorted(e["trial"] for e in cluster.events() if e["event"] == "end") == ["0", "1", "2"]
 
 
 @pytest.mark.slow
