@@ -91,14 +91,6 @@ def _servicer_class():
             self.poll_s, self.window_s, self.failure = poll_s, window_s, None
 
         @_answered
-        def GetSpace(self, request, context):
-            return super().GetSpace(request, context)
-
-        @_answered
-        def UpdateSpace(self, request, context):
-            return super().UpdateSpace(request, context)
-
-        @_answered
         def CreateTrial(self, request, context):
             return _create_trial(self, request, context)
 
@@ -113,10 +105,6 @@ def _servicer_class():
             return super().GetTrial(request, context)
 
         @_answered
-        def GetBestTrials(self, request, context):
-            return super().GetBestTrials(request, context)
-
-        @_answered
         def EndTrial(self, request, context):
             try:
                 return super().EndTrial(request, context)
@@ -126,6 +114,9 @@ def _servicer_class():
                 self.failure = err
                 return protos.get_service().EndTrialResponse()
 
+    base = kt_compat.oracle_servicer_class()
+    for name in ("GetSpace", "UpdateSpace", "GetBestTrials"):  # keras-tuner's, answered
+        setattr(Servicer, name, _answered(getattr(base, name)))
     return Servicer
 
 
