@@ -65,7 +65,7 @@ class StudyConfig:
     time_budget: str | None = "30m"  # wall time of search + retrain + validation + export +
     # report ("45s", "30m", "2h", "1h30m"); None: no budget, --trials alone ends the search
     trial_timeout: str | None = None  # a trial process silent this long is killed and FAILED
-    # ("10m"); None: 10 x the slowest ended trial (at least 2 min; 30 min before any ended)
+    # ("10m"); None: 10 x the slowest completed trial (at least 2 min; 30 min before any)
     tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
     backend: str = "tensorflow"  # Keras backend of the trials and the retrain: tensorflow | jax
     max_ns_per_particle: int = 0  # bound on the estimated compiled-C ns a particle (0: none):

@@ -83,8 +83,8 @@ def _fault_arguments(g) -> None:
         dest="trial_timeout",
         metavar="DURATION",
         help="a trial process that sends nothing (no epoch) this long is killed and the trial "
-        "FAILED: 90s, 10m, 1h (default: 10 x the slowest ended trial, at least 2m; 30m before "
-        "any ended; never past the time budget's deadline)",
+        "FAILED: 90s, 10m, 1h (default: 10 x the slowest completed trial, at least 2m; 30m "
+        "before any completed; never more than 60 s past the time budget's deadline)",
     )
     g.add_argument(
         "--max-failures",
