@@ -2,7 +2,8 @@
 
     python bench/bench_recipe.py [--data DIR] [--rows 2500000] [--set NAME=VALUE ...]
                                  [--patience-1 P] [--patience-2 P] [--cap E]
-                                 [--test-rows 400000] [--json PATH] [--quick]
+                                 [--test-rows 400000] [--trial DIR] [--smoothing S]
+                                 [--decay-2 D] [--ema M] [--json PATH] [--quick]
 
 What a retrain on all the data can reach, and when: the network of `--set` values (the
 default is the issue-16 reference, 10 x 100 residual gelu, Adam 2e-3 then x 0.15, batch
@@ -11,8 +12,10 @@ in phase 1, best weights restored per phase) on the full training split of a pre
 dataset with its true probability (default: a generated sample of `--rows`), printing per
 epoch the wall time, phase rate, validation cross-entropy and the test excess over the
 Bayes cross-entropy on the first `--test-rows` test rows; at the end the excess on the
-whole test split. It is how the retrain's patience and the default sample size were
-chosen (bench/README.md).
+whole test split. `--trial results/<study>/trials/<id>` trains that trial's network from
+the weights it ended with (the final fit's continuation), `--decay-2` and `--ema` the
+phase-2 decay and weight averaging of issue 26. It is how the retrain's patience, its
+recipe and the default sample size were chosen (bench/README.md).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import emit, train_values
+from common import emit
 
 REFERENCE = {
     "n_blocks": 10,
@@ -62,6 +65,11 @@ def main() -> None:
     parser.add_argument("--patience-2", type=int, default=3)
     parser.add_argument("--cap", type=int, default=100, help="epochs a phase at most")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--trial", type=Path, help="a study's trials/<id>/: its network, and "
+                        "its weights to start from (the final fit's continuation)")  # fmt: skip
+    parser.add_argument("--smoothing", type=float, default=0.01, help="phase 1's")
+    parser.add_argument("--decay-2", type=float, default=1.0, help="phase 2's rate decay an epoch")
+    parser.add_argument("--ema", type=float, default=0.0, help="moving-average momentum (0: none)")
     parser.add_argument("--test-rows", type=int, default=400_000)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="20,000 rows, 2 epochs a phase")
@@ -76,6 +84,11 @@ def main() -> None:
     from study.data.synthetic import TRUTH, bayes_cross_entropy
 
     values = parse_values(args.set)
+    if args.trial is not None:  # the trial's network, the recipe of --set
+        import json
+
+        chosen = json.loads((args.trial / "report.json").read_text())["hyperparameters"]
+        values.update({k: chosen[k] for k in ("n_blocks", "width", "activation", "l2")})
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:
@@ -102,11 +115,22 @@ def main() -> None:
                 flush=True,
             )
 
-    model, result = train_values(
-        values, train, validation, args.seed, callbacks=[Excess()],
+    from study.best.recipe import trial_weights
+    from study.training import fit
+
+    begin = fit.start(
+        values, train[0].shape[1], args.seed, None,
         patience_1=args.patience_1, patience_2=args.patience_2,
-        max_epochs_1=args.cap, max_epochs_2=args.cap,
+        max_epochs_1=args.cap, max_epochs_2=args.cap, label_smoothing_1=args.smoothing,
+        decay_2=args.decay_2, ema_momentum=args.ema,
     )  # fmt: skip
+    model = begin.model
+    if args.trial is not None:
+        model.set_weights(trial_weights(args.trial))
+        p = model.predict(xs, batch_size=16384, verbose=0)[:, 0]
+        print(f"start: trial {args.trial.name}'s weights, test excess "
+              f"{cross_entropy(p, ys) - bayes_s:.5f}", flush=True)  # fmt: skip
+    result = fit.fit(values, begin, train, validation, callbacks=[Excess()])
     wall = time.perf_counter() - start
     p = model.predict(xt, batch_size=16384, verbose=0)[:, 0]
     emit(

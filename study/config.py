@@ -15,6 +15,8 @@ TUNERS = (*KERAS_TUNERS, "tpe", "cmaes", "gp")  # then Optuna's samplers
 OBJECTIVES = ("val_bce", "val_bce,cost")  # cost: estimated compiled-C ns a particle
 MULTI_OBJECTIVE_TUNERS = ("tpe", "gp")  # Optuna's samplers with multi-objective support
 PRUNERS = ("none", "median", "hyperband")
+RETRAIN_STARTS = ("trial", "scratch")  # where the final fit starts (study/best/recipe.py)
+RETRAIN_RECIPES = ("full-data", "trial")  # its optimizer, rates and batch
 NEEDS = {"cmaes": "cmaes", "gp": "torch"}  # the package an Optuna sampler needs
 
 
@@ -29,6 +31,7 @@ _TYPES = {
     "dict": (dict,),
     "str | None": (str, type(None)),
     "bool": (bool,),
+    "float": (int, float),
 }
 
 
@@ -59,6 +62,11 @@ class StudyConfig:
         100  # safety cap on each phase of the retrain (early stopping ends it)
     )
     retrain_patience: int = 5  # the retrain's patience in both phases (the notebook's)
+    retrain_from: str = "trial"  # trial: the final fit continues from the chosen trial's
+    # trained weights (trials/<id>/checkpoint); scratch: from a fresh initialisation
+    retrain_recipe: str = "full-data"  # full-data: the final fit's optimizer, rates and batch
+    # measured on the full split (study/best/recipe.py); trial: the chosen trial's own
+    label_smoothing: float = 0.01  # phase 1's label smoothing, in the trials and the final fit
     default_rows: int = 2_500_000  # rows of the generated default sample (train gets half)
     search_rows: int = 100_000  # training rows of each trial, a seeded subsample (0: all);
     # trials validate on half as many validation rows; the retrain uses both whole splits
@@ -85,6 +93,8 @@ class StudyConfig:
         "default_rows",
         "retrain_max_epochs",
         "retrain_patience",
+        "retrain_from",
+        "retrain_recipe",
         "tensorboard",
         "time_budget",
         "trial_timeout",
@@ -132,6 +142,7 @@ class StudyConfig:
         spec_of(self.validation_bins)  # raises ConfigError
         self._check_deployment()
         self._check_durations()
+        self._check_final_fit()
         if study_name_problem(self.study):  # study/names.py
             raise ConfigError(f"study: {study_name_problem(self.study)}, found {self.study!r}")
         self.search_space()  # raises on unknown or ill-typed hyperparameters
@@ -152,6 +163,23 @@ class StudyConfig:
                 parse_duration(self.trial_timeout)
             except ConfigError as err:
                 raise ConfigError(str(err).replace("time_budget", "trial_timeout")) from None
+
+    def _check_final_fit(self) -> None:
+        """Where the final fit starts, its recipe, and the label smoothing."""
+        if self.retrain_from not in RETRAIN_STARTS:
+            raise ConfigError(
+                f"retrain_from: expected {' or '.join(RETRAIN_STARTS)}, "
+                f"found {self.retrain_from!r}"
+            )
+        if self.retrain_recipe not in RETRAIN_RECIPES:
+            raise ConfigError(
+                f"retrain_recipe: expected {' or '.join(RETRAIN_RECIPES)}, "
+                f"found {self.retrain_recipe!r}"
+            )
+        if not 0.0 <= self.label_smoothing < 0.5:
+            raise ConfigError(
+                f"label_smoothing: expected a number in [0, 0.5), found {self.label_smoothing!r}"
+            )
 
     def _check_deployment(self) -> None:
         """The cost bound and the C function's name."""

@@ -1,7 +1,8 @@
-"""Retraining of the best trial (or a chosen one) from scratch, resumable from a checkpoint.
+"""The final fit of the best trial (or a chosen one), resumable from a checkpoint.
 
-The trial's hyperparameters are trained again, seeded, on the whole training
-split (the trials searched on a subsample), both phases to early stopping;
+The trial's network is trained on, seeded, on the whole training split (the trials
+searched on a subsample), from the trial's weights or from scratch with the recipe of
+study/best/recipe.py, both phases to early stopping;
 `StudyConfig.retrain_max_epochs` is only a safety cap, and the time budget may
 stop it sooner. Whether it converged is part of its result. After
 every epoch a checkpoint (the compiled model with its optimizer state, the
@@ -176,17 +177,21 @@ class Checkpoint:
 def retrain(
     config: StudyConfig, dataset, trial: dict, on_epoch=None, deadline: float | None = None
 ) -> Retrained:
-    """Train `trial`'s hyperparameters from scratch (or from its checkpoint) on the whole
-    training and validation splits, both phases to early stopping; `deadline` (a
-    `time.monotonic()` value, from the time budget) stops it earlier, and says so."""
+    """Train `trial`'s network on the whole training and validation splits, both phases to
+    early stopping, from the trial's weights or from scratch (study/best/recipe.py), or
+    from its own checkpoint; `deadline` (a `time.monotonic()` value, from the time
+    budget) stops it earlier, and says so."""
+    from study.best.recipe import final_schedule, final_values
     from study.training import fit
 
-    values = trial["hyperparameters"]
+    values = final_values(config, trial)
     key = {
         "trial_id": trial["trial_id"],
         "hyperparameters": values,
         "max_epochs": config.retrain_max_epochs,
         "seed": config.seed,
+        "from": config.retrain_from,
+        "schedule": final_schedule(config),
     }
     checkpoint = Checkpoint(config.study_dir / "best" / "checkpoint")
     train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
@@ -195,6 +200,7 @@ def retrain(
         values, train[0].shape[1], config.seed, restored,
         patience_1=config.retrain_patience, patience_2=config.retrain_patience,
         max_epochs_1=config.retrain_max_epochs, max_epochs_2=config.retrain_max_epochs,
+        **final_schedule(config),
     )  # fmt: skip
     schedule = start.schedule
     if start.resumed:
@@ -202,6 +208,8 @@ def retrain(
             "retrain: resuming trial %s at epoch %d (phase %d)",
             trial["trial_id"], schedule.epoch, schedule.phase,
         )  # fmt: skip
+    else:
+        _start_from_trial(config, start.model, trial, validation)
     schedule.deadline, schedule.out_of_time = deadline, False
     schedule.patience_1 = schedule.patience_2 = config.retrain_patience  # may change on resume
     if deadline is not None and schedule.phase == 1:  # phase 2 keeps a quarter of the time
@@ -213,6 +221,26 @@ def retrain(
 
     result = fit.fit(values, start, train, validation, on_epoch, save_checkpoint)
     return Retrained(start.model, result, trial, convergence(result.history, schedule.out_of_time))
+
+
+def _start_from_trial(config: StudyConfig, model, trial: dict, validation) -> float | None:
+    """Continue from the trial's weights where `retrain_from` says so; log (and return)
+    their cross-entropy on the whole validation split (None: from scratch)."""
+    from study.best.recipe import continue_from_trial
+
+    if not continue_from_trial(config, model, trial):
+        return None
+    import numpy as np
+
+    p = np.clip(model.predict(validation[0], batch_size=8192, verbose=0)[:, 0], 1e-7, 1 - 1e-7)
+    y = validation[1][:, 0]
+    bce = float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    log.info(
+        "retrain: continuing from trial %s's weights: val_bce %.5f on the whole validation "
+        "split (the trial's best %.5f on its subsample)",
+        trial["trial_id"], bce, trial["objective"],
+    )  # fmt: skip
+    return bce
 
 
 def draw_learning_curve(history: list[EpochRecord], path: Path, title: str = "") -> Path:

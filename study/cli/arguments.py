@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from study.backend import BACKENDS
-from study.cli.subcommands import add_subcommands, add_validation_bins
+from study.cli.subcommands import add_final_fit, add_subcommands, add_validation_bins
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,6 +134,15 @@ def _final_arguments(g) -> None:
         type=int,
         dest="retrain_patience",
         help="epochs without improvement that end each phase of the retrain (default 5)",
+    )
+    add_final_fit(g)
+    g.add_argument(
+        "--label-smoothing",
+        type=float,
+        dest="label_smoothing",
+        metavar="S",
+        help="label smoothing of phase 1, in the trials and the final fit; recorded in "
+        "study.json, fixed for a study's life (default 0.01)",
     )
     add_validation_bins(g)
     g.add_argument(

@@ -69,6 +69,7 @@ def _retrain_parser(sub) -> None:
         dest="retrain_patience",
         help="epochs without improvement that end each phase (default: the study's, 5)",
     )
+    add_final_fit(p, ": the study's,")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: the study's)")
     add_validation_bins(p)
 
@@ -111,6 +112,24 @@ def _compare_parser(sub) -> None:
         help="directory for compare.html, compare.md, compare.json (default: ./compare)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
+
+
+def add_final_fit(g, default: str = "") -> None:
+    """--retrain-from and --retrain-recipe (the study and `retrain`)."""
+    g.add_argument(
+        "--retrain-from",
+        choices=("trial", "scratch"),
+        dest="retrain_from",
+        help="the final fit continues from the chosen trial's weights, or starts from scratch "
+        f"(default{default} trial)",
+    )
+    g.add_argument(
+        "--retrain-recipe",
+        choices=("full-data", "trial"),
+        dest="retrain_recipe",
+        help="the final fit's optimizer, rates and batch: measured on the full split, or the "
+        f"trial's own (default{default} full-data)",
+    )
 
 
 def add_validation_bins(parser) -> None:

@@ -77,7 +77,8 @@ def _continued(rung: dict | None):
 
 
 def _rung_saver(rung: dict | None):
-    """Saves a Hyperband trial's checkpoint at its last epoch, for a rung that continues it."""
+    """Saves the trial's checkpoint at its last epoch: for a Hyperband rung that continues
+    it, and for the final fit that continues from the chosen trial (study/best/recipe.py)."""
     if not rung:
         return None
     from study.best.retrain import Checkpoint

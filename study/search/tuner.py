@@ -143,6 +143,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
                 "patience_2": self.config.patience_2,
                 "max_epochs_1": self.config.max_epochs,
                 "max_epochs_2": self.config.max_epochs,
+                "label_smoothing_1": self.config.label_smoothing,
             },
         }
 
@@ -181,14 +182,14 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         """How long this trial's process may send nothing before it is killed."""
         return silence_limit(self.config.trial_timeout, self.records.reports())
 
-    def _rung(self, trial_id: str, rung: dict) -> dict | None:
-        """A Hyperband trial's epochs to reach, its checkpoint, and the one it continues."""
-        if not rung:
-            return None
+    def _rung(self, trial_id: str, rung: dict) -> dict:
+        """Where the trial keeps its last epoch (for a rung continuing it, and the final fit);
+        a Hyperband trial's epochs to reach and the checkpoint it continues."""
+        save = str(self.records.trial_dir(trial_id) / "checkpoint")
         parent = rung.get("tuner/trial_id")
         return {
-            "epochs": int(rung["tuner/epochs"]),
-            "save": str(self.records.trial_dir(trial_id) / "checkpoint"),
+            "epochs": int(rung["tuner/epochs"]) if rung else None,
+            "save": save,
             "from": str(self.records.trial_dir(parent) / "checkpoint") if parent else None,
         }
 

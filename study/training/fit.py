@@ -40,13 +40,16 @@ def fit(
     callbacks=None,
 ) -> TrainingResult:  # fmt: skip
     """Train `begin` on (x, y) arrays `train` and `validation`, both phases."""
+    batch = int(values["batch_size"])
+    steps = -(-len(train[0]) // batch)  # an epoch's steps: the moving average's copy period
+    ema = begin.schedule.ema_momentum
     return train_two_phase(
         begin.model,
-        lambda lr: make_optimizer(values["optimizer"], lr),
+        lambda lr: make_optimizer(values["optimizer"], lr, ema, steps),
         begin.schedule,
         train,
         validation,
-        int(values["batch_size"]),
+        batch,
         on_epoch,
         history=begin.history,
         compiled=begin.resumed,

@@ -41,7 +41,9 @@ def build_from_values(n_inputs: int, values: dict):
     )
 
 
-def make_optimizer(name: str, learning_rate: float):
+def make_optimizer(name: str, learning_rate: float, ema_momentum: float = 0.0, ema_every=None):
+    """Keras's optimizer `name`; with `ema_momentum` > 0 it keeps a moving average of the
+    weights and copies it into the model every `ema_every` steps (once an epoch)."""
     import keras
 
     classes = {
@@ -51,7 +53,14 @@ def make_optimizer(name: str, learning_rate: float):
         "adamw": keras.optimizers.AdamW,
         "sgd": keras.optimizers.SGD,
     }
-    return classes[name](learning_rate=learning_rate)
+    if not ema_momentum:
+        return classes[name](learning_rate=learning_rate)
+    return classes[name](
+        learning_rate=learning_rate,
+        use_ema=True,
+        ema_momentum=ema_momentum,
+        ema_overwrite_frequency=ema_every,
+    )
 
 
 def count_parameters(n_inputs: int, width: int, n_blocks: int) -> int:

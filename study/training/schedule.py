@@ -1,10 +1,13 @@
 """Two-phase learning-rate training of one model.
 
-Phase 1 trains at the trial's learning rate with label smoothing 0.01 until the
-validation cross-entropy has not improved for `patience_1` epochs (or
-`max_epochs_1`), then its best weights are restored; phase 2 trains at
-`learning_rate * fine_tune_factor` without smoothing until no improvement for
-`patience_2` epochs (or `max_epochs_2`), and its best weights are restored.
+Phase 1 trains at the trial's learning rate with label smoothing (the study's
+`label_smoothing`, 0.01 by default) until the validation cross-entropy has not
+improved for `patience_1` epochs (or `max_epochs_1`), then its best weights are
+restored; phase 2 trains at `learning_rate * fine_tune_factor` (times `decay_2` to the
+power of its epoch, 1 by default) without smoothing until no improvement for
+`patience_2` epochs (or `max_epochs_2`), and its best weights are restored. With
+`ema_momentum` the optimizer averages the weights and copies the average into the
+model at the end of every epoch, so that the validation sees the averaged weights.
 
 The monitored quantity is the validation binary cross-entropy *metric*
 (`val_bce`: no smoothing, no regularisation term), so phases and trials compare.
@@ -59,6 +62,10 @@ class TwoPhaseSchedule:
     deadline_1: float | None = None  # by which phase 1 must end, leaving phase 2 its time
     out_of_time: bool = False  # a deadline cut a phase before early stopping did
     max_total_epochs: int | None = None  # a Hyperband rung: stop at this global epoch
+    label_smoothing_1: float = LABEL_SMOOTHING_1  # phase 1's label smoothing (phase 2: none)
+    decay_2: float = 1.0  # phase 2's rate is multiplied by this after each of its epochs
+    ema_momentum: float = 0.0  # > 0: the optimizer's moving average of the weights, copied
+    # into the model at the end of every epoch (Keras's use_ema); 0: none
 
     @classmethod
     def from_values(cls, values: dict, **settings) -> TwoPhaseSchedule:
@@ -71,11 +78,13 @@ class TwoPhaseSchedule:
 
     @property
     def current_rate(self) -> float:
-        return self.learning_rate * (1.0 if self.phase == 1 else self.fine_tune_factor)
+        if self.phase == 1:
+            return self.learning_rate
+        return self.learning_rate * self.fine_tune_factor * self.decay_2**self.epoch_in_phase
 
     @property
     def label_smoothing(self) -> float:
-        return LABEL_SMOOTHING_1 if self.phase == 1 else 0.0
+        return self.label_smoothing_1 if self.phase == 1 else 0.0
 
     def update(self, value: float) -> tuple[str, bool]:
         """Record one finished epoch's monitored value; return (decision, improved)."""
@@ -139,6 +148,8 @@ def _callback(schedule, history, on_epoch, best_weights, on_checkpoint):
 
         def on_epoch_begin(self, epoch, logs=None):
             self.start = time.perf_counter()
+            if schedule.phase == 2 and schedule.decay_2 != 1.0:
+                self.model.optimizer.learning_rate.assign(schedule.current_rate)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
