@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--trial", type=Path, help="a study's trials/<id>/: its network, and "
                         "its weights to start from (the final fit's continuation)")  # fmt: skip
+    parser.add_argument("--scratch", action="store_true", help="--trial's network, not weights")
     parser.add_argument("--smoothing", type=float, default=0.01, help="phase 1's")
     parser.add_argument("--decay-2", type=float, default=1.0, help="phase 2's rate decay an epoch")
     parser.add_argument("--ema", type=float, default=0.0, help="moving-average momentum (0: none)")
@@ -125,7 +126,7 @@ def main() -> None:
         decay_2=args.decay_2, ema_momentum=args.ema,
     )  # fmt: skip
     model = begin.model
-    if args.trial is not None:
+    if args.trial is not None and not args.scratch:
         model.set_weights(trial_weights(args.trial))
         p = model.predict(xs, batch_size=16384, verbose=0)[:, 0]
         print(f"start: trial {args.trial.name}'s weights, test excess "

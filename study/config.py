@@ -62,8 +62,9 @@ class StudyConfig:
         100  # safety cap on each phase of the retrain (early stopping ends it)
     )
     retrain_patience: int = 5  # the retrain's patience in both phases (the notebook's)
-    retrain_from: str = "trial"  # trial: the final fit continues from the chosen trial's
-    # trained weights (trials/<id>/checkpoint); scratch: from a fresh initialisation
+    retrain_from: str = "scratch"  # scratch: the final fit starts from a fresh seeded
+    # initialisation; trial: from the chosen trial's weights (trials/<id>/checkpoint), faster
+    # but worse on the default sample (study/best/recipe.py)
     retrain_recipe: str = "full-data"  # full-data: the final fit's optimizer, rates and batch
     # measured on the full split (study/best/recipe.py); trial: the chosen trial's own
     label_smoothing: float = 0.01  # phase 1's label smoothing, in the trials and the final fit

@@ -46,6 +46,7 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
 def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
     """(the trial chosen, its Retrained) with the learning curve written; says on the
     terminal what it trains on and whether it converged."""
+    from study.best.recipe import describe
     from study.best.retrain import choose_trial, draw_learning_curve, retrain
     from study.budget import finish_seconds
 
@@ -57,9 +58,10 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
     deadline = budget.deadline(finish_s) if budget else None
     log.info(
         "retraining trial %s (search objective %.5f) on all %s training rows, validating on "
-        "%s, both phases to early stopping (patience %d, cap %d epochs a phase%s)",
+        "%s, %s, both phases to early stopping (patience %d, cap %d epochs a phase%s)",
         trial["trial_id"], trial["objective"], f"{dataset.train.num_rows:,}",
-        f"{dataset.validation.num_rows:,}", config.retrain_patience, config.retrain_max_epochs,
+        f"{dataset.validation.num_rows:,}", describe(config, trial),
+        config.retrain_patience, config.retrain_max_epochs,
         f"; {budget.status()}" if budget and budget.total_s else "",
     )  # fmt: skip
 

@@ -7,7 +7,11 @@ and batch size are what suits that, not a fit on the whole training split. With
 full split of the default sample (bench/README.md, "bench_recipe.py"); "trial" keeps
 the trial's own values. With `retrain_from` "trial" (the default) it starts from the
 weights the trial ended with (`trials/<id>/checkpoint/`, which every trial process
-writes at its last epoch): the search's training is not thrown away.
+writes at its last epoch); with "scratch" (the default) from a fresh seeded
+initialisation. Measured on the full split of the default sample (10 x 100 gelu, the
+recipe below): from the trial's weights 0.00526 nats in 461 s, from scratch 0.00460 in
+829 s; both fit in the time a 30-minute budget leaves the final fit, so the default is
+the better one.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ NETWORK = ("n_blocks", "width", "activation", "l2")  # what the final fit takes 
 # a trial's 512).
 FULL_DATA = {"optimizer": "adam", "learning_rate": 2e-3, "fine_tune_factor": 0.15,
              "batch_size": 2048}  # fmt: skip
-FULL_DATA_SCHEDULE = {"decay_2": 1.0, "ema_momentum": 0.0}
+# and a moving average of the weights (momentum 0.99, copied into the model every epoch):
+# continuing a trial's weights, 0.00526 nats against 0.00628 without (bench/README.md)
+FULL_DATA_SCHEDULE = {"decay_2": 1.0, "ema_momentum": 0.99}
 
 
 def final_values(config: StudyConfig, trial: dict) -> dict:
@@ -69,3 +75,19 @@ def continue_from_trial(config: StudyConfig, model, trial: dict) -> bool:
         return False
     model.set_weights(weights)
     return True
+
+
+def describe(config: StudyConfig, trial: dict) -> str:
+    """The final fit's start and recipe in words, for the terminal."""
+    values, settings = final_values(config, trial), final_schedule(config)
+    rate = float(values["learning_rate"])
+    words = [
+        "from the trial's weights" if config.retrain_from == "trial" else "from scratch",
+        f"{values['optimizer']} {rate:.2g} then {rate * float(values['fine_tune_factor']):.2g}",
+        f"batch {values['batch_size']}",
+    ]
+    if settings.get("ema_momentum"):
+        words.append(f"weights averaged (momentum {settings['ema_momentum']:g})")
+    if settings.get("decay_2", 1.0) != 1.0:
+        words.append(f"phase-2 rate x {settings['decay_2']:g} an epoch")
+    return ", ".join(words)

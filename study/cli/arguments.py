@@ -121,6 +121,17 @@ def _space_arguments(g) -> None:
     g.add_argument("--config", type=Path, help="JSON file of StudyConfig fields; flags override it")
 
 
+def _label_smoothing(g) -> None:
+    g.add_argument(
+        "--label-smoothing",
+        type=float,
+        dest="label_smoothing",
+        metavar="S",
+        help="label smoothing of phase 1, in the trials and the final fit; recorded in "
+        "study.json, fixed for a study's life (default 0.01)",
+    )
+
+
 def _final_arguments(g) -> None:
     g.add_argument(
         "--retrain-max-epochs",
@@ -136,14 +147,7 @@ def _final_arguments(g) -> None:
         help="epochs without improvement that end each phase of the retrain (default 5)",
     )
     add_final_fit(g)
-    g.add_argument(
-        "--label-smoothing",
-        type=float,
-        dest="label_smoothing",
-        metavar="S",
-        help="label smoothing of phase 1, in the trials and the final fit; recorded in "
-        "study.json, fixed for a study's life (default 0.01)",
-    )
+    _label_smoothing(g)
     add_validation_bins(g)
     g.add_argument(
         "--max-ns-per-particle",

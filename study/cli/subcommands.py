@@ -121,7 +121,7 @@ def add_final_fit(g, default: str = "") -> None:
         choices=("trial", "scratch"),
         dest="retrain_from",
         help="the final fit continues from the chosen trial's weights, or starts from scratch "
-        f"(default{default} trial)",
+        f"(default{default} scratch)",
     )
     g.add_argument(
         "--retrain-recipe",

@@ -170,13 +170,27 @@ def test_saved_model_preprocessing_matches_numpy_with_ties_at_both_ends():
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
-def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset):
+@pytest.mark.parametrize("start", ["trial", "scratch"])
+def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset, start, caplog):
+    """A final fit killed after its third epoch resumes at its fourth: the continuation
+    of the trial's weights (its start logged once, not again on resume) and from scratch."""
+    import logging
+
     from study.best.retrain import Checkpoint, choose_trial, retrain
     from study.config import StudyConfig
     from study.data.dataset import open_dataset
 
+    caplog.set_level(logging.INFO)
     raw = json.loads((finished / "study.json").read_text())["config"]
-    config = StudyConfig.from_dict({**raw, "study": "resume", "retrain_max_epochs": 3})
+    config = StudyConfig.from_dict(
+        {**raw, "study": "resume", "retrain_max_epochs": 3, "retrain_from": start}
+    )
+    # the trial's checkpoint, where a continuation starts, is in the finished study
+    (config.study_dir / "trials").mkdir(parents=True, exist_ok=True)
+    for trial_dir in (finished / "trials").iterdir():
+        link = config.study_dir / "trials" / trial_dir.name
+        if not link.exists():
+            link.symlink_to(trial_dir)
     dataset = open_dataset(tiny_dataset)
     trial = choose_trial(StudyConfig.from_dict(raw))
     seen = []
@@ -196,6 +210,8 @@ def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset):
     done = retrain(config, dataset, trial, lambda r, b: resumed.append(r.epoch))
     assert seen == [0, 1, 2] and resumed[0] == 3
     assert [r.epoch for r in done.result.history] == list(range(len(done.result.history)))
+    assert caplog.text.count("continuing from trial") == (1 if start == "trial" else 0)
+    assert caplog.text.count("resuming trial") == 1
     Checkpoint(config.study_dir / "best" / "checkpoint").clear()
 
 

@@ -12,6 +12,7 @@ from study.testing.presets import study_argv, tiny
 
 # every trial on all the rows: the trial's own validation is the final fit's
 FLAGS = [*tiny(3), "--search-rows", "0", "--retrain-max-epochs", "2", "--no-report"]
+CONTINUE = [*FLAGS, "--retrain-from", "trial"]
 START = re.compile(r"continuing from trial (\w+)'s weights: val_bce ([0-9.]+)")
 
 
@@ -24,7 +25,7 @@ def _last_phase_best(trial_dir) -> float:
 
 def test_the_final_fit_starts_where_the_trial_ended(tiny_dataset, tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    assert main(study_argv(tiny_dataset, tmp_path, 1, flags=FLAGS)) == 0
+    assert main(study_argv(tiny_dataset, tmp_path, 1, flags=CONTINUE)) == 0
     found = START.search(caplog.text)
     assert found, caplog.text[-3000:]
     trial_dir = tmp_path / "s" / "trials" / found.group(1)
@@ -33,7 +34,7 @@ def test_the_final_fit_starts_where_the_trial_ended(tiny_dataset, tmp_path, capl
     assert float(found.group(2)) == pytest.approx(_last_phase_best(trial_dir), abs=2e-4)
     history = list(csv.DictReader((tmp_path / "s" / "best" / "history.csv").open()))
     from_scratch = tmp_path / "scratch"
-    argv = study_argv(tiny_dataset, from_scratch, 1, "--retrain-from", "scratch", flags=FLAGS)
+    argv = study_argv(tiny_dataset, from_scratch, 1, flags=FLAGS)  # the default
     caplog.clear()
     assert main(argv) == 0
     assert not START.search(caplog.text)
@@ -42,12 +43,14 @@ def test_the_final_fit_starts_where_the_trial_ended(tiny_dataset, tmp_path, capl
     assert float(history[0]["val_bce"]) < float(scratch[0]["val_bce"]) - 0.02
     config = json.loads((tmp_path / "s" / "study.json").read_text())["config"]
     assert (config["retrain_from"], config["retrain_recipe"]) == ("trial", "full-data")
+    scratch_config = json.loads((from_scratch / "s" / "study.json").read_text())["config"]
+    assert scratch_config["retrain_from"] == "scratch"
 
 
 def test_a_trial_without_weights_is_retrained_from_scratch(tiny_dataset, tmp_path, caplog):
     import shutil
 
-    assert main(study_argv(tiny_dataset, tmp_path, 1, "--no-retrain", flags=FLAGS)) == 0
+    assert main(study_argv(tiny_dataset, tmp_path, 1, "--no-retrain", flags=CONTINUE)) == 0
     for checkpoint in (tmp_path / "s" / "trials").glob("*/checkpoint"):
         shutil.rmtree(checkpoint)
     caplog.set_level(logging.INFO)

@@ -164,3 +164,55 @@ def test_train_two_phase_is_a_plain_two_phase_keras_fit_epoch_by_epoch():
     assert [r.val_bce for r in result.history] == pytest.approx(history, rel=1e-6)
     assert len(history) >= 4
     np.testing.assert_allclose(ours.predict(x, verbose=0), plain.predict(x, verbose=0), atol=1e-6)
+
+
+def _tiny_problem():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 4)).astype("float32")
+    y = (rng.random((3000, 1)) < 1 / (1 + np.exp(-2 * x[:, :1]))).astype("float32")
+    values = dict(n_blocks=1, width=8, activation="gelu", optimizer="adam",
+                  learning_rate=0.02, fine_tune_factor=0.1, batch_size=256, l2=0.0)  # fmt: skip
+    return (x[:2000], y[:2000]), (x[2000:], y[2000:]), values
+
+
+def test_the_moving_average_is_what_the_model_holds_after_every_epoch():
+    """ema_momentum: the optimizer's average is copied into the model at each epoch's end,
+    so the validation (and the best weights kept) are the average's. With a momentum of
+    1 - 1e-7 the average stays where the first step left it: the model at the end of
+    phase 1's second epoch is the model at the end of its first, while without an average
+    the second epoch moves it."""
+    import keras
+
+    from study.training import fit
+
+    train, validation, values = _tiny_problem()
+    moved = {}
+    for ema in (0.0, 1 - 1e-7):
+        class Weights(keras.callbacks.Callback):
+            ends: list = []
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.ends.append(self.model.get_weights())
+
+        begin = fit.start(values, 4, 3, None, patience_1=5, patience_2=1, max_epochs_1=2,
+                          max_epochs_2=1, ema_momentum=ema)  # fmt: skip
+        weights = Weights()
+        weights.ends = []
+        result = fit.fit(values, begin, train, validation, callbacks=[weights])
+        assert [r.phase for r in result.history] == [1, 1, 2]
+        first, second = weights.ends[:2]
+        moved[ema] = max(float(np.abs(a - b).max()) for a, b in zip(first, second, strict=True))
+    assert moved[0.0] > 0.01
+    assert moved[1 - 1e-7] < 1e-6
+
+
+def test_phase_2_rate_decays_every_epoch():
+    from study.training import fit
+
+    train, validation, values = _tiny_problem()
+    begin = fit.start(values, 4, 3, None, patience_1=1, patience_2=9, max_epochs_1=1,
+                      max_epochs_2=3, decay_2=0.5)  # fmt: skip
+    result = fit.fit(values, begin, train, validation)
+    rates = [r.learning_rate for r in result.history]
+    assert rates == pytest.approx([0.02, 0.002, 0.001, 0.0005][: len(rates)])
+    assert len(rates) >= 3
