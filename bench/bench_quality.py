@@ -81,7 +81,9 @@ def finished_study(directory: Path) -> dict:
 
 
 def _chi2_figures(chi2: list[float]) -> dict:
-    """Median and worst binomial chi2/ndf of the kinematic bins, and their count."""
+    """Median and worst binomial chi2/ndf of the kinematic bins with a figure (a bin with
+    too few particles has none), and their count."""
+    chi2 = [float(c) for c in chi2 if c is not None and np.isfinite(c)]
     if not chi2:
         return {}
     return {"chi2_median": float(np.median(chi2)), "chi2_worst": float(max(chi2)),
