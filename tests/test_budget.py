@@ -41,8 +41,10 @@ def test_a_resumed_budget_counts_the_earlier_runs(tmp_path):
 
 
 def test_retrain_estimate_scales_with_the_full_split():
-    # 30 epochs of 1,000,000 training rows + 300,000 validation rows (a third each) at 100k/s
-    assert retrain_seconds(100_000, 1_000_000, 300_000) == pytest.approx(30 * 11.0)
+    # 40 epochs of 1,000,000 training rows + 300,000 validation rows (a third each) at
+    # 100k/s, at half the trial's cost an epoch with the full-data recipe's batch
+    assert retrain_seconds(100_000, 1_000_000, 300_000) == pytest.approx(40 * 0.5 * 11.0)
+    assert retrain_seconds(100_000, 1_000_000, 300_000, full_data=False) == pytest.approx(440)
 
 
 def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
@@ -58,7 +60,7 @@ def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
 def test_pick_prefers_the_best_trial_whose_retrain_fits():
     from study.budget import pick
 
-    rows = {"train": 1_000_000, "validation": 300_000}  # 30 x 1.1 M rows an estimate
+    rows = {"train": 1_000_000, "validation": 300_000}  # 40 x 0.5 x 1.1 M rows an estimate
 
     def report(trial_id, objective, rate, status="COMPLETED"):
         return {"trial_id": trial_id, "status": status, "objective": objective,
@@ -67,12 +69,13 @@ def test_pick_prefers_the_best_trial_whose_retrain_fits():
     slow_best, fast = report("0", 0.15, 11_000), report("1", 0.154, 110_000)
     poor = report("3", 0.30, 1_100_000)  # fits any budget, 0.15 nats worse than the best
     reports = [slow_best, fast, report("2", 0.10, 1e6, status="PRUNED"), poor]
-    assert pick(reports, rows, None) == (slow_best, pytest.approx(3000.0))
-    assert pick(reports, rows, 1500.0)[0] is slow_best  # within FIT_TOLERANCE (2)
-    assert pick(reports, rows, 1000.0) == (fast, pytest.approx(300.0))  # within 0.005 nats
+    assert pick(reports, rows, None) == (slow_best, pytest.approx(2000.0))
+    assert pick(reports, rows, 2000.0)[0] is slow_best  # fits
+    assert pick(reports, rows, 1900.0) == (fast, pytest.approx(200.0))  # within 0.005 nats
+    assert pick(reports, rows, 1900.0, full_data=False) == (fast, pytest.approx(400.0))
     assert pick(reports, rows, 100.0)[0] is slow_best  # only the poor one fits: the best
     fast["objective"] = 0.16  # beyond PICK_TOLERANCE of the best: never taken for its speed
-    assert pick(reports, rows, 1000.0)[0] is slow_best
+    assert pick(reports, rows, 1900.0)[0] is slow_best
     assert pick([reports[2]], rows, None) == (None, None)
 
 
@@ -87,6 +90,7 @@ def test_retrain_reserve_is_capped_by_its_share_of_the_budget():
 
 def test_no_retrain_holds_nothing_back_for_it(tmp_path):
     """--no-retrain: the search may spend the budget but the report's seconds."""
+    from study.config import StudyConfig
     from study.search.budget_hooks import BudgetHooks
     from study.store.records import TrialRecords
     from study.testing.scripted import write_study
@@ -94,6 +98,7 @@ def test_no_retrain_holds_nothing_back_for_it(tmp_path):
     class Hooks(BudgetHooks):  # what the tuner gives the hooks
         is_worker = False
         split_rows = {"train": 1_250_000, "validation": 250_000, "test": 1_000_000}
+        config = StudyConfig()
 
     hooks = Hooks()
     hooks.records = TrialRecords(write_study(tmp_path, "s", ["COMPLETED"] * 4))
@@ -106,3 +111,32 @@ def test_no_retrain_holds_nothing_back_for_it(tmp_path):
     assert hooks.budget_stop() is None
     hooks.budget.spent_before = 1000.0 - seconds[2] - 5.0  # now not even one trial fits
     assert "kept for the report (~0m10s); no further trial" in hooks.budget_stop()
+
+
+def test_the_search_holds_back_the_fit_of_the_trial_that_fits_in_the_final_share():
+    """The best trial's final fit (2,000 s at its rate) cannot fit in the 60 % of a
+    1,800-s budget the final fit may have: the search holds back the estimate of the
+    trial within 0.005 nats of it that fits (200 s), not the cap (1,080 s)."""
+    from study.config import StudyConfig
+    from study.search.budget_hooks import BudgetHooks
+
+    def report(trial_id, objective, rate):
+        return {"trial_id": trial_id, "status": "COMPLETED", "objective": objective,
+                "rows_per_second": rate, "seconds": 30.0}  # fmt: skip
+
+    class Records:
+        def reports(self):
+            return [report("0", 0.150, 11_000), report("1", 0.154, 110_000)]
+
+    class Hooks(BudgetHooks):
+        is_worker = False
+        split_rows = {"train": 1_000_000, "validation": 300_000, "test": 1_000}
+        config = StudyConfig()
+        records = Records()
+
+    hooks = Hooks()
+    hooks.budget = Budget(1800.0)
+    retrain_s, _, _ = hooks._estimates(hooks.records.reports())
+    assert retrain_s == pytest.approx(200.0)
+    hooks.config = StudyConfig(retrain_recipe="trial")  # the trial's batch: its rate as is
+    assert hooks._estimates(hooks.records.reports())[0] == pytest.approx(400.0)

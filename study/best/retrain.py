@@ -74,7 +74,8 @@ def choose_trial(
         return best
     from study.budget import duration_text, pick
 
-    chosen, seconds = pick(completed, split_rows or {}, seconds_left)
+    full_data = config.retrain_recipe == "full-data"
+    chosen, seconds = pick(completed, split_rows or {}, seconds_left, full_data)
     if chosen is not best:
         log.info(
             "retrain: trial %s (objective %.5f) is the best whose retrain (~%s) fits in the "

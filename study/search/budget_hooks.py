@@ -13,7 +13,7 @@ class BudgetSpent(Exception):
 
 
 class BudgetHooks:
-    """Mixed into the study's keras-tuner Tuner, which sets `budget`, `records`,
+    """Mixed into the study's keras-tuner Tuner, which sets `budget`, `records`, `config`,
     `split_rows` and `is_worker` (a worker leaves the budget to its chief)."""
 
     def pre_create_trial(self):
@@ -43,9 +43,10 @@ class BudgetHooks:
             return 0.0, budget_module.FINISH_SECONDS, seconds
         finish_s = budget_module.finish_seconds(self.split_rows.get("test", 0))
         left = self.budget.left() if self.budget else None
-        _, retrain_s = budget_module.pick(
-            reports, self.split_rows, None if left is None else left - finish_s
-        )
+        if left is not None:  # the final fit gets at most its share (retrain_reserve)
+            left = min(left - finish_s, budget_module.RETRAIN_SHARE * (self.budget.total_s or 0))
+        full_data = self.config.retrain_recipe == "full-data"
+        _, retrain_s = budget_module.pick(reports, self.split_rows, left, full_data)
         return retrain_s, finish_s, seconds
 
     def budget_stop(self) -> str | None:
