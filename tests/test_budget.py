@@ -41,10 +41,10 @@ def test_a_resumed_budget_counts_the_earlier_runs(tmp_path):
 
 
 def test_retrain_estimate_scales_with_the_full_split():
-    # 40 epochs of 1,000,000 training rows + 300,000 validation rows (a third each) at
+    # 45 epochs of 1,000,000 training rows + 300,000 validation rows (a third each) at
     # 100k/s, at half the trial's cost an epoch with the full-data recipe's batch
-    assert retrain_seconds(100_000, 1_000_000, 300_000) == pytest.approx(40 * 0.5 * 11.0)
-    assert retrain_seconds(100_000, 1_000_000, 300_000, full_data=False) == pytest.approx(440)
+    assert retrain_seconds(100_000, 1_000_000, 300_000) == pytest.approx(45 * 0.5 * 11.0)
+    assert retrain_seconds(100_000, 1_000_000, 300_000, full_data=False) == pytest.approx(495)
 
 
 def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
@@ -60,7 +60,7 @@ def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
 def test_pick_prefers_the_best_trial_whose_retrain_fits():
     from study.budget import pick
 
-    rows = {"train": 1_000_000, "validation": 300_000}  # 40 x 0.5 x 1.1 M rows an estimate
+    rows = {"train": 1_000_000, "validation": 300_000}  # 45 x 0.5 x 1.1 M rows an estimate
 
     def report(trial_id, objective, rate, status="COMPLETED"):
         return {"trial_id": trial_id, "status": status, "objective": objective,
@@ -69,13 +69,13 @@ def test_pick_prefers_the_best_trial_whose_retrain_fits():
     slow_best, fast = report("0", 0.15, 11_000), report("1", 0.154, 110_000)
     poor = report("3", 0.30, 1_100_000)  # fits any budget, 0.15 nats worse than the best
     reports = [slow_best, fast, report("2", 0.10, 1e6, status="PRUNED"), poor]
-    assert pick(reports, rows, None) == (slow_best, pytest.approx(2000.0))
-    assert pick(reports, rows, 2000.0)[0] is slow_best  # fits
-    assert pick(reports, rows, 1900.0) == (fast, pytest.approx(200.0))  # within 0.005 nats
-    assert pick(reports, rows, 1900.0, full_data=False) == (fast, pytest.approx(400.0))
+    assert pick(reports, rows, None) == (slow_best, pytest.approx(2250.0))
+    assert pick(reports, rows, 2250.0)[0] is slow_best  # fits
+    assert pick(reports, rows, 2200.0) == (fast, pytest.approx(225.0))  # within 0.005 nats
+    assert pick(reports, rows, 2200.0, full_data=False) == (fast, pytest.approx(450.0))
     assert pick(reports, rows, 100.0)[0] is slow_best  # only the poor one fits: the best
     fast["objective"] = 0.16  # beyond PICK_TOLERANCE of the best: never taken for its speed
-    assert pick(reports, rows, 1900.0)[0] is slow_best
+    assert pick(reports, rows, 2200.0)[0] is slow_best
     assert pick([reports[2]], rows, None) == (None, None)
 
 
@@ -114,9 +114,9 @@ def test_no_retrain_holds_nothing_back_for_it(tmp_path):
 
 
 def test_the_search_holds_back_the_fit_of_the_trial_that_fits_in_the_final_share():
-    """The best trial's final fit (2,000 s at its rate) cannot fit in the 60 % of a
+    """The best trial's final fit (2,250 s at its rate) cannot fit in the 60 % of a
     1,800-s budget the final fit may have: the search holds back the estimate of the
-    trial within 0.005 nats of it that fits (200 s), not the cap (1,080 s)."""
+    trial within 0.005 nats of it that fits (225 s), not the cap (1,080 s)."""
     from study.config import StudyConfig
     from study.search.budget_hooks import BudgetHooks
 
@@ -137,6 +137,6 @@ def test_the_search_holds_back_the_fit_of_the_trial_that_fits_in_the_final_share
     hooks = Hooks()
     hooks.budget = Budget(1800.0)
     retrain_s, _, _ = hooks._estimates(hooks.records.reports())
-    assert retrain_s == pytest.approx(200.0)
+    assert retrain_s == pytest.approx(225.0)
     hooks.config = StudyConfig(retrain_recipe="trial")  # the trial's batch: its rate as is
-    assert hooks._estimates(hooks.records.reports())[0] == pytest.approx(400.0)
+    assert hooks._estimates(hooks.records.reports())[0] == pytest.approx(450.0)
