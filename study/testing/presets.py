@@ -15,10 +15,15 @@ def tiny(
     tuner: str | None = "random",
 ) -> list:  # fmt: skip
     """Flags of a tiny study: random search (one trial, both phases: what most tests
-    count), the tiny network, `max_epochs` a phase, patience 1 and 1."""
+    count), the tiny network, `max_epochs` a phase, patience 1 and 1, the final fit with
+    the trial's recipe."""
     flags = [*(["--tuner", tuner] if tuner else []), *TINY_NETWORK]
     flags += STABLE_RATES if stable else []
     flags += ["--max-epochs", str(max_epochs), "--patience-1", "1", "--patience-2", "1"]
+    # the full-data recipe (Adam 2e-3 at batch 2048) needs hundreds of epochs of a few
+    # thousand rows (two steps an epoch) to stop by patience; tests/best/test_continuation.py
+    # runs it explicitly
+    flags += ["--retrain-recipe", "trial"]
     if retrain_epochs is not None:
         flags += ["--retrain-max-epochs", str(retrain_epochs)]
     return flags

@@ -11,7 +11,8 @@ from study.cli import main
 from study.testing.presets import study_argv, tiny
 
 # every trial on all the rows: the trial's own validation is the final fit's
-FLAGS = [*tiny(3), "--search-rows", "0", "--retrain-max-epochs", "2", "--no-report"]
+FLAGS = [*tiny(3), "--search-rows", "0", "--retrain-max-epochs", "2", "--no-report",
+         "--retrain-recipe", "full-data"]  # fmt: skip
 CONTINUE = [*FLAGS, "--retrain-from", "trial"]
 START = re.compile(r"continuing from trial (\w+)'s weights: val_bce ([0-9.]+)")
 
