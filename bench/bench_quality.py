@@ -148,18 +148,10 @@ def run_mlp(dataset, truth, quick: bool) -> dict:
 
 
 def run_notebook(dataset, truth, quick: bool) -> dict:
-    from common import train_values
-
     from study.space import SPACE
 
     values = {name: p.default for name, p in SPACE.items()}  # the notebook's network
-    cap = 3 if quick else 100
-    begin = time.perf_counter()
-    model, _ = train_values(
-        values, dataset.train.to_numpy(), dataset.validation.to_numpy(), seed=0,
-        patience_1=5, patience_2=5, max_epochs_1=cap, max_epochs_2=cap,
-    )  # fmt: skip
-    return _scored(model, dataset, truth, time.perf_counter() - begin)
+    return _trained(values, 5, dataset, truth, quick)
 
 
 PLAIN = {
@@ -170,13 +162,18 @@ PLAIN = {
 
 def run_plain(dataset, truth, quick: bool) -> dict:
     """The 10 x 100 gelu network and the plain recipe, once, from scratch, on all rows."""
+    return _trained(PLAIN, 4, dataset, truth, quick)
+
+
+def _trained(values: dict, patience: int, dataset, truth, quick: bool) -> dict:
+    """`values` trained both phases (seed 0, `patience` in each) on the full split, scored."""
     from common import train_values
 
     cap = 3 if quick else 100
     begin = time.perf_counter()
     model, result = train_values(
-        PLAIN, dataset.train.to_numpy(), dataset.validation.to_numpy(), seed=0,
-        patience_1=4, patience_2=4, max_epochs_1=cap, max_epochs_2=cap,
+        values, dataset.train.to_numpy(), dataset.validation.to_numpy(), seed=0,
+        patience_1=patience, patience_2=patience, max_epochs_1=cap, max_epochs_2=cap,
     )  # fmt: skip
     scored = _scored(model, dataset, truth, time.perf_counter() - begin)
     return {**scored, "epochs": result.epochs_1 + result.epochs_2}

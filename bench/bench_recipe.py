@@ -89,7 +89,9 @@ def main() -> None:
         import json
 
         chosen = json.loads((args.trial / "report.json").read_text())["hyperparameters"]
-        values.update({k: chosen[k] for k in ("n_blocks", "width", "activation", "l2")})
+        from study.best.recipe import NETWORK
+
+        values.update({k: chosen[k] for k in NETWORK})
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:

@@ -5,13 +5,12 @@ and batch size are what suits that, not a fit on the whole training split. With
 `retrain_recipe` "full-data" (the default) the final fit keeps the trial's network
 (blocks, width, activation, L2) and trains it with FULL_DATA, a recipe measured on the
 full split of the default sample (bench/README.md, "bench_recipe.py"); "trial" keeps
-the trial's own values. With `retrain_from` "trial" (the default) it starts from the
-weights the trial ended with (`trials/<id>/checkpoint/`, which every trial process
-writes at its last epoch); with "scratch" (the default) from a fresh seeded
-initialisation. Measured on the full split of the default sample (10 x 100 gelu, the
-recipe below): from the trial's weights 0.00526 nats in 461 s, from scratch 0.00460 in
-829 s; both fit in the time a 30-minute budget leaves the final fit, so the default is
-the better one.
+the trial's own values. With `retrain_from` "trial" it starts from the weights the
+trial ended with (`trials/<id>/checkpoint/`, which every trial process writes at its
+last epoch); with "scratch" (the default) from a fresh seeded initialisation.
+Measured on the full split of the default sample (10 x 100 gelu, the recipe below):
+from the trial's weights 0.00526 nats in 461 s, from scratch 0.00460 in 829 s; both fit
+in the time a 30-minute budget leaves the final fit, so the default is the better one.
 """
 
 from __future__ import annotations

@@ -224,24 +224,20 @@ def retrain(
     return Retrained(start.model, result, trial, convergence(result.history, schedule.out_of_time))
 
 
-def _start_from_trial(config: StudyConfig, model, trial: dict, validation) -> float | None:
-    """Continue from the trial's weights where `retrain_from` says so; log (and return)
-    their cross-entropy on the whole validation split (None: from scratch)."""
+def _start_from_trial(config: StudyConfig, model, trial: dict, validation) -> None:
+    """Continue from the trial's weights where `retrain_from` says so, and log their
+    cross-entropy on the whole validation split."""
     from study.best.recipe import continue_from_trial
+    from study.best.validation import cross_entropy
 
     if not continue_from_trial(config, model, trial):
-        return None
-    import numpy as np
-
-    p = np.clip(model.predict(validation[0], batch_size=8192, verbose=0)[:, 0], 1e-7, 1 - 1e-7)
-    y = validation[1][:, 0]
-    bce = float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+        return
+    p = model.predict(validation[0], batch_size=8192, verbose=0)[:, 0]
     log.info(
         "retrain: continuing from trial %s's weights: val_bce %.5f on the whole validation "
         "split (the trial's best %.5f on its subsample)",
-        trial["trial_id"], bce, trial["objective"],
+        trial["trial_id"], cross_entropy(validation[1][:, 0], p), trial["objective"],
     )  # fmt: skip
-    return bce
 
 
 def draw_learning_curve(history: list[EpochRecord], path: Path, title: str = "") -> Path:

@@ -43,8 +43,8 @@ class BudgetHooks:
             return 0.0, budget_module.FINISH_SECONDS, seconds
         finish_s = budget_module.finish_seconds(self.split_rows.get("test", 0))
         left = self.budget.left() if self.budget else None
-        if left is not None:  # the final fit gets at most its share (retrain_reserve)
-            left = min(left - finish_s, budget_module.RETRAIN_SHARE * (self.budget.total_s or 0))
+        if left is not None:  # the final fit gets at most its share of the budget
+            left = min(left - finish_s, budget_module.retrain_reserve(self.budget, None))
         full_data = self.config.retrain_recipe == "full-data"
         _, retrain_s = budget_module.pick(reports, self.split_rows, left, full_data)
         return retrain_s, finish_s, seconds
