@@ -65,8 +65,10 @@ def continue_from_trial(config: StudyConfig, model, trial: dict) -> bool:
     """Set `model`'s weights to the trial's (True), or say why it starts from scratch."""
     if config.retrain_from != "trial":
         return False
-    trial_dir = config.study_dir / "trials" / trial["trial_id"]
-    weights = trial_weights(trial_dir)
+    from study.store.records import TrialRecords
+
+    # trial_dir refuses an id that could leave trials/ (a report.json is a results file)
+    weights = trial_weights(TrialRecords(config.study_dir).trial_dir(trial["trial_id"]))
     shapes = [w.shape for w in model.get_weights()]
     if weights is None or [w.shape for w in weights] != shapes:
         why = "kept no weights" if weights is None else "kept weights of another shape"

@@ -89,3 +89,15 @@ def test_the_trials_train_phase_1_with_the_study_smoothing():
     assert schedule.label_smoothing == 0.0
     schedule.epoch_in_phase = 2
     assert schedule.current_rate == pytest.approx(1e-3 * 0.1 * 0.25)
+
+
+def test_a_report_whose_trial_id_leaves_trials_is_refused(tmp_path):
+    """A results folder from someone else: report.json names a trial id with `..`; the
+    continuation does not look for weights outside trials/ but stops with the id named."""
+    from study.best.recipe import continue_from_trial
+    from study.config import StudyConfig
+    from study.errors import ConfigError
+
+    config = StudyConfig(results=str(tmp_path), retrain_from="trial")
+    with pytest.raises(ConfigError, match=r"trial id .*\.\."):
+        continue_from_trial(config, None, {"trial_id": "../../elsewhere"})
