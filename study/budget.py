@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 FILE = "budget.json"
 # Epochs a final fit from scratch on the full split needs (both phases, patience 5): 30 + 8
 # measured for 10 x 100 gelu, 23 + 7 for 7 x 213 gelu (bench/README.md, issue 26), and
-# ~20 % more, so that phase 1, which may use 75 % of the time (best/retrain.py), gets its 30.
+# ~20 % more, so that phase 1 (which leaves phase 2 its patience plus 2 epochs, best/retrain.py)
+# gets its 30.
 RETRAIN_EPOCHS = 45
 RETRAIN_SHARE = 0.6  # at most this share of the budget is held back from the search for it
 # A full-data epoch at the full-data recipe's batch (2048) costs about half of what a trial's

@@ -61,7 +61,9 @@ class StudyConfig:
     retrain_max_epochs: int = (
         100  # safety cap on each phase of the retrain (early stopping ends it)
     )
-    retrain_patience: int = 5  # the retrain's patience in both phases (the notebook's)
+    retrain_patience: int = 5  # the retrain's phase-1 patience (the notebook's)
+    retrain_patience_2: int = 3  # its phase-2 patience: phase 2 of the full-data recipe is
+    # best at its 2nd-3rd epoch and worse after it in every measured fit (bench/README.md)
     retrain_from: str = "scratch"  # scratch: the final fit starts from a fresh seeded
     # initialisation; trial: from the chosen trial's weights (trials/<id>/checkpoint), faster
     # but worse on the default sample (study/best/recipe.py)
@@ -94,6 +96,7 @@ class StudyConfig:
         "default_rows",
         "retrain_max_epochs",
         "retrain_patience",
+        "retrain_patience_2",
         "retrain_from",
         "retrain_recipe",
         "tensorboard",
@@ -125,6 +128,7 @@ class StudyConfig:
             "patience_1",
             "patience_2",
             "retrain_patience",
+            "retrain_patience_2",
             "max_failures",
             "default_rows",
         ):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +30,9 @@ from study.training.history import EpochRecord, TrainingResult, convergence
 from study.training.schedule import TwoPhaseSchedule
 
 log = logging.getLogger(__name__)
-PHASE_1_SHARE = 0.75  # of the time a budget leaves the retrain, phase 1 may use this share
+# Under a deadline phase 1 ends where another epoch would leave fewer than phase 2's
+# patience plus this many epochs (phase 2 is best at its 2nd-3rd epoch, bench/README.md)
+PHASE_2_BEST_EPOCHS = 2
 
 
 @dataclass
@@ -199,7 +200,7 @@ def retrain(
     restored = checkpoint.load(key)
     start = fit.start(
         values, train[0].shape[1], config.seed, restored,
-        patience_1=config.retrain_patience, patience_2=config.retrain_patience,
+        patience_1=config.retrain_patience, patience_2=config.retrain_patience_2,
         max_epochs_1=config.retrain_max_epochs, max_epochs_2=config.retrain_max_epochs,
         **final_schedule(config),
     )  # fmt: skip
@@ -212,9 +213,9 @@ def retrain(
     else:
         _start_from_trial(config, start.model, trial, validation)
     schedule.deadline, schedule.out_of_time = deadline, False
-    schedule.patience_1 = schedule.patience_2 = config.retrain_patience  # may change on resume
-    if deadline is not None and schedule.phase == 1:  # phase 2 keeps a quarter of the time
-        schedule.deadline_1 = time.monotonic() + PHASE_1_SHARE * (deadline - time.monotonic())
+    schedule.patience_1 = config.retrain_patience  # both may change on resume
+    schedule.patience_2 = config.retrain_patience_2
+    schedule.phase_2_epochs = config.retrain_patience_2 + PHASE_2_BEST_EPOCHS
 
     def save_checkpoint(model, schedule, history, best_weights):
         checkpoint.save(model, schedule, history, best_weights, key)

@@ -140,12 +140,6 @@ def _final_arguments(g) -> None:
         help="safety cap on each phase's epochs when retraining the best trial; early stopping "
         "ends it before (default 100)",
     )
-    g.add_argument(
-        "--retrain-patience",
-        type=int,
-        dest="retrain_patience",
-        help="epochs without improvement that end each phase of the retrain (default 5)",
-    )
     add_final_fit(g)
     _label_smoothing(g)
     add_validation_bins(g)

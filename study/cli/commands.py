@@ -57,8 +57,8 @@ def cmd_retrain(args) -> None:
     from study.store.study_file import read_config
 
     config = read_config(named_study_dir(args.results, args.study))
-    for name in ("retrain_max_epochs", "retrain_patience", "retrain_from", "retrain_recipe",
-                 "backend"):  # fmt: skip
+    for name in ("retrain_max_epochs", "retrain_patience", "retrain_patience_2",
+                 "retrain_from", "retrain_recipe", "backend"):  # fmt: skip
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
     if args.validation_bins is not None:

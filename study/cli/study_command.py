@@ -41,6 +41,7 @@ def study_config(args):
         "default_rows",
         "retrain_max_epochs",
         "retrain_patience",
+        "retrain_patience_2",
         "retrain_from",
         "retrain_recipe",
         "label_smoothing",

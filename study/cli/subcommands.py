@@ -63,12 +63,6 @@ def _retrain_parser(sub) -> None:
         dest="retrain_max_epochs",
         help="safety cap on each phase's epochs (default: the study's, 100)",
     )
-    p.add_argument(
-        "--retrain-patience",
-        type=int,
-        dest="retrain_patience",
-        help="epochs without improvement that end each phase (default: the study's, 5)",
-    )
     add_final_fit(p, ": the study's,")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: the study's)")
     add_validation_bins(p)
@@ -115,7 +109,15 @@ def _compare_parser(sub) -> None:
 
 
 def add_final_fit(g, default: str = "") -> None:
-    """--retrain-from and --retrain-recipe (the study and `retrain`)."""
+    """--retrain-patience(-2), --retrain-from and --retrain-recipe (the study and `retrain`)."""
+    for flag, phase, value in (("--retrain-patience", 1, 5), ("--retrain-patience-2", 2, 3)):
+        g.add_argument(
+            flag,
+            type=int,
+            dest=flag[2:].replace("-", "_"),
+            help=f"epochs without improvement that end phase {phase} of the final fit "
+            f"(default{default} {value})",
+        )
     g.add_argument(
         "--retrain-from",
         choices=("trial", "scratch"),

@@ -60,6 +60,8 @@ class TwoPhaseSchedule:
     best_epochs: dict = field(default_factory=dict)  # phase -> global epoch of its best
     deadline: float | None = None  # time.monotonic() by which training must end (a budget)
     deadline_1: float | None = None  # by which phase 1 must end, leaving phase 2 its time
+    phase_2_epochs: int = 0  # phase 1 also ends where another epoch would leave `deadline`
+    # fewer than this many epochs of the same length for phase 2
     out_of_time: bool = False  # a deadline cut a phase before early stopping did
     max_total_epochs: int | None = None  # a Hyperband rung: stop at this global epoch
     label_smoothing_1: float = LABEL_SMOOTHING_1  # phase 1's label smoothing (phase 2: none)
@@ -108,9 +110,12 @@ class TwoPhaseSchedule:
 
     def time_is_up(self, now: float, epoch_seconds: float) -> bool:
         """Whether another epoch as long as the last one would end past the phase's deadline
-        (`deadline_1` in phase 1, `deadline` in both); if so the phase ends here, and the
-        training is marked `out_of_time`."""
+        (`deadline_1` in phase 1, `deadline` in both; in phase 1 `deadline` less
+        `phase_2_epochs` such epochs); if so the phase ends here, and the training is
+        marked `out_of_time`."""
         ends = [self.deadline, self.deadline_1 if self.phase == 1 else None]
+        if self.phase == 1 and self.deadline is not None:
+            ends.append(self.deadline - self.phase_2_epochs * epoch_seconds)
         if any(d is not None and now + epoch_seconds > d for d in ends):
             self.out_of_time = True
             return True

@@ -87,19 +87,19 @@ def test_a_retrain_that_stops_early_is_converged(capped, capsys):
     assert "NOT converged" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("patience", [1, 2])
+@pytest.mark.parametrize("patience", [(1, 2), (2, 1)])
 def test_the_retrain_stops_each_phase_after_its_own_patience(capped, patience):
-    """--retrain-patience P: each phase of the retrain ends P epochs after its best one
-    (the trials' --patience-1/-2 do not apply to it)."""
+    """--retrain-patience P1 --retrain-patience-2 P2: phase k of the retrain ends Pk epochs
+    after its best one (the trials' --patience-1/-2 do not apply to it)."""
     import pandas as pd
 
     argv = ["retrain", "--results", str(capped), "--study", "s", "--retrain-max-epochs", "60",
-            "--retrain-patience", str(patience)]  # fmt: skip
+            "--retrain-patience", str(patience[0]), "--retrain-patience-2", str(patience[1])]  # fmt: skip
     assert main(argv) == 0
     history = pd.read_csv(capped / "s" / "best" / "history.csv")
     for phase in (1, 2):
         values = history[history.phase == phase].val_bce.to_numpy()
-        assert len(values) - 1 - values.argmin() == patience, (phase, values)
+        assert len(values) - 1 - values.argmin() == patience[phase - 1], (phase, values)
 
 
 def test_report_and_terminal_flag_an_unconverged_model(capped, capsys):

@@ -126,6 +126,19 @@ def test_phase_1_deadline_leaves_phase_2_its_time():
     assert s.time_is_up(now=95.0, epoch_seconds=10.0) and not s.time_left(95.0, 10.0)
 
 
+def test_phase_1_keeps_phase_2_epochs_of_its_own_length_before_the_deadline():
+    s = TwoPhaseSchedule(learning_rate=1e-2, deadline=100.0, phase_2_epochs=4)
+    assert not s.time_is_up(now=50.0, epoch_seconds=10.0)  # 50 + 10 + 4 x 10 = 100
+    assert not s.out_of_time
+    assert s.time_is_up(now=50.5, epoch_seconds=10.0) and s.out_of_time
+    s.out_of_time = False
+    assert s.time_is_up(now=1.0, epoch_seconds=20.0)  # longer epochs: 1 + 20 + 4 x 20 > 100
+    assert not s.time_is_up(now=0.0, epoch_seconds=20.0)
+    s.start_phase_2()
+    assert not s.time_is_up(now=85.0, epoch_seconds=10.0)  # phase 2 runs on to the deadline
+    assert s.time_is_up(now=90.5, epoch_seconds=10.0)
+
+
 def test_train_two_phase_is_a_plain_two_phase_keras_fit_epoch_by_epoch():
     """The study's training path adds nothing to the numbers: on the same data, seed and
     recipe, train_two_phase and two plain `model.fit` calls (EarlyStopping restoring the
