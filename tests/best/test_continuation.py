@@ -24,34 +24,59 @@ def _last_phase_best(trial_dir) -> float:
     return min(float(r["val_bce"]) for r in rows if int(r["phase"]) == last)
 
 
-def test_the_final_fit_starts_where_the_trial_ended(tiny_dataset, tmp_path, caplog):
-    caplog.set_level(logging.INFO)
-    assert main(study_argv(tiny_dataset, tmp_path, 1, flags=CONTINUE)) == 0
-    found = START.search(caplog.text)
-    assert found, caplog.text[-3000:]
-    trial_dir = tmp_path / "s" / "trials" / found.group(1)
+@pytest.fixture(scope="module")
+def continued(tiny_dataset, tmp_path_factory):
+    """A one-trial study whose final fit continued from the trial (its log kept)."""
+    results = tmp_path_factory.mktemp("continued")
+    handler = _Capture()
+    logging.getLogger().addHandler(handler)
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        assert main(study_argv(tiny_dataset, results, 1, flags=CONTINUE)) == 0
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(level)
+    return results, "\n".join(handler.lines)
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_the_final_fit_starts_where_the_trial_ended(continued, tiny_dataset, tmp_path, caplog):
+    results, text = continued
+    found = START.search(text)
+    assert found, text[-3000:]
+    trial_dir = results / "s" / "trials" / found.group(1)
     assert (trial_dir / "checkpoint" / "state.json").exists()  # kept by the trial process
     # the whole validation split, in both: the same weights give the same cross-entropy
     assert float(found.group(2)) == pytest.approx(_last_phase_best(trial_dir), abs=2e-4)
-    history = list(csv.DictReader((tmp_path / "s" / "best" / "history.csv").open()))
+    history = list(csv.DictReader((results / "s" / "best" / "history.csv").open()))
     from_scratch = tmp_path / "scratch"
     argv = study_argv(tiny_dataset, from_scratch, 1, flags=FLAGS)  # the default
-    caplog.clear()
+    caplog.set_level(logging.INFO)
     assert main(argv) == 0
     assert not START.search(caplog.text)
     scratch = list(csv.DictReader((from_scratch / "s" / "best" / "history.csv").open()))
     # a tiny net from scratch starts near log 2 (0.69); the continuation near the trial's
     assert float(history[0]["val_bce"]) < float(scratch[0]["val_bce"]) - 0.02
-    config = json.loads((tmp_path / "s" / "study.json").read_text())["config"]
+    config = json.loads((results / "s" / "study.json").read_text())["config"]
     assert (config["retrain_from"], config["retrain_recipe"]) == ("trial", "full-data")
     scratch_config = json.loads((from_scratch / "s" / "study.json").read_text())["config"]
     assert scratch_config["retrain_from"] == "scratch"
 
 
-def test_a_trial_without_weights_is_retrained_from_scratch(tiny_dataset, tmp_path, caplog):
+def test_a_trial_without_weights_is_retrained_from_scratch(continued, tmp_path, caplog):
     import shutil
 
-    assert main(study_argv(tiny_dataset, tmp_path, 1, "--no-retrain", flags=CONTINUE)) == 0
+    shutil.copytree(continued[0] / "s", tmp_path / "s")
+    shutil.rmtree(tmp_path / "s" / "best")
     for checkpoint in (tmp_path / "s" / "trials").glob("*/checkpoint"):
         shutil.rmtree(checkpoint)
     caplog.set_level(logging.INFO)
