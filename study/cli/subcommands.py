@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from study.backend import BACKENDS
+from study.config import StudyConfig
 
 
 def _csv(text: str) -> list[str]:
@@ -110,13 +111,13 @@ def _compare_parser(sub) -> None:
 
 def add_final_fit(g, default: str = "") -> None:
     """--retrain-patience(-2), --retrain-from and --retrain-recipe (the study and `retrain`)."""
-    for flag, phase, value in (("--retrain-patience", 1, 5), ("--retrain-patience-2", 2, 3)):
+    for phase, name in enumerate(("retrain_patience", "retrain_patience_2"), start=1):
         g.add_argument(
-            flag,
+            "--" + name.replace("_", "-"),
             type=int,
-            dest=flag[2:].replace("-", "_"),
+            dest=name,
             help=f"epochs without improvement that end phase {phase} of the final fit "
-            f"(default{default} {value})",
+            f"(default{default} {getattr(StudyConfig, name)})",
         )
     g.add_argument(
         "--retrain-from",
