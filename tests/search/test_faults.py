@@ -287,6 +287,9 @@ BAD = {
     "trials negative": (["--trials", "-3"], "trials: expected a positive integer, found -3"),
     "trials not a number": (["--trials", "many"], "invalid int value: 'many'"),
     "max epochs zero": (["--max-epochs", "0"], "max_epochs: expected a positive integer"),
+    "phase-2 retrain patience zero": (
+        ["--retrain-patience-2", "0"], "retrain_patience_2: expected a positive integer, found 0"
+    ),
     "unknown tuner": (["--tuner", "grid"], "tuner: expected one of"),
     "unknown pruner": (["--tuner", "tpe", "--prune", "asha"], "prune: expected one of"),
     "pruning a keras-tuner oracle": (
