@@ -201,10 +201,9 @@ def reference(model, pre, raw: np.ndarray) -> np.ndarray:
 
 def check(export_dir: Path, raw: np.ndarray, tolerance: float, model=None) -> dict:
     """The C library against the SavedModel on `raw` (check_rows). Rows where they differ
-    by more than `tolerance` are judged by the exact arithmetic (`reference`, with
-    `model` or the export's model.keras): the export fails, naming the worst row, unless
-    the C is there at least as close to the exact value as the SavedModel (whose own
-    float32 path is then the one off)."""
+    by more than `tolerance` send both to the exact arithmetic (`reference`, with `model`
+    or the export's model.keras) on every row: the export fails, naming the C's worst row,
+    unless the C's largest error is within `tolerance` or the SavedModel's own (`_judge`)."""
     import tensorflow as tf
 
     library = CLibrary(export_dir)
@@ -230,37 +229,44 @@ def check(export_dir: Path, raw: np.ndarray, tolerance: float, model=None) -> di
 
 
 def _judge(export_dir, raw, c_batch, saved, above, tolerance, model, figures) -> None:
-    """Rows where C and SavedModel differ beyond `tolerance`: fail unless the C is at
-    least as close to the exact arithmetic as the SavedModel on each of them."""
+    """C and SavedModel differ beyond `tolerance` on some rows: both are float32 paths, so
+    judge both against the exact arithmetic on every row. The export fails, naming the C's
+    worst row, unless the C's largest error is within `tolerance` or within the
+    SavedModel's own largest error (TensorFlow's float32 path sets the bar)."""
     from study.data.preprocessing import Preprocessing
 
     export_dir = Path(export_dir)
-    rows = np.flatnonzero(above)
-    worst = int(rows[np.argmax(np.abs(c_batch - saved)[rows])])
-    where = (
-        f"{export_dir}: the compiled C and the SavedModel differ by "
-        f"{figures['max_abs_difference']:.3g} (> {tolerance}) at row {worst} (raw "
-        f"{raw[worst].tolist()}: C {c_batch[worst]:.7f}, SavedModel {saved[worst]:.7f})"
-    )
     if model is None and not (export_dir / "model.keras").exists():
-        raise ExportError(where)
+        worst = int(np.argmax(np.abs(c_batch - saved)))
+        raise ExportError(
+            f"{export_dir}: the compiled C and the SavedModel differ by "
+            f"{figures['max_abs_difference']:.3g} (> {tolerance}) at row {worst} (raw "
+            f"{raw[worst].tolist()}: C {c_batch[worst]:.7f}, SavedModel {saved[worst]:.7f}) "
+            "and there is no model.keras to judge them by"
+        )
     if model is None:
         import keras
 
         model = keras.models.load_model(export_dir / "model.keras")
-    pre = Preprocessing.load(export_dir / "preprocessing.json")
-    exact = reference(model, pre, raw[rows])
-    c_error, saved_error = np.abs(c_batch[rows] - exact), np.abs(saved[rows] - exact)
-    figures["c_max_error_there"] = float(c_error.max())
-    figures["savedmodel_max_error_there"] = float(saved_error.max())
-    if np.any(c_error > np.maximum(saved_error, tolerance)):
-        raise ExportError(f"{where}; exact arithmetic {exact[np.argmax(c_error)]:.7f}")
+    exact = reference(model, Preprocessing.load(export_dir / "preprocessing.json"), raw)
+    c_error, saved_error = np.abs(c_batch - exact), np.abs(saved - exact)
+    figures["c_max_error"] = float(c_error.max())
+    figures["savedmodel_max_error"] = float(saved_error.max())
+    if figures["c_max_error"] > max(tolerance, figures["savedmodel_max_error"]):
+        worst = int(np.argmax(c_error))
+        raise ExportError(
+            f"{export_dir}: the compiled C is {c_error[worst]:.3g} from the exact arithmetic "
+            f"at row {worst} (raw {raw[worst].tolist()}: C {c_batch[worst]:.7f}, SavedModel "
+            f"{saved[worst]:.7f}, exact {exact[worst]:.7f}), beyond both {tolerance} and the "
+            f"SavedModel's largest error {figures['savedmodel_max_error']:.3g}; the two "
+            f"differ by up to {figures['max_abs_difference']:.3g} on {int(above.sum())} rows"
+        )
     log.warning(
         "C export: on %d of %d rows the compiled C and the SavedModel differ by more than "
-        "%g (at most %.3g); there the C is within %.2g of the exact arithmetic and the "
-        "SavedModel within %.2g: the SavedModel's float32 path is the one off",
-        len(rows), len(raw), tolerance, figures["max_abs_difference"],
-        figures["c_max_error_there"], figures["savedmodel_max_error_there"],
+        "%g (at most %.3g); against the exact arithmetic the C's largest error is %.2g and "
+        "the SavedModel's %.2g: float32 rounding of this network, the C no worse",
+        int(above.sum()), len(raw), tolerance, figures["max_abs_difference"],
+        figures["c_max_error"], figures["savedmodel_max_error"],
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """The compiled C export: the whole pipeline against the SavedModel, its entries, its
 failures (issue 18)."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,39 @@ def test_a_difference_is_an_export_error_naming_the_row(tmp_path):
     c_export.build(model, pre, tmp_path)
     with pytest.raises(ExportError, match=r"differ by .* at row \d+ \(raw \["):
         c_export.check(tmp_path, raw[:100], -1.0)
+
+
+def _judged(tmp_path, c_offset, saved_offset):
+    """`_judge` on 200 rows whose C and SavedModel answers are the exact arithmetic's
+    plus hand-set offsets on rows 7 (C) and 11 (SavedModel): (figures, exact)."""
+    model, pre, raw = _pipeline(tmp_path, "gelu", 16, 3, rows=25_000)
+    pre.save(tmp_path / "preprocessing.json")
+    raw = raw[:200]
+    exact = c_export.reference(model, pre, raw)
+    c_batch, saved = exact.copy(), exact.copy()
+    c_batch[7] += c_offset
+    saved[11] += saved_offset
+    figures = {"max_abs_difference": float(np.max(np.abs(c_batch - saved)))}
+    above = np.abs(c_batch - saved) > TOLERANCE
+    c_export._judge(tmp_path, raw, c_batch, saved, above, TOLERANCE, model, figures)
+    return figures, exact
+
+
+def test_a_c_no_worse_than_the_savedmodel_passes_with_both_errors_recorded(tmp_path, caplog):
+    figures, _ = _judged(tmp_path, c_offset=1.5e-5, saved_offset=-2e-5)
+    assert figures["c_max_error"] == pytest.approx(1.5e-5, rel=1e-6)
+    assert figures["savedmodel_max_error"] == pytest.approx(2e-5, rel=1e-6)
+    assert "the C no worse" in caplog.text and "on 2 of 200 rows" in caplog.text
+
+
+def test_a_c_worse_than_both_bars_fails_naming_its_own_worst_row(tmp_path):
+    with pytest.raises(ExportError) as error:
+        _judged(tmp_path, c_offset=3e-5, saved_offset=-2e-5)
+    text = str(error.value)
+    assert "at row 7 " in text and "beyond both 1e-05 and the SavedModel's largest error 2e-05" in text
+    c_there = float(re.search(r": C ([0-9.]+),", text).group(1))
+    exact_there = float(re.search(r", exact ([0-9.]+)\)", text).group(1))
+    assert c_there - exact_there == pytest.approx(3e-5, abs=2e-7)  # the same row's values
 
 
 def test_without_a_compiler_the_source_is_written_and_said(tmp_path, monkeypatch, caplog):
