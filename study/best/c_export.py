@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from study.best import c_source
 from study.errors import DataError, ExportError
@@ -178,32 +177,12 @@ def check_rows(pre, raw: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.concatenate([raw, *extra]) if extra else raw
 
 
-def reference(model, pre, raw: np.ndarray) -> np.ndarray:
-    """The exact arithmetic's answer: numpy's preprocessing (float32 inputs to the
-    network, as both engines feed it) and the network in float64."""
-    from scipy.special import erf
-
-    frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
-    h = pre.transform(frame)[pre.features].to_numpy(np.float64)
-    functions = {
-        "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0),
-        "gelu": lambda v: 0.5 * v * (1.0 + erf(v / np.sqrt(2.0))),
-        "silu": lambda v: v / (1.0 + np.exp(-v)), "swish": lambda v: v / (1.0 + np.exp(-v)),
-        "linear": lambda v: v,
-    }  # fmt: skip
-    hidden, (k_out, b_out, _) = c_source.network_layers(model)
-    for k, (kernel, bias, activation) in enumerate(hidden):
-        out = functions[activation](h @ kernel.astype(np.float64) + bias)
-        h = out if k == 0 else h + out
-    z = h @ k_out.astype(np.float64)[:, 0] + float(b_out[0])
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def check(export_dir: Path, raw: np.ndarray, tolerance: float, model=None) -> dict:
     """The C library against the SavedModel on `raw` (check_rows). Rows where they differ
-    by more than `tolerance` send both to the exact arithmetic (`reference`, with `model`
-    or the export's model.keras) on every row: the export fails, naming the C's worst row,
-    unless the C's largest error is within `tolerance` or the SavedModel's own (`_judge`)."""
+    by more than `tolerance` send both to the exact arithmetic (`c_source.reference`, with
+    `model` or the export's model.keras) on every row: the export fails, naming the C's
+    worst row, unless the C's largest error is within `tolerance` or the SavedModel's own
+    (`_judge`)."""
     import tensorflow as tf
 
     library = CLibrary(export_dir)
@@ -248,7 +227,7 @@ def _judge(export_dir, raw, c_batch, saved, above, tolerance, model, figures) ->
         import keras
 
         model = keras.models.load_model(export_dir / "model.keras")
-    exact = reference(model, Preprocessing.load(export_dir / "preprocessing.json"), raw)
+    exact = c_source.reference(model, Preprocessing.load(export_dir / "preprocessing.json"), raw)
     c_error, saved_error = np.abs(c_batch - exact), np.abs(saved - exact)
     figures["c_max_error"] = float(c_error.max())
     figures["savedmodel_max_error"] = float(saved_error.max())

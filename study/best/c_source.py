@@ -16,6 +16,9 @@ Every symbol but NAME and NAME_batch is static and named NAME_... (the library e
 those two alone), and no dataset string reaches the source raw: a feature's name is
 reduced to letters, digits and `_ . -` in comments (`comment_text`) and written as an
 escaped string literal in the header's NAME_FEATURE_NAMES (`string_literal`).
+
+`reference` is the same pipeline in float64 numpy: the exact answer the export check
+judges the C and the SavedModel by.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 
 from study.best.c_runtime import DENSE, PREAMBLE, TANH
 from study.names import c_name_problem
@@ -103,6 +107,27 @@ def network_layers(model) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], str
             raise ValueError(f"layer {layer.name}: activation {activation} has no C form here")
         layers.append((kernel, bias, activation))
     return layers[:-1], layers[-1]
+
+
+def reference(model, pre, raw: np.ndarray) -> np.ndarray:
+    """The exact arithmetic's answer: numpy's preprocessing (float32 inputs to the
+    network, as both engines feed it) and the network in float64."""
+    from scipy.special import erf
+
+    frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
+    h = pre.transform(frame)[pre.features].to_numpy(np.float64)
+    functions = {
+        "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0),
+        "gelu": lambda v: 0.5 * v * (1.0 + erf(v / np.sqrt(2.0))),
+        "silu": lambda v: v / (1.0 + np.exp(-v)), "swish": lambda v: v / (1.0 + np.exp(-v)),
+        "linear": lambda v: v,
+    }  # fmt: skip
+    hidden, (k_out, b_out, _) = network_layers(model)
+    for k, (kernel, bias, activation) in enumerate(hidden):
+        out = functions[activation](h @ kernel.astype(np.float64) + bias)
+        h = out if k == 0 else h + out
+    z = h @ k_out.astype(np.float64)[:, 0] + float(b_out[0])
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def generate(model, pre, name: str = "acceptance") -> tuple[str, str]:

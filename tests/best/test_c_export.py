@@ -83,7 +83,7 @@ def _judged(tmp_path, c_offset, saved_offset):
     model, pre, raw = _pipeline(tmp_path, "gelu", 16, 3, rows=25_000)
     pre.save(tmp_path / "preprocessing.json")
     raw = raw[:200]
-    exact = c_export.reference(model, pre, raw)
+    exact = c_source.reference(model, pre, raw)
     c_batch, saved = exact.copy(), exact.copy()
     c_batch[7] += c_offset
     saved[11] += saved_offset
@@ -161,7 +161,7 @@ def test_hostile_feature_names_reach_the_c_only_escaped(tmp_path):
     library = c_export.CLibrary(tmp_path)  # dlopen: a constructor would run here
     ctypes.CDLL(str(folder / "acc.so"))
     assert not proof.exists()
-    exact = c_export.reference(model, pre, raw[:500])
+    exact = c_source.reference(model, pre, raw[:500])
     assert np.max(np.abs(library.predict(raw[:500]) - exact)) <= TOLERANCE
     # every symbol of the object is the model's: acc_<an internal>, no call but libm's
     subprocess.run(["cc", "-std=c99", "-O3", "-fPIC", "-c", "-o", tmp_path / "acc.o",
