@@ -148,7 +148,7 @@ def main() -> None:
                     f"{'' if run['converged'] else '  (retrain not converged)'}",
                     flush=True,
                 )
-    from study.budget import parse_duration
+    from study.durations import parse_duration
 
     figures: dict = {"seeds": seeds, "budget_s": parse_duration(budget), "rows": rows}
     for method in methods:

@@ -85,7 +85,7 @@ class StudyConfig:
     # (tpe, gp) of validation cross-entropy and estimated compiled-C ns a particle
     c_name: str = "acceptance"  # the exported C function (scikinC's entry; NAME_batch too)
     validation_bins: dict = field(default_factory=dict)  # the kinematic-bin validation's spec
-    # (study/best/binning.py); {}: LHCb's eta and phi in momentum slices per species
+    # (study/binning.py); {}: LHCb's eta and phi in momentum slices per species
 
     # Fields a resume may change: the data is compared by its fingerprint instead.
     RESUMABLE = (
@@ -140,7 +140,7 @@ class StudyConfig:
                 f"search_rows: expected 0 (all) or a positive integer, found {self.search_rows!r}"
             )
         from study.backend import BACKENDS
-        from study.best.binning import spec_of
+        from study.binning import spec_of
 
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend: expected {' or '.join(BACKENDS)}, found {self.backend!r}")
@@ -159,7 +159,7 @@ class StudyConfig:
 
     def _check_durations(self) -> None:
         """The time budget and the trial timeout: durations such as 45s, 30m, 2h."""
-        from study.budget import parse_duration
+        from study.durations import parse_duration
 
         if self.time_budget is not None:
             parse_duration(self.time_budget)  # raises ConfigError

@@ -4,12 +4,8 @@ import json
 
 import pytest
 
-from study.budget import (
-    Budget,
-    parse_duration,
-    retrain_seconds,
-    search_should_stop,
-)
+from study.budget import Budget, retrain_seconds, search_should_stop
+from study.durations import parse_duration
 from study.errors import ConfigError
 
 

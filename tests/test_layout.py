@@ -1,5 +1,5 @@
-"""The package's shape: dependencies one way, small modules and functions, one door to
-keras-tuner's private surface, which is checked at the start of a study."""
+"""The package's shape: dependencies one way (down LAYERS), small modules and functions,
+one door to keras-tuner's private surface, which is checked at the start of a study."""
 
 import ast
 import re
@@ -13,6 +13,81 @@ from study.search import kt_compat
 PACKAGE = Path(__file__).resolve().parents[1] / "study"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
+
+
+# Lowest first: a module imports (at the top or inside a function) only from its own layer
+# or a lower one. Each top-level module and each subpackage is a layer; "__init__" is
+# study/__init__.py (the Python API) and "testing" the tests' and benches' shared code.
+LAYERS = (
+    "errors", "status", "names", "faults", "durations", "space", "backend", "signals",
+    "binning", "config", "store", "budget", "data", "training", "search", "best",
+    "report", "cli", "__init__", "testing",
+)  # fmt: skip
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> str:
+    """study.store.atomic -> store, study.config -> config, study -> __init__."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+KNOWN = {_module_name(p) for p in MODULES}
+
+
+def _imports(path: Path, module: str | None = None):
+    """(line, module) of every import of the package in `path` (the module `module`,
+    default the one at `path`), lazy ones included."""
+    here = (module or _module_name(path)).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative (none today): resolved against the package
+                up = package[: len(package) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            # `from study import faults` imports the module study.faults
+            names = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in KNOWN else base for a in node.names
+            ]
+        else:
+            continue
+        yield from ((node.lineno, n) for n in names if n.split(".")[0] == "study")
+
+
+def test_every_module_has_a_declared_layer():
+    layers = {_layer(_module_name(p)) for p in MODULES}
+    assert sorted(layers - set(LAYERS)) == []
+    assert sorted(set(LAYERS) - layers) == []  # no stale names in LAYERS
+
+
+def test_imports_point_down_the_layers():
+    rank = {layer: k for k, layer in enumerate(LAYERS)}
+    against = sorted(
+        f"{p.relative_to(PACKAGE)}:{line} -> {name}"
+        for p in MODULES
+        for line, name in _imports(p)
+        if rank[_layer(name)] > rank[_layer(_module_name(p))]
+    )
+    assert against == []
+
+
+def test_the_layer_check_sees_a_lazy_import_against_the_order(tmp_path):
+    source = (
+        PACKAGE / "store" / "atomic.py"
+    ).read_text() + "\n\ndef _f():\n    from study.best import retrain\n"
+    fake = tmp_path / "atomic.py"
+    fake.write_text(source)
+    rank = {layer: k for k, layer in enumerate(LAYERS)}
+    found = [n for _, n in _imports(fake, "study.store.atomic")]
+    assert "study.best.retrain" in found
+    assert max(rank[_layer(n)] for n in found) > rank["store"]
 
 
 def test_modules_and_functions_stay_small():

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from study import faults
 from study.data.preprocessing import _CLIP, Preprocessing
 from study.errors import ExportError
 from study.store.atomic import swap_directory
-from study.testing import faults
 
 TOLERANCE = 1e-5
 CHECK_ROWS = 5_000  # raw test rows of the SavedModel's check (the C's: all it is given)

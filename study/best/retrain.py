@@ -13,21 +13,18 @@ finished epoch.
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from study import faults
 from study.config import StudyConfig
 from study.errors import ConfigError
 from study.status import TrialStatus
-from study.store.atomic import swap_directory
 from study.store.figures import pyplot, save_png
 from study.store.records import TrialRecords, best_trial
-from study.testing import faults
+from study.training.checkpoint import Checkpoint
 from study.training.history import EpochRecord, TrainingResult, convergence
-from study.training.schedule import TwoPhaseSchedule
 
 log = logging.getLogger(__name__)
 # Under a deadline phase 1 ends where another epoch would leave fewer than phase 2's
@@ -73,7 +70,8 @@ def choose_trial(
     completed = [r for r in reports if r["status"] == TrialStatus.COMPLETED]
     if seconds_left is None:
         return best
-    from study.budget import duration_text, pick
+    from study.budget import pick
+    from study.durations import duration_text
 
     full_data = config.retrain_recipe == "full-data"
     chosen, seconds = pick(completed, split_rows or {}, seconds_left, full_data)
@@ -125,55 +123,6 @@ def _within_bound(reports: list[dict], max_ns: int, trial_id: str | None) -> lis
     if over:
         log.info("retrain: %d trials above the cost bound left out", len(over))
     return kept
-
-
-class Checkpoint:
-    """`best/checkpoint/`: model.keras, phase_best.weights.h5, state.json; replaced whole."""
-
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self.old = self.directory.with_name(self.directory.name + ".old")
-
-    def save(self, model, schedule: TwoPhaseSchedule, history: list, best_weights, key: dict):
-        tmp = self.directory.with_name(self.directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        model.save(tmp / "model.keras")
-        if best_weights is not None:
-            import numpy as np
-
-            np.savez(tmp / "phase_best.npz", *best_weights)
-        state = {"key": key, "schedule": asdict(schedule), "history": [asdict(r) for r in history]}
-        (tmp / "state.json").write_text(json.dumps(state))
-        swap_directory(tmp, self.directory, self.old)
-
-    def load(self, key: dict):
-        """(model, schedule, history, best_weights) of a matching checkpoint, or None."""
-        directory = self.directory if self.directory.exists() else self.old
-        if not (directory / "state.json").exists():
-            return None
-        state = json.loads((directory / "state.json").read_text())
-        if state["key"] != key:
-            log.info(
-                "retrain: the checkpoint in %s is of another trial; starting afresh", directory
-            )
-            return None
-        import keras
-        import numpy as np
-
-        model = keras.models.load_model(directory / "model.keras")
-        best = None
-        if (directory / "phase_best.npz").exists():
-            with np.load(directory / "phase_best.npz") as data:
-                best = [data[f"arr_{k}"] for k in range(len(data.files))]
-        schedule = TwoPhaseSchedule(**state["schedule"])
-        schedule.best_epochs = {int(k): v for k, v in schedule.best_epochs.items()}
-        history = [EpochRecord(**r) for r in state["history"]]
-        return model, schedule, history, best
-
-    def clear(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
-        shutil.rmtree(self.old, ignore_errors=True)
 
 
 def retrain(

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from study.best import histograms
-from study.best.binning import LHCB, BinningSpec, spec_of
 from study.best.histograms import compare_populations, json_ready
 from study.best.validation_plots import draw_validation, worst_first
+from study.binning import LHCB, BinningSpec, spec_of
 
 __all__ = ["compare_populations", "draw_validation", "json_ready", "validate", "worst_bins"]
 

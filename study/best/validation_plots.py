@@ -119,7 +119,7 @@ def _slice_title(m: dict, unit: str) -> str:
 
 
 def _kinematic_figures(plt, metrics: dict, directory: Path) -> list[Path]:
-    from study.best.binning import LHCB
+    from study.binning import LHCB
 
     bins = metrics["kinematic_bins"]
     unit = metrics.get("kinematic_spec", LHCB.to_dict())["slice"].get("label", "")

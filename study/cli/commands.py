@@ -62,7 +62,7 @@ def cmd_retrain(args) -> None:
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
     if args.validation_bins is not None:
-        from study.best.binning import parse_flag
+        from study.binning import parse_flag
 
         config.validation_bins = parse_flag(args.validation_bins)
     config.check()

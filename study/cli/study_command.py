@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from study import faults
 from study.errors import ConfigError
 from study.store.records import best_trial
-from study.testing import faults
 
 
 def named_study_dir(results, name) -> Path:
@@ -62,7 +62,7 @@ def study_config(args):
     if isinstance(config.trial_timeout, str) and config.trial_timeout.lower() in ("none", "auto"):
         config.trial_timeout = None
     if args.validation_bins is not None:
-        from study.best.binning import parse_flag
+        from study.binning import parse_flag
 
         config.validation_bins = parse_flag(args.validation_bins)
     config.fixed = {**config.fixed, **dict(args.fix)}

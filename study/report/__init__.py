@@ -14,7 +14,7 @@ import logging
 import time
 from pathlib import Path
 
-from study.budget import duration_text
+from study.durations import duration_text
 from study.errors import ConfigError
 from study.names import study_dir
 from study.report import analysis, plots, render

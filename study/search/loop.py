@@ -7,8 +7,8 @@ import logging
 import time
 
 from study import signals
-from study.budget import duration_text
 from study.config import StudyConfig
+from study.durations import duration_text
 from study.errors import StudyStopped
 from study.search import chief, distributed
 from study.search.budget_hooks import BudgetSpent

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from study.budget import duration_text
+from study.durations import duration_text
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict
 
-from study import signals
+from study import faults, signals
 from study.backend import quiet_import
 from study.status import TrialStatus
-from study.testing import faults
+from study.training.checkpoint import RUNG_KEY, Checkpoint
 from study.training.history import EpochRecord, TrainingResult
 
 
@@ -71,8 +71,6 @@ def _continued(rung: dict | None):
     or None for a trial that starts afresh."""
     if not rung or not rung.get("from"):
         return None
-    from study.best.retrain import Checkpoint
-
     return Checkpoint(rung["from"]).load(key=RUNG_KEY)  # None (none left): start afresh
 
 
@@ -81,8 +79,6 @@ def _rung_saver(rung: dict | None):
     it, and for the final fit that continues from the chosen trial (study/best/recipe.py)."""
     if not rung:
         return None
-    from study.best.retrain import Checkpoint
-
     checkpoint = Checkpoint(rung["save"])
 
     def save(model, schedule, history, best_weights):
@@ -91,8 +87,6 @@ def _rung_saver(rung: dict | None):
 
     return save
 
-
-RUNG_KEY = {"kind": "hyperband rung"}
 
 
 def _child(conn) -> None:
@@ -176,7 +170,7 @@ def silence_limit(trial_timeout: str | None, reports: list[dict]) -> float:
     """How long a trial's process may send nothing before it is killed: `trial_timeout`
     (--trial-timeout), else 10 x the slowest completed or pruned trial (at least
     SILENCE_FLOOR_S), SILENCE_FIRST_S before any."""
-    from study.budget import parse_duration
+    from study.durations import parse_duration
 
     if trial_timeout is not None:
         return min(parse_duration(trial_timeout), SILENCE_MAX_S)

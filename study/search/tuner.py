@@ -33,7 +33,7 @@ import time
 
 import keras_tuner
 
-from study import signals
+from study import faults, signals
 from study.budget import Budget
 from study.config import StudyConfig
 from study.search import distributed, recovery
@@ -50,7 +50,6 @@ from study.search.trial_process import (
 from study.space import declare
 from study.status import ENDED, ENDED_REPORTS, TrialStatus
 from study.store.records import TrialRecords, TrialReport
-from study.testing import faults
 from study.training import cost
 from study.training.history import TrainingResult
 from study.training.network import count_parameters

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from study.testing import faults
+from study import faults
 
 log = logging.getLogger(__name__)
 

@@ -130,7 +130,7 @@ def test_drawing_writes_pngs(truth_sample, tmp_path):
 
 
 def test_kinematic_bins_follow_a_spec_with_other_column_names():
-    from study.best.binning import BinningSpec
+    from study.binning import BinningSpec
 
     spec = BinningSpec.from_dict(
         {
@@ -169,7 +169,7 @@ def test_kinematic_bins_follow_a_spec_with_other_column_names():
     ],
 )  # fmt: skip
 def test_a_bad_binning_spec_says_what_is_wrong(raw, message):
-    from study.best.binning import BinningSpec
+    from study.binning import BinningSpec
     from study.errors import ConfigError
 
     with pytest.raises(ConfigError, match=re.escape(message)):

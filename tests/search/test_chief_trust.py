@@ -17,13 +17,13 @@ import keras_tuner
 import pytest
 from test_distributed import Cluster, events
 
+from study import faults
 from study.cli import main
 from study.errors import ConfigError
 from study.search import auth, chief, chief_server, distributed, kt_compat, recovery
 from study.search.oracles import OBJECTIVE
 from study.search.trial_process import SILENCE_FIRST_S, SILENCE_FLOOR_S, silence_limit
 from study.store.records import TrialRecords
-from study.testing import faults
 from study.testing.presets import study_argv
 
 

@@ -1,5 +1,5 @@
 """Fault injection: kills at named points, signals, the lock, torn state, failing trials,
-bad input everywhere. Tiny data and models; the kill points come from study/testing/faults.py."""
+bad input everywhere. Tiny data and models; the kill points come from study/faults.py."""
 
 import json
 import os
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from study import faults
 from study.cli import main
 from study.search.recovery import completed_records
 from study.store.lock import StudyLock
-from study.testing import faults
 from study.testing.presets import study_argv
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from study import faults
 from study.cli import main
-from study.testing import faults
 from study.testing.presets import tiny
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Fault injection for the resilience tests: kill or break the study at named points.
+"""Fault points: named places in the study's own code where a test kills or breaks it.
 
 Set `STUDY_FAULT=ACTION:POINT[@N][#TRIAL]` in the environment of a study process; the
 N-th time (default the first) that process passes `point(POINT)` (in trial TRIAL only,
