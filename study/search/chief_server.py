@@ -109,7 +109,7 @@ def _servicer_class():
             try:
                 return super().EndTrial(request, context)
             except RuntimeError as err:
-                if "consecutive failures" not in str(err):
+                if not kt_compat.is_failure_stop(err):
                     raise
                 self.failure = err
                 return protos.get_service().EndTrialResponse()

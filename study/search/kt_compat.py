@@ -2,8 +2,11 @@
 
 Resume, state repair and the distributed chief need parts of keras-tuner that are
 not its public API: its engine's Trial and hyperparameter classes, its JSON writer,
-its gRPC service, and a few private attributes of its oracles (`_retry_queue`,
-`_run_times`, `_seed_state`, `_record_values`). Only this module touches them, and
+its gRPC service, a few private attributes and methods of its oracles (`_retry_queue`,
+`_run_times`, `_seed_state`, `_record_values`, `_save_trial`, `_get_oracle_fname`,
+`_project_dir`, `_check_objective_found`, overridden through `ObjectiveCheck`) and the
+text of its consecutive-failures stop (`is_failure_stop`). Only this module touches them
+(tests/test_layout.py fails on any private keras-tuner name used elsewhere), and
 `check()` verifies at the start of every study that the installed keras-tuner still
 has each of them, so that a release that moves one fails with one line naming the
 version the study needs, not silently in the middle of a resume.
@@ -30,7 +33,10 @@ _MODULES = {
     "keras_tuner.src.protos": ("get_proto", "get_service", "get_service_grpc"),
     "keras_tuner.src.engine.oracle": ("LOCKS", "THREADS"),
 }
-_ORACLE_ATTRIBUTES = ("_retry_queue", "_run_times", "_seed_state", "_record_values")
+_ORACLE_ATTRIBUTES = (
+    "_retry_queue", "_run_times", "_seed_state", "_record_values", "_save_trial",
+    "_get_oracle_fname", "_project_dir", "_check_objective_found",
+)  # fmt: skip
 _checked = False
 
 
@@ -55,7 +61,7 @@ def check() -> None:
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective("val_bce", "min"), max_trials=1
     )
-    missing += [f"Oracle.{a}" for a in _ORACLE_ATTRIBUTES if not hasattr(oracle, a)]
+    missing += [f"Oracle.{a}" for a in _ORACLE_ATTRIBUTES if a not in dir(oracle)]  # unevaluated
     if missing:
         raise ConfigError(
             f"keras-tuner {version} lacks {', '.join(missing)}, which resume and the "
@@ -124,6 +130,39 @@ def record_values(oracle, trial) -> None:
 
 def set_seed_state(oracle, value: int) -> None:
     oracle._seed_state = value
+
+
+def save_trial(oracle, trial) -> None:
+    """Write `trial`'s trial.json now (keras-tuner's oracle writes it at its own times)."""
+    oracle._save_trial(trial)
+
+
+def oracle_file(oracle) -> str:
+    """The path of the oracle's oracle.json."""
+    return oracle._get_oracle_fname()
+
+
+def project_dir(oracle) -> str:
+    """The oracle's project directory (trial_*/ lie in it)."""
+    return oracle._project_dir
+
+
+class ObjectiveCheck:
+    """Mixin (before keras-tuner's oracle): its private check that reported metrics hold
+    the objective, asked first of the public hook `checks_objective(metrics)`."""
+
+    def checks_objective(self, metrics) -> bool:
+        return True
+
+    def _check_objective_found(self, metrics):
+        if self.checks_objective(metrics):
+            super()._check_objective_found(metrics)
+
+
+def is_failure_stop(err: BaseException) -> bool:
+    """Whether `err` is keras-tuner's stop after too many consecutive failed trials (a
+    RuntimeError it tells apart by its text alone)."""
+    return isinstance(err, RuntimeError) and "consecutive failures" in str(err)
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from study import signals
 from study.config import StudyConfig
 from study.durations import duration_text
 from study.errors import StudyStopped
-from study.search import chief, distributed
+from study.search import chief, distributed, kt_compat
 from study.search.budget_hooks import BudgetSpent
 from study.search.hypermodel import AcceptanceHyperModel
 from study.search.oracles import make_oracle
@@ -61,7 +61,7 @@ def search(tuner: AcceptanceTuner) -> None:
         tuner.save()
         raise
     except RuntimeError as err:
-        if "consecutive failures" not in str(err):
+        if not kt_compat.is_failure_stop(err):
             raise
         raise StudyStopped(_failure_message(tuner)) from None
     finally:

@@ -177,11 +177,11 @@ def _report_from_trial(state: dict, trial_dir: Path) -> TrialReport:
     )
 
 
-class RecoveringOracle:
+class RecoveringOracle(kt_compat.ObjectiveCheck):
     """Mixin for keras-tuner oracles: rebuilds a torn oracle.json, clean retries."""
 
     def reload(self):
-        path = Path(self._get_oracle_fname())
+        path = Path(kt_compat.oracle_file(self))
         if _readable(path):
             super().reload()
             # keras-tuner re-queues every trial of the saved ongoing_trials, and it saves
@@ -199,7 +199,7 @@ class RecoveringOracle:
         self.save()
 
     def _rebuild_from_trials(self) -> None:
-        for fname in Path(self._project_dir).glob("trial_*/trial.json"):
+        for fname in Path(kt_compat.project_dir(self)).glob("trial_*/trial.json"):
             trial = kt_compat.load_trial(str(fname))
             self.trials[trial.trial_id] = trial
         ids = sorted(self.trials, key=lambda t: (len(t), t))
@@ -229,7 +229,7 @@ class RecoveringOracle:
         trial.metrics = kt_compat.metrics_tracker()
         trial.score = trial.best_step = None
         trial.status = TrialStatus.RUNNING
-        self._save_trial(trial)
+        kt_compat.save_trial(self, trial)
 
     def get_best_trials(self, num_trials=1):
         """The best completed trials, pruned ones excluded; fewer when fewer completed.
@@ -244,10 +244,9 @@ class RecoveringOracle:
         ]
         return sorted(done, key=lambda t: t.score)[:num_trials]
 
-    def _check_objective_found(self, metrics):
+    def checks_objective(self, metrics) -> bool:
         """The per-epoch value comes alone, under its own name; the objective comes at the end."""
-        if set(metrics) != {EPOCH_METRIC}:
-            super()._check_objective_found(metrics)
+        return set(metrics) != {EPOCH_METRIC}
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
@@ -263,10 +262,10 @@ class RecoveringOracle:
         try:
             super().end_trial(trial)
         except RuntimeError as err:
-            if "consecutive failures" not in str(err):
+            if not kt_compat.is_failure_stop(err):
                 raise
             ended = self.trials[trial.trial_id]
-            self._save_trial(ended)
+            kt_compat.save_trial(self, ended)
             for tuner_id, ongoing in list(self.ongoing_trials.items()):
                 if ongoing.trial_id == trial.trial_id:
                     self.ongoing_trials.pop(tuner_id)

@@ -88,7 +88,6 @@ def _rung_saver(rung: dict | None):
     return save
 
 
-
 def _child(conn) -> None:
     """Entry point of the child process: import the backend, wait for the spec, train."""
     signals.ignore_in_child()
