@@ -19,7 +19,7 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
 # or a lower one. Each top-level module and each subpackage is a layer; "__init__" is
 # study/__init__.py (the Python API) and "testing" the tests' and benches' shared code.
 LAYERS = (
-    "errors", "status", "names", "faults", "durations", "space", "backend", "signals",
+    "errors", "status", "names", "seeds", "faults", "durations", "space", "backend", "signals",
     "binning", "config", "store", "budget", "data", "training", "search", "best",
     "report", "cli", "__init__", "testing",
 )  # fmt: skip

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from study import faults
+from study import faults, seeds
 from study.config import StudyConfig
 from study.errors import ConfigError
 from study.status import TrialStatus
@@ -140,7 +140,7 @@ def retrain(
         "trial_id": trial["trial_id"],
         "hyperparameters": values,
         "max_epochs": config.retrain_max_epochs,
-        "seed": config.seed,
+        "seed": seeds.final_fit_seed(config.seed),
         "from": config.retrain_from,
         "schedule": final_schedule(config),
     }
@@ -148,7 +148,7 @@ def retrain(
     train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
     restored = checkpoint.load(key)
     start = fit.start(
-        values, train[0].shape[1], config.seed, restored,
+        values, train[0].shape[1], seeds.final_fit_seed(config.seed), restored,
         patience_1=config.retrain_patience, patience_2=config.retrain_patience_2,
         max_epochs_1=config.retrain_max_epochs, max_epochs_2=config.retrain_max_epochs,
         **final_schedule(config),

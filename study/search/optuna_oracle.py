@@ -29,6 +29,7 @@ import math
 import keras_tuner
 import optuna
 
+from study import seeds
 from study.config import startup_trials
 from study.errors import StateError
 from study.search import kt_compat, recovery
@@ -148,7 +149,7 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
         return self._study
 
     def _reseed(self) -> None:
-        seed = (self.seed * 1_000_003 + 7_919 * len(self._study.trials)) % 2**31
+        seed = seeds.sampler_seed(self.seed, len(self._study.trials))
         self._study.sampler = make_sampler(self.sampler_kind, seed, self.max_trials or 50)
 
     def _rebuild_study(self) -> None:

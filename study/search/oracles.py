@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import keras_tuner
 
+from study import seeds
 from study.config import StudyConfig, startup_trials
 from study.search import chief, distributed, kt_compat, recovery
 from study.search.cost_bound import CostBoundOracle
@@ -44,7 +45,7 @@ def _oracle_arguments(config: StudyConfig) -> dict:
     common = dict(
         objective=OBJECTIVE,
         max_trials=config.trials,
-        seed=config.seed + 1,  # keras-tuner treats seed 0 as "no seed"
+        seed=seeds.oracle_seed(config.seed),
         max_consecutive_failed_trials=config.max_failures,
     )
     if config.tuner == "random":

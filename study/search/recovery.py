@@ -28,6 +28,7 @@ from pathlib import Path
 
 import keras_tuner
 
+from study import seeds
 from study.errors import StateError
 from study.names import shown, trial_id_problem
 from study.search import kt_compat
@@ -215,7 +216,7 @@ class RecoveringOracle(kt_compat.ObjectiveCheck):
             trial = self.trials[trial_id]
             self.update_space(trial.hyperparameters)
             kt_compat.record_values(self, trial)
-        kt_compat.set_seed_state(self, self.seed + 1000 * len(ids))  # a fresh part of the stream
+        kt_compat.set_seed_state(self, seeds.rebuilt_oracle_seed(self.seed, len(ids)))
 
     pruned: set = frozenset()  # ids of trials stopped by a pruner (study/search/optuna_oracle.py)
 

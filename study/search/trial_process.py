@@ -29,6 +29,7 @@ from dataclasses import asdict
 
 from study import faults, signals
 from study.backend import quiet_import
+from study.search.trial_spec import TrialSpec
 from study.status import TrialStatus
 from study.training.checkpoint import RUNG_KEY, Checkpoint
 from study.training.history import EpochRecord, TrainingResult
@@ -94,9 +95,10 @@ def _child(conn) -> None:
     try:
         os.nice(19)  # importing ahead must not slow the trial that trains meanwhile
         quiet_import()  # study/backend.py: no TensorFlow start-up lines
-        spec = conn.recv()
-        if spec is None:  # the study needs no more trials
+        sent = conn.recv()
+        if sent is None:  # the study needs no more trials
             return
+        spec = TrialSpec.from_dict(sent)
         with contextlib.suppress(OSError):  # back to normal priority where allowed (root)
             os.setpriority(os.PRIO_PROCESS, 0, 0)
         from study.data.dataset import open_dataset
@@ -104,31 +106,29 @@ def _child(conn) -> None:
         from study.training.schedule import NonFiniteLoss
 
         begin = time.perf_counter()
-        dataset = open_dataset(spec["data"], check_values=False)
-        seed = spec.get("sample_seed", 0)  # one subsample for every trial of the study
-        train = dataset.train.sample(spec.get("train_rows"), seed)
-        validation = dataset.validation.sample(spec.get("validation_rows"), seed)
+        dataset = open_dataset(spec.data, check_values=False)
+        seed = spec.sample_seed  # one subsample for every trial of the study
+        train = dataset.train.sample(spec.train_rows, seed)
+        validation = dataset.validation.sample(spec.validation_rows, seed)
         loaded = time.perf_counter()
-        values, rung = spec["values"], spec.get("rung")
-        start = fit.start(
-            values, train[0].shape[1], spec["seed"], _continued(rung), **spec["schedule"]
-        )
+        values, rung = spec.values, spec.rung
+        start = fit.start(values, train[0].shape[1], spec.seed, _continued(rung), **spec.schedule)
         timing = {"data_s": loaded - begin, "build_s": time.perf_counter() - loaded}
         timing["validation_rows"] = len(validation[0])
         conn.send(("start", start.model.count_params(), len(train[0]), timing))
         schedule = start.schedule
-        schedule.deadline = spec.get("deadline")  # time.monotonic() is system-wide on Linux
+        schedule.deadline = spec.deadline  # time.monotonic() is system-wide on Linux
         schedule.out_of_time = False
         schedule.max_total_epochs = rung["epochs"] if rung else None
 
         def on_epoch(record, best):
-            faults.point("child-epoch", spec.get("trial_id"))
+            faults.point("child-epoch", spec.trial_id)
             conn.send(("epoch", asdict(record), best))
 
         try:
             result = fit.fit(
                 values, start, train, validation, on_epoch, _rung_saver(rung),
-                _tensorboard_callbacks(spec.get("tensorboard")),
+                _tensorboard_callbacks(spec.tensorboard),
             )  # fmt: skip
         except NonFiniteLoss as err:
             conn.send(("diverged", str(err)))
@@ -224,7 +224,7 @@ def _take() -> _Started:
 
 
 def run_trial_process(
-    spec: dict,
+    spec: TrialSpec,
     on_epoch: Callable[[EpochRecord, float], None],
     on_start: Callable[[int, int, dict], None] = lambda parameters, rows, timing: None,
     silence_s: float | None = None,
@@ -233,16 +233,16 @@ def run_trial_process(
     `on_start(parameters, training_rows, timing)` once the network is built (timing:
     seconds of data loading and building). An exception raised by `on_epoch` kills
     the child and propagates (a pruned trial). A child that sends nothing for
-    `silence_s` seconds (None: no limit), or past `spec["deadline"]` by more than
+    `silence_s` seconds (None: no limit), or past `spec.deadline` by more than
     DEADLINE_GRACE_S, is killed: TrialSilent."""
     started = _take()
     parent, process = started.conn, started.process
-    parent.send(spec)
+    parent.send(spec.to_dict())
     signals.watch_child(process.pid)
     history: list[EpochRecord] = []
     try:
         while True:
-            wait = _wait_s(silence_s, spec.get("deadline"))
+            wait = _wait_s(silence_s, spec.deadline)
             if wait is not None and not parent.poll(wait):
                 why = (
                     f"--trial-timeout {silence_s:.0f} s"

@@ -33,7 +33,7 @@ import time
 
 import keras_tuner
 
-from study import faults, signals
+from study import faults, seeds, signals
 from study.budget import Budget
 from study.config import StudyConfig
 from study.search import distributed, recovery
@@ -47,6 +47,7 @@ from study.search.trial_process import (
     run_trial_process,
     silence_limit,
 )
+from study.search.trial_spec import TrialSpec
 from study.space import declare
 from study.status import ENDED, ENDED_REPORTS, TrialStatus
 from study.store.records import TrialRecords, TrialReport
@@ -128,23 +129,23 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
     def run_trial(self, trial, *args, **kwargs):
         values, rung = split_rung(trial.hyperparameters.values)
         outcome = self._outcome[trial.trial_id]
-        spec = {
-            "trial_id": trial.trial_id,
-            "data": str(self.config.data_dir),
-            "values": values,
-            "seed": self.config.seed * 100_003 + _trial_index(trial.trial_id),
-            "tensorboard": self._tensorboard(trial),
+        spec = TrialSpec(
+            trial_id=trial.trial_id,
+            data=str(self.config.data_dir),
+            values=values,
+            seed=seeds.trial_seed(self.config.seed, trial.trial_id),
+            tensorboard=self._tensorboard(trial),
             **search_rows(self.config),
-            "deadline": self._trial_deadline(),
-            "rung": self._rung(trial.trial_id, rung),
-            "schedule": {
+            deadline=self._trial_deadline(),
+            rung=self._rung(trial.trial_id, rung),
+            schedule={
                 "patience_1": self.config.patience_1,
                 "patience_2": self.config.patience_2,
                 "max_epochs_1": self.config.max_epochs,
                 "max_epochs_2": self.config.max_epochs,
                 "label_smoothing_1": self.config.label_smoothing,
             },
-        }
+        )
 
         def on_epoch(record, best):
             previous = outcome["history"][-1].phase if outcome["history"] else 1
@@ -286,12 +287,8 @@ def search_rows(config: StudyConfig) -> dict:
     return {
         "train_rows": rows,
         "validation_rows": rows // 2 if rows else None,
-        "sample_seed": config.seed,
+        "sample_seed": seeds.sample_seed(config.seed),
     }
-
-
-def _trial_index(trial_id: str) -> int:
-    return int(trial_id) if str(trial_id).isdigit() else abs(hash(trial_id)) % 100_000
 
 
 def ended_trials(tuner: AcceptanceTuner) -> int:

@@ -104,7 +104,8 @@ def test_a_c_worse_than_both_bars_fails_naming_its_own_worst_row(tmp_path):
     with pytest.raises(ExportError) as error:
         _judged(tmp_path, c_offset=3e-5, saved_offset=-2e-5)
     text = str(error.value)
-    assert "at row 7 " in text and "beyond both 1e-05 and the SavedModel's largest error 2e-05" in text
+    assert "at row 7 " in text
+    assert "beyond both 1e-05 and the SavedModel's largest error 2e-05" in text
     c_there = float(re.search(r": C ([0-9.]+),", text).group(1))
     exact_there = float(re.search(r", exact ([0-9.]+)\)", text).group(1))
     assert c_there - exact_there == pytest.approx(3e-5, abs=2e-7)  # the same row's values
