@@ -6,7 +6,7 @@ pipeline; in a notebook:
     s = study.run(trials=20, time_budget="20m")      # search, retrain, validate, export
     s = study.open("results/default")                 # or open a finished (or running) one
     s.trials                                          # one row per trial (pandas)
-    s.best                                            # the best trial's report
+    s.best                                            # the best trial's report (TrialReport)
     s.report()                                        # results/<study>/report/index.html
     study.compare(["default", "other:3"])             # side by side
     model = s.model()                                 # the export, loaded
@@ -43,15 +43,20 @@ class Study:
         from study.store.records import TrialRecords
 
         rows = [
-            {**{k: v for k, v in r.items() if k != "hyperparameters"}, **r["hyperparameters"]}
+            {
+                **{k: v for k, v in r.to_dict().items() if k != "hyperparameters"},
+                **r.hyperparameters,
+            }
             for r in TrialRecords(self.directory).reports()
         ]
         return pd.DataFrame(rows)
 
     @property
-    def best(self) -> dict | None:
-        """The report of the completed trial with the lowest objective (None if none)."""
-        from study.store.records import TrialRecords, best_trial
+    def best(self):
+        """The report (a TrialReport) of the completed trial with the lowest objective
+        (None if none)."""
+        from study.search.choice import best_trial
+        from study.store.records import TrialRecords
 
         return best_trial(TrialRecords(self.directory).reports())
 

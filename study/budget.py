@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from study.durations import duration_text, parse_duration
-from study.status import TrialStatus
 from study.store.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -34,11 +33,6 @@ RETRAIN_SHARE = 0.6  # at most this share of the budget is held back from the se
 # 36 s against 72 s for 7 x 213 gelu, 20 s against 36 s for 10 x 100 gelu (default sample,
 # 2026-12-02). With the trial's own recipe (--retrain-recipe trial) the rate is taken as is.
 FULL_DATA_EPOCH_COST = 0.5
-# A trial that fits is taken instead of the best only if its objective is within this many
-# nats of the best's: a cheap but poor trial retrained to convergence loses to the best one
-# cut by the deadline (a 2.5 M-row study retrained a trial at 0.302 instead of the best at
-# 0.171 because only the former "fit"). 0.005 is about 3 % of a subsample trial's val_bce.
-PICK_TOLERANCE = 0.005
 # validation, export and report: a fixed part and the test rows' share (measured: ~50 s for
 # the default sample's 1 M test rows, ~10 s for a few thousand)
 FINISH_SECONDS = 10.0
@@ -107,34 +101,6 @@ def retrain_seconds(
     epoch_rows = train_rows + validation_rows / 3
     cost = FULL_DATA_EPOCH_COST if full_data else 1.0
     return RETRAIN_EPOCHS * cost * epoch_rows / max(rows_per_second, 1.0)
-
-
-def pick(
-    reports: list[dict], split_rows: dict, seconds_left: float | None, full_data: bool = True
-) -> tuple[dict | None, float | None]:
-    """The completed trial to retrain and its estimated retrain seconds: of the trials within
-    PICK_TOLERANCE of the best objective, the best one whose retrain fits in `seconds_left`
-    (None: no limit); else the best (its retrain is cut by the deadline); (None, None) if
-    none."""
-    completed = [r for r in reports if r["status"] == TrialStatus.COMPLETED and r.get("objective")]
-    if not completed:
-        return None, None
-
-    def estimate(report: dict) -> float | None:
-        rate = report.get("rows_per_second")
-        if not rate:
-            return None
-        rows = split_rows.get("train", 0), split_rows.get("validation", 0)
-        return retrain_seconds(rate, *rows, full_data)
-
-    ranked = sorted(completed, key=lambda r: r["objective"])
-    for report in ranked:
-        if report["objective"] > ranked[0]["objective"] + PICK_TOLERANCE:
-            break
-        seconds = estimate(report)
-        if seconds_left is None or (seconds is not None and seconds <= seconds_left):
-            return report, seconds
-    return ranked[0], estimate(ranked[0])
 
 
 def retrain_reserve(budget: Budget, retrain_s: float | None) -> float:

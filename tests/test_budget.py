@@ -7,6 +7,7 @@ import pytest
 from study.budget import Budget, retrain_seconds, search_should_stop
 from study.durations import parse_duration
 from study.errors import ConfigError
+from study.store.records import TrialReport
 
 
 @pytest.mark.parametrize(
@@ -54,13 +55,12 @@ def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
 
 
 def test_pick_prefers_the_best_trial_whose_retrain_fits():
-    from study.budget import pick
+    from study.search.choice import pick
 
     rows = {"train": 1_000_000, "validation": 300_000}  # 45 x 0.5 x 1.1 M rows an estimate
 
     def report(trial_id, objective, rate, status="COMPLETED"):
-        return {"trial_id": trial_id, "status": status, "objective": objective,
-                "rows_per_second": rate}  # fmt: skip
+        return TrialReport(trial_id, status, objective=objective, rows_per_second=rate)
 
     slow_best, fast = report("0", 0.15, 11_000), report("1", 0.154, 110_000)
     poor = report("3", 0.30, 1_100_000)  # fits any budget, 0.15 nats worse than the best
@@ -70,7 +70,7 @@ def test_pick_prefers_the_best_trial_whose_retrain_fits():
     assert pick(reports, rows, 2200.0) == (fast, pytest.approx(225.0))  # within 0.005 nats
     assert pick(reports, rows, 2200.0, full_data=False) == (fast, pytest.approx(450.0))
     assert pick(reports, rows, 100.0)[0] is slow_best  # only the poor one fits: the best
-    fast["objective"] = 0.16  # beyond PICK_TOLERANCE of the best: never taken for its speed
+    fast.objective = 0.16  # beyond PICK_TOLERANCE of the best: never taken for its speed
     assert pick(reports, rows, 2200.0)[0] is slow_best
     assert pick([reports[2]], rows, None) == (None, None)
 
@@ -100,7 +100,7 @@ def test_no_retrain_holds_nothing_back_for_it(tmp_path):
     hooks.records = TrialRecords(write_study(tmp_path, "s", ["COMPLETED"] * 4))
     hooks.budget = Budget(1000.0)
     hooks.budget.spent_before = 1000.0 - 300.0  # 300 s left: a trial, not a full-data retrain
-    seconds = sorted(r["seconds"] for r in hooks.records.reports())
+    seconds = sorted(r.seconds for r in hooks.records.reports())
     assert seconds[2] < 290  # the median trial fits in what is left but the report's 10 s
     assert "kept for the retrain (~10m00s)" in hooks.budget_stop()  # held back for it
     hooks.budget.retrain = False
@@ -117,8 +117,7 @@ def test_the_search_holds_back_the_fit_of_the_trial_that_fits_in_the_final_share
     from study.search.budget_hooks import BudgetHooks
 
     def report(trial_id, objective, rate):
-        return {"trial_id": trial_id, "status": "COMPLETED", "objective": objective,
-                "rows_per_second": rate, "seconds": 30.0}  # fmt: skip
+        return TrialReport(trial_id, "COMPLETED", objective, rows_per_second=rate, seconds=30.0)
 
     class Records:
         def reports(self):

@@ -38,7 +38,7 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     return {
         **_headline(metrics),
         **done.convergence,
-        "trial_id": trial["trial_id"],
+        "trial_id": trial.trial_id,
         "export": str(best_dir / "export"),
     }
 
@@ -47,8 +47,9 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
     """(the trial chosen, its Retrained) with the learning curve written; says on the
     terminal what it trains on and whether it converged."""
     from study.best.recipe import describe
-    from study.best.retrain import choose_trial, draw_learning_curve, retrain
+    from study.best.retrain import draw_learning_curve, retrain
     from study.budget import finish_seconds
+    from study.search.choice import choose_trial
 
     best_dir = config.study_dir / "best"
     finish_s = finish_seconds(dataset.test.num_rows)
@@ -59,7 +60,7 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
     log.info(
         "retraining trial %s (search objective %.5f) on all %s training rows, validating on "
         "%s, %s, both phases to early stopping (patience %d and %d, cap %d epochs a phase%s)",
-        trial["trial_id"], trial["objective"], f"{dataset.train.num_rows:,}",
+        trial.trial_id, trial.objective, f"{dataset.train.num_rows:,}",
         f"{dataset.validation.num_rows:,}", describe(config, trial),
         config.retrain_patience, config.retrain_patience_2, config.retrain_max_epochs,
         f"; {budget.status()}" if budget and budget.total_s else "",
@@ -88,7 +89,7 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
     return trial, done
 
 
-def _validate(config: StudyConfig, dataset, trial: dict, done):
+def _validate(config: StudyConfig, dataset, trial, done):
     """(the validation metrics on the test split, its rows in physical units), written
     and drawn under best/validation/."""
     from study.best.validation import draw_validation, json_ready, validate, worst_bins
@@ -100,7 +101,7 @@ def _validate(config: StudyConfig, dataset, trial: dict, done):
     physical = dataset.preprocessing.inverse_transform(frame)
     truth = frame[TRUTH].to_numpy() if TRUTH in frame else None
     metrics = validate(physical, label, prob, dataset.features, truth, config.validation_bins)
-    metrics["trial_id"] = trial["trial_id"]
+    metrics["trial_id"] = trial.trial_id
     metrics["retrain_objective"] = done.result.objective
     metrics.update(done.convergence)
     metrics["retrain_epochs"] = len(done.result.history)
@@ -111,15 +112,15 @@ def _validate(config: StudyConfig, dataset, trial: dict, done):
     return metrics, physical
 
 
-def _export(config: StudyConfig, dataset, trial: dict, done, metrics: dict, physical) -> None:
+def _export(config: StudyConfig, dataset, trial, done, metrics: dict, physical) -> None:
     """best/export/: the model, its SavedModel and model_card.json, checked."""
     from study.best.export import export_model
 
     card = {
         "study": config.study,
-        "trial_id": trial["trial_id"],
-        "hyperparameters": trial["hyperparameters"],
-        "search_objective": trial["objective"],
+        "trial_id": trial.trial_id,
+        "hyperparameters": trial.hyperparameters,
+        "search_objective": trial.objective,
         "retrain_objective": done.result.objective,
         **done.convergence,
         "training_rows": dataset.train.num_rows,

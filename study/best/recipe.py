@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 
 from study.config import StudyConfig
+from study.store.records import TrialReport
 
 log = logging.getLogger(__name__)
 NETWORK = ("n_blocks", "width", "activation", "l2")  # what the final fit takes from a trial
@@ -32,9 +33,9 @@ FULL_DATA = {"optimizer": "adam", "learning_rate": 2e-3, "fine_tune_factor": 0.1
 FULL_DATA_SCHEDULE = {"decay_2": 1.0, "ema_momentum": 0.99}
 
 
-def final_values(config: StudyConfig, trial: dict) -> dict:
+def final_values(config: StudyConfig, trial: TrialReport) -> dict:
     """The hyperparameter values the final fit trains: the trial's network with the recipe."""
-    values = dict(trial["hyperparameters"])
+    values = dict(trial.hyperparameters)
     if config.retrain_recipe == "full-data":
         values.update(FULL_DATA)
     return values
@@ -60,24 +61,24 @@ def trial_weights(trial_dir: Path) -> list | None:
     return best if best is not None else model.get_weights()
 
 
-def continue_from_trial(config: StudyConfig, model, trial: dict) -> bool:
+def continue_from_trial(config: StudyConfig, model, trial: TrialReport) -> bool:
     """Set `model`'s weights to the trial's (True), or say why it starts from scratch."""
     if config.retrain_from != "trial":
         return False
     from study.store.records import TrialRecords
 
     # trial_dir refuses an id that could leave trials/ (a report.json is a results file)
-    weights = trial_weights(TrialRecords(config.study_dir).trial_dir(trial["trial_id"]))
+    weights = trial_weights(TrialRecords(config.study_dir).trial_dir(trial.trial_id))
     shapes = [w.shape for w in model.get_weights()]
     if weights is None or [w.shape for w in weights] != shapes:
         why = "kept no weights" if weights is None else "kept weights of another shape"
-        log.info("retrain: trial %s %s; training from scratch", trial["trial_id"], why)
+        log.info("retrain: trial %s %s; training from scratch", trial.trial_id, why)
         return False
     model.set_weights(weights)
     return True
 
 
-def describe(config: StudyConfig, trial: dict) -> str:
+def describe(config: StudyConfig, trial: TrialReport) -> str:
     """The final fit's start and recipe in words, for the terminal."""
     values, settings = final_values(config, trial), final_schedule(config)
     rate = float(values["learning_rate"])

@@ -19,10 +19,8 @@ from pathlib import Path
 
 from study import faults, seeds
 from study.config import StudyConfig
-from study.errors import ConfigError
-from study.status import TrialStatus
 from study.store.figures import pyplot, save_png
-from study.store.records import TrialRecords, best_trial
+from study.store.records import TrialReport
 from study.training.checkpoint import Checkpoint
 from study.training.history import EpochRecord, TrainingResult, convergence
 
@@ -36,97 +34,12 @@ PHASE_2_BEST_EPOCHS = 2
 class Retrained:
     model: object
     result: TrainingResult
-    trial: dict  # the trial's report.json
+    trial: TrialReport  # the trial's report.json
     convergence: dict  # {"converged": bool, "reason": str | None}, see schedule.convergence
 
 
-def choose_trial(
-    config: StudyConfig,
-    trial_id: str | None = None,
-    split_rows: dict | None = None,
-    seconds_left: float | None = None,
-) -> dict:
-    """The report of `trial_id`; else of the completed trial with the lowest objective, or
-    with a time limit, the best one whose retrain on `split_rows` fits in `seconds_left`
-    (study.budget.pick); never one above the cost bound (`max_ns_per_particle`)."""
-    reports = TrialRecords(config.study_dir).reports()
-    if config.max_ns_per_particle:
-        reports = _within_bound(reports, config.max_ns_per_particle, trial_id)
-    if trial_id is not None:
-        found = [r for r in reports if r["trial_id"] == str(trial_id)]
-        if not found:
-            raise ConfigError(f"{config.study_dir / 'trials'}: no trial {trial_id!r}")
-        if found[0]["status"] != TrialStatus.COMPLETED:
-            raise ConfigError(f"trial {trial_id} is {found[0]['status']}, not completed")
-        if config.multi_objective:
-            front = [r["trial_id"] for r in pareto_reports(reports)]
-            where = "on" if found[0]["trial_id"] in front else "not on"
-            log.info("retrain: trial %s is %s the Pareto front (%s)", trial_id, where,
-                     ", ".join(front))  # fmt: skip
-        return found[0]
-    best = best_trial(reports)
-    if best is None:
-        raise ConfigError(f"{config.study_dir}: no completed trial to retrain")
-    completed = [r for r in reports if r["status"] == TrialStatus.COMPLETED]
-    if seconds_left is None:
-        return best
-    from study.budget import pick
-    from study.durations import duration_text
-
-    full_data = config.retrain_recipe == "full-data"
-    chosen, seconds = pick(completed, split_rows or {}, seconds_left, full_data)
-    if chosen is not best:
-        log.info(
-            "retrain: trial %s (objective %.5f) is the best whose retrain (~%s) fits in the "
-            "%s the budget leaves; the best, trial %s (%.5f), would not",
-            chosen["trial_id"], chosen["objective"], duration_text(seconds),
-            duration_text(seconds_left), best["trial_id"], best["objective"],
-        )  # fmt: skip
-    return chosen
-
-
-def pareto_reports(reports: list[dict]) -> list[dict]:
-    """The completed trials on the Pareto front of (estimated C ns a particle, objective),
-    by increasing cost (study/training/cost.py)."""
-    from study.training import cost
-
-    completed = {
-        r["trial_id"]: r
-        for r in reports
-        if r["status"] == TrialStatus.COMPLETED and r.get("objective") is not None
-        and r.get("flops_per_particle")
-    }  # fmt: skip
-    points = [
-        (tid, cost.estimated_c_ns(r["flops_per_particle"]), r["objective"])
-        for tid, r in completed.items()
-    ]
-    return [completed[tid] for tid in cost.pareto_front(points)]
-
-
-def _within_bound(reports: list[dict], max_ns: int, trial_id: str | None) -> list[dict]:
-    """The reports whose estimated C time is at most `max_ns`; ConfigError for a chosen
-    trial above it."""
-    from study.training import cost
-
-    def ns(report: dict) -> float:
-        flops = report.get("flops_per_particle")
-        return report.get("c_ns_estimate") or (cost.estimated_c_ns(flops) if flops else 0.0)
-
-    kept = [r for r in reports if ns(r) <= max_ns]
-    over = {r["trial_id"] for r in reports} - {r["trial_id"] for r in kept}
-    if trial_id is not None and str(trial_id) in over:
-        found = next(r for r in reports if r["trial_id"] == str(trial_id))
-        raise ConfigError(
-            f"trial {trial_id}: its estimated {ns(found):.0f} ns a particle is "
-            f"above --max-ns-per-particle {max_ns}"
-        )
-    if over:
-        log.info("retrain: %d trials above the cost bound left out", len(over))
-    return kept
-
-
 def retrain(
-    config: StudyConfig, dataset, trial: dict, on_epoch=None, deadline: float | None = None
+    config: StudyConfig, dataset, trial: TrialReport, on_epoch=None, deadline: float | None = None
 ) -> Retrained:
     """Train `trial`'s network on the whole training and validation splits, both phases to
     early stopping, from the trial's weights or from scratch (study/best/recipe.py), or
@@ -137,7 +50,7 @@ def retrain(
 
     values = final_values(config, trial)
     key = {
-        "trial_id": trial["trial_id"],
+        "trial_id": trial.trial_id,
         "hyperparameters": values,
         "max_epochs": config.retrain_max_epochs,
         "seed": seeds.final_fit_seed(config.seed),
@@ -157,7 +70,7 @@ def retrain(
     if start.resumed:
         log.info(
             "retrain: resuming trial %s at epoch %d (phase %d)",
-            trial["trial_id"], schedule.epoch, schedule.phase,
+            trial.trial_id, schedule.epoch, schedule.phase,
         )  # fmt: skip
     else:
         _start_from_trial(config, start.model, trial, validation)
@@ -174,7 +87,7 @@ def retrain(
     return Retrained(start.model, result, trial, convergence(result.history, schedule.out_of_time))
 
 
-def _start_from_trial(config: StudyConfig, model, trial: dict, validation) -> None:
+def _start_from_trial(config: StudyConfig, model, trial: TrialReport, validation) -> None:
     """Continue from the trial's weights where `retrain_from` says so, and log their
     cross-entropy on the whole validation split."""
     from study.best.recipe import continue_from_trial
@@ -186,7 +99,7 @@ def _start_from_trial(config: StudyConfig, model, trial: dict, validation) -> No
     log.info(
         "retrain: continuing from trial %s's weights: val_bce %.5f on the whole validation "
         "split (the trial's best %.5f on its subsample)",
-        trial["trial_id"], cross_entropy(validation[1][:, 0], p), trial["objective"],
+        trial.trial_id, cross_entropy(validation[1][:, 0], p), trial.objective,
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from study import faults
 from study.errors import ConfigError
-from study.store.records import best_trial
+from study.search.choice import best_trial
 
 
 def named_study_dir(results, name) -> Path:
@@ -225,7 +225,7 @@ def _search(args, config, dataset, role, budget) -> None:
     print(
         f"study {config.study}: {loop.ended_trials(tuner)} trials ended; "
         + (
-            f"best trial {best['trial_id']}, val_bce {best['objective']:.5f}"
+            f"best trial {best.trial_id}, val_bce {best.objective:.5f}"
             if best
             else "no completed trial"
         )
@@ -246,16 +246,16 @@ def _search(args, config, dataset, role, budget) -> None:
         print(f"  time budget: {budget.status()}")
 
 
-def _print_front(config, reports: list[dict]) -> None:
+def _print_front(config, reports: list) -> None:
     """The Pareto front of a multi-objective study, and how to retrain one of its points."""
-    from study.best.retrain import pareto_reports
+    from study.search.choice import pareto_reports
     from study.training.cost import estimated_c_ns
 
     front = pareto_reports(reports)
     print(f"  Pareto front (val_bce, estimated C ns a particle), {len(front)} trials:")
     for r in front:
-        ns = estimated_c_ns(r["flops_per_particle"])
-        print(f"    trial {r['trial_id']}: {r['objective']:.5f}, {ns:,.0f} ns")
+        ns = estimated_c_ns(r.flops_per_particle)
+        print(f"    trial {r.trial_id}: {r.objective:.5f}, {ns:,.0f} ns")
     print(
         f"  the retrain takes the lowest val_bce; another point: python run_study.py retrain "
         f"--study {config.study} --results {config.results} --trial ID"

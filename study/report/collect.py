@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from study.errors import ConfigError
+from study.search.choice import best_trial
 from study.space import Param, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import lock_holder
-from study.store.records import best_trial
+from study.store.records import id_key
 from study.store.study_file import read_record
 from study.training import cost
 
@@ -104,7 +105,7 @@ class StudyRecord:
         def key(t: TrialSummary):
             rank = STATUS_ORDER.get(t.status, 5)
             objective = t.objective if rank <= 1 and t.objective is not None else float("inf")
-            return (rank, objective, _id_key(t.trial_id))
+            return (rank, objective, id_key(t.trial_id))
 
         return sorted(self.trials, key=key)
 
@@ -139,7 +140,7 @@ def _trial_dirs(study_dir: Path) -> list[Path]:
     root = study_dir / "trials"
     if not root.is_dir():
         return []
-    return sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: _id_key(d.name))
+    return sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: id_key(d.name))
 
 
 def _read_trial(directory: Path, live: bool) -> TrialSummary | None:
@@ -184,10 +185,6 @@ def _read_json(path: Path) -> dict | None:
     except ValueError:
         log.warning("%s: not valid JSON; skipped (a resume of the study repairs it)", path)
         return None
-
-
-def _id_key(trial_id: str):
-    return (0, int(trial_id)) if str(trial_id).isdigit() else (1, str(trial_id))
 
 
 def _same_id(a: str, b: str) -> bool:

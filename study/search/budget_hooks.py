@@ -5,6 +5,7 @@ at the deadline that leaves them (study/budget.py holds the arithmetic)."""
 from __future__ import annotations
 
 from study import budget as budget_module
+from study.search import choice
 from study.status import ENDED_REPORTS
 
 
@@ -35,10 +36,10 @@ class BudgetHooks:
             budget_module.retrain_reserve(self.budget, retrain_s) + finish_s
         )
 
-    def _estimates(self, reports: list[dict]) -> tuple[float | None, float, list[float]]:
+    def _estimates(self, reports: list) -> tuple[float | None, float, list[float]]:
         """(retrain seconds of the trial the retrain would take now, final stages' seconds,
         seconds of the ended trials). Under --no-retrain only the report is held back."""
-        seconds = [r["seconds"] for r in reports if r["status"] in ENDED_REPORTS]
+        seconds = [r.seconds for r in reports if r.status in ENDED_REPORTS]
         if self.budget is not None and not self.budget.retrain:
             return 0.0, budget_module.FINISH_SECONDS, seconds
         finish_s = budget_module.finish_seconds(self.split_rows.get("test", 0))
@@ -46,7 +47,7 @@ class BudgetHooks:
         if left is not None:  # the final fit gets at most its share of the budget
             left = min(left - finish_s, budget_module.retrain_reserve(self.budget, None))
         full_data = self.config.retrain_recipe == "full-data"
-        _, retrain_s = budget_module.pick(reports, self.split_rows, left, full_data)
+        _, retrain_s = choice.pick(reports, self.split_rows, left, full_data)
         return retrain_s, finish_s, seconds
 
     def budget_stop(self) -> str | None:

@@ -96,13 +96,13 @@ def _chief_progress(tuner: AcceptanceTuner):
             with tuner.bookkeeping.timed():
                 tuner.records.write_table()
                 tuner.bookkeeping.mirror()
-        reports = {r["trial_id"]: r for r in tuner.records.reports()} if ended else {}
+        reports = {r.trial_id: r for r in tuner.records.reports()} if ended else {}
         for trial_id in ended:
-            report = reports.get(trial_id, {})
-            objective = report.get("objective")
+            report = reports.get(trial_id)
+            objective = report.objective if report else None
             print(
-                f"trial {trial_id} {report.get('status', 'ended').lower()}"
-                f" on worker {report.get('worker', '?')}"
+                f"trial {trial_id} {str(report.status if report else 'ended').lower()}"
+                f" on worker {(report.worker if report else None) or '?'}"
                 + (f": objective {objective:.5f}" if objective is not None else "")
                 + f" | {ended_count} of {total} ended, "
                 f"elapsed {duration_text(time.perf_counter() - begin)}",
@@ -114,9 +114,9 @@ def _chief_progress(tuner: AcceptanceTuner):
 
 def _failure_message(tuner: AcceptanceTuner) -> str:
     k = tuner.config.max_failures
-    reports = {r["trial_id"]: r for r in tuner.records.reports()}
+    reports = {r.trial_id: r for r in tuner.records.reports()}
     reasons = [
-        f"trial {t}: {reports.get(t, {}).get('message') or 'no message'}"
+        f"trial {t}: {(reports[t].message if t in reports else None) or 'no message'}"
         for t in tuner.oracle.end_order[-k:]
     ]
     return (

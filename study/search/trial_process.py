@@ -165,7 +165,7 @@ SILENCE_FIRST_S = 1800.0  # the derived trial timeout before any trial has ended
 SILENCE_MAX_S = 7 * 86400.0  # at most a week (a pipe's poll takes no more)
 
 
-def silence_limit(trial_timeout: str | None, reports: list[dict]) -> float:
+def silence_limit(trial_timeout: str | None, reports: list) -> float:
     """How long a trial's process may send nothing before it is killed: `trial_timeout`
     (--trial-timeout), else 10 x the slowest completed or pruned trial (at least
     SILENCE_FLOOR_S), SILENCE_FIRST_S before any."""
@@ -174,7 +174,7 @@ def silence_limit(trial_timeout: str | None, reports: list[dict]) -> float:
     if trial_timeout is not None:
         return min(parse_duration(trial_timeout), SILENCE_MAX_S)
     ended = (TrialStatus.COMPLETED, TrialStatus.PRUNED)
-    seconds = [r.get("seconds") for r in reports if r.get("status") in ended]
+    seconds = [r.seconds for r in reports if r.status in ended]
     seconds = [s for s in seconds if _seconds(s)]  # a record's value, not trusted
     if not seconds:
         return SILENCE_FIRST_S

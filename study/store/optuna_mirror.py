@@ -124,13 +124,13 @@ class Mirror:
         mirrored = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
         ended = [
             r for r in records.reports()
-            if r["status"] in STATES and str(r["trial_id"]) not in mirrored
+            if r.status in STATES and str(r.trial_id) not in mirrored
         ]  # fmt: skip
-        ended.sort(key=lambda r: (r.get("finished_at") or 0.0, int(r["trial_id"])))
+        ended.sort(key=lambda r: (r.finished_at or 0.0, int(r.trial_id)))
         distributions = self._distributions
         for report in ended:
-            history = read_history(records.trial_dir(report["trial_id"]) / "history.csv")
-            study.add_trial(frozen_trial(report, history, distributions))
+            history = read_history(records.trial_dir(report.trial_id) / "history.csv")
+            study.add_trial(frozen_trial(report.to_dict(), history, distributions))
         return len(ended)
 
     def _open(self) -> optuna.Study:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from study.errors import ConfigError
 from study.names import shown, trial_id_problem
-from study.status import TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 
 HISTORY_COLUMNS = ["epoch", "phase", "learning_rate", "loss", "val_bce", "seconds"]
@@ -88,25 +87,6 @@ class TrialReport:
         )
 
 
-def best_trial(trials):
-    """The completed trial with the lowest objective (ties: the earliest trial), or None.
-
-    The one rule the study, the retrain and the report choose by; `trials` are
-    report.json dicts, TrialReports or the report's TrialRecords.
-    """
-
-    def get(trial, name):
-        return trial[name] if isinstance(trial, dict) else getattr(trial, name)
-
-    done = [
-        t for t in trials
-        if get(t, "status") == TrialStatus.COMPLETED and get(t, "objective") is not None
-    ]  # fmt: skip
-    if not done:
-        return None
-    return min(done, key=lambda t: (get(t, "objective"), _id_key(str(get(t, "trial_id")))))
-
-
 def write_history(path: Path, history: list) -> None:
     """history.csv: one row per epoch of both phases."""
     out = io.StringIO()
@@ -151,14 +131,14 @@ class TrialRecords:
             json.loads((self.trial_dir(trial_id) / "report.json").read_text())
         )
 
-    def reports(self) -> list[dict]:
+    def reports(self) -> list[TrialReport]:
         """Every trial's report.json, in trial-id order."""
-        paths = sorted(self.root.glob("*/report.json"), key=lambda p: _id_key(p.parent.name))
-        return [json.loads(p.read_text()) for p in paths]
+        paths = sorted(self.root.glob("*/report.json"), key=lambda p: id_key(p.parent.name))
+        return [TrialReport.from_dict(json.loads(p.read_text())) for p in paths]
 
     def write_table(self) -> Path:
         """Rewrite trials.csv: one row per trial, hyperparameters as columns."""
-        reports = self.reports()
+        reports = [r.to_dict() for r in self.reports()]
         hp_names = sorted({k for r in reports for k in r.get("hyperparameters", {})})
         out = io.StringIO()
         writer = csv.DictWriter(out, TABLE_FIXED + hp_names, lineterminator="\n")
@@ -180,5 +160,7 @@ def _fmt(value):
     return value
 
 
-def _id_key(trial_id: str):
+def id_key(trial_id: str):
+    """Trial ids in their number's order (digits first, others after by text)."""
+    trial_id = str(trial_id)
     return (0, int(trial_id)) if trial_id.isdigit() else (1, trial_id)

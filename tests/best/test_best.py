@@ -176,9 +176,10 @@ def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset, start, capl
     of the trial's weights (its start logged once, not again on resume) and from scratch."""
     import logging
 
-    from study.best.retrain import choose_trial, retrain
+    from study.best.retrain import retrain
     from study.config import StudyConfig
     from study.data.dataset import open_dataset
+    from study.search.choice import choose_trial
     from study.training.checkpoint import Checkpoint
 
     caplog.set_level(logging.INFO)

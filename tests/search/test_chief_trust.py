@@ -23,7 +23,7 @@ from study.errors import ConfigError
 from study.search import auth, chief, chief_server, distributed, kt_compat, recovery
 from study.search.oracles import OBJECTIVE
 from study.search.trial_process import SILENCE_FIRST_S, SILENCE_FLOOR_S, silence_limit
-from study.store.records import TrialRecords
+from study.store.records import TrialRecords, TrialReport
 from study.testing.presets import study_argv
 
 
@@ -325,7 +325,7 @@ def test_a_hung_trial_process_is_failed_after_its_timeout_and_the_study_goes_on(
 
 def test_the_derived_trial_timeout():
     def report(status, seconds):
-        return {"trial_id": "0", "status": status, "seconds": seconds}
+        return TrialReport(trial_id="0", status=status, seconds=seconds)
 
     assert silence_limit(None, []) == SILENCE_FIRST_S == 1800
     assert silence_limit(None, [report("COMPLETED", 4.0)]) == SILENCE_FLOOR_S == 120  # 10 x 4 s
@@ -502,7 +502,11 @@ def test_a_secret_that_grpc_cannot_send_is_refused(tmp_path):
 
 
 def test_record_values_that_lie_do_not_break_the_timeout():
-    lies = [{"status": "COMPLETED", "seconds": v} for v in ("x", 1e300, True, -5, None)]
+    lies = [
+        TrialReport.from_dict({"trial_id": "0", "status": "COMPLETED", "seconds": v})
+        for v in ("x", 1e300, True, -5, None)
+    ]
     assert silence_limit(None, lies) == SILENCE_FIRST_S
-    assert silence_limit(None, [*lies, {"status": "COMPLETED", "seconds": 50}]) == 500
+    fifty = TrialReport(trial_id="1", status="COMPLETED", seconds=50)
+    assert silence_limit(None, [*lies, fifty]) == 500
     assert silence_limit("100000h", []) == 7 * 86400

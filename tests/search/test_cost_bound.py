@@ -3,9 +3,9 @@
 import keras_tuner
 import pytest
 
-from study.best.retrain import choose_trial
 from study.config import StudyConfig
 from study.errors import ConfigError
+from study.search.choice import choose_trial
 from study.search.cost_bound import within
 from study.search.oracles import make_oracle
 from study.space import declare
@@ -40,13 +40,13 @@ def test_the_retrain_never_takes_a_trial_above_the_bound(tmp_path):
     study_dir = write_study(tmp_path, "s", ["COMPLETED"] * 8)
     config = StudyConfig(study="s", results=str(tmp_path), trials=8)
     best = choose_trial(config)
-    best_ns = cost.estimated_c_ns(best["flops_per_particle"])
+    best_ns = cost.estimated_c_ns(best.flops_per_particle)
     config.max_ns_per_particle = int(best_ns) - 1  # the best is just above the bound
     chosen = choose_trial(config)
-    assert chosen["trial_id"] != best["trial_id"]
-    assert cost.estimated_c_ns(chosen["flops_per_particle"]) <= config.max_ns_per_particle
+    assert chosen.trial_id != best.trial_id
+    assert cost.estimated_c_ns(chosen.flops_per_particle) <= config.max_ns_per_particle
     with pytest.raises(ConfigError, match="above --max-ns-per-particle"):
-        choose_trial(config, best["trial_id"])
+        choose_trial(config, best.trial_id)
     assert study_dir.exists()
 
 

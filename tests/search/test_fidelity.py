@@ -94,7 +94,8 @@ def test_the_retrain_stops_each_phase_after_its_own_patience(capped, patience):
     import pandas as pd
 
     argv = ["retrain", "--results", str(capped), "--study", "s", "--retrain-max-epochs", "60",
-            "--retrain-patience", str(patience[0]), "--retrain-patience-2", str(patience[1])]  # fmt: skip
+            "--retrain-patience", str(patience[0]),
+            "--retrain-patience-2", str(patience[1])]  # fmt: skip
     assert main(argv) == 0
     history = pd.read_csv(capped / "s" / "best" / "history.csv")
     for phase in (1, 2):

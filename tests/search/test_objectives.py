@@ -8,10 +8,10 @@ import re
 import optuna
 import pytest
 
-from study.best.retrain import choose_trial, pareto_reports
 from study.cli import main
 from study.config import StudyConfig
 from study.errors import ConfigError
+from study.search.choice import choose_trial, pareto_reports
 from study.store.records import TrialRecords
 from study.testing.presets import STABLE_RATES
 from study.testing.scripted import write_study
@@ -76,15 +76,15 @@ def test_retrain_trial_says_whether_it_is_on_the_front(tmp_path, caplog):
     config = StudyConfig(study="s", results=str(tmp_path), tuner="tpe", objectives="val_bce,cost")
     reports = TrialRecords(config.study_dir).reports()
     front = pareto_reports(reports)
-    assert [r["trial_id"] for r in front] == cost.pareto_front(
-        [(r["trial_id"], _ns(r["hyperparameters"]), r["objective"]) for r in reports]
+    assert [r.trial_id for r in front] == cost.pareto_front(
+        [(r.trial_id, _ns(r.hyperparameters), r.objective) for r in reports]
     )
     off = next(r for r in reports if r not in front)
-    with caplog.at_level(logging.INFO, logger="study.best.retrain"):
-        assert choose_trial(config, front[-1]["trial_id"]) == front[-1]
-        choose_trial(config, off["trial_id"])
-    assert f"trial {front[-1]['trial_id']} is on the Pareto front" in caplog.text
-    assert f"trial {off['trial_id']} is not on the Pareto front" in caplog.text
+    with caplog.at_level(logging.INFO, logger="study.search.choice"):
+        assert choose_trial(config, front[-1].trial_id) == front[-1]
+        choose_trial(config, off.trial_id)
+    assert f"trial {front[-1].trial_id} is on the Pareto front" in caplog.text
+    assert f"trial {off.trial_id} is not on the Pareto front" in caplog.text
 
 
 def test_a_tiny_multi_objective_study_prints_its_front(tiny_dataset, tmp_path, capsys):
@@ -101,5 +101,5 @@ def test_a_tiny_multi_objective_study_prints_its_front(tiny_dataset, tmp_path, c
     assert len(reports) == 4
     front = pareto_reports(reports)
     printed = re.findall(r"trial (\d+): ([0-9.]+), ([0-9,]+) ns", out)
-    assert [p[0] for p in printed] == [r["trial_id"] for r in front]
+    assert [p[0] for p in printed] == [r.trial_id for r in front]
     assert f"Pareto front (val_bce, estimated C ns a particle), {len(front)} trials" in out

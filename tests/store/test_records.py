@@ -2,8 +2,9 @@
 
 import json
 
+from study.search.choice import best_trial
 from study.status import TrialStatus
-from study.store.records import TrialRecords, TrialReport, best_trial
+from study.store.records import TrialRecords, TrialReport
 from study.testing.scripted import write_study
 
 
@@ -23,11 +24,8 @@ def test_report_schema_round_trips_what_the_study_writes(tmp_path):
 
 def test_best_trial_is_the_lowest_completed_objective_ties_to_the_earliest():
     reports = [
-        {"trial_id": "10", "status": "COMPLETED", "objective": 0.2},
-        {"trial_id": "2", "status": "COMPLETED", "objective": 0.2},
-        {"trial_id": "3", "status": "PRUNED", "objective": 0.1},
-        {"trial_id": "4", "status": "FAILED", "objective": None},
-    ]
-    assert best_trial(reports)["trial_id"] == "2"
-    assert best_trial([TrialReport.from_dict(r) for r in reports]).trial_id == "2"
+        TrialReport("10", "COMPLETED", 0.2), TrialReport("2", "COMPLETED", 0.2),
+        TrialReport("3", "PRUNED", 0.1), TrialReport("4", "FAILED", None),
+    ]  # fmt: skip
+    assert best_trial(reports).trial_id == "2"
     assert best_trial(reports[2:]) is None

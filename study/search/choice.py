@@ -1,0 +1,153 @@
+"""Which trial is best, and which one the final fit takes: one module for both.
+
+- `best_trial`: the completed trial with the lowest objective (the study's, the
+  report's and the retrain's rule);
+- `pick`: under a time budget, the best trial whose final fit fits in what is left
+  (within PICK_TOLERANCE of the best objective), else the best;
+- `pareto_reports`: a multi-objective study's front of (estimated C ns, objective);
+- `choose_trial`: the trial the retrain takes (`--trial`, the best, or the pick),
+  never one above the cost bound (`--max-ns-per-particle`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from study.budget import retrain_seconds
+from study.config import StudyConfig
+from study.durations import duration_text
+from study.errors import ConfigError
+from study.status import TrialStatus
+from study.store.records import TrialRecords, TrialReport, id_key
+from study.training import cost
+
+log = logging.getLogger(__name__)
+# A trial that fits is taken instead of the best only if its objective is within this many
+# nats of the best's: a cheap but poor trial retrained to convergence loses to the best one
+# cut by the deadline (a 2.5 M-row study retrained a trial at 0.302 instead of the best at
+# 0.171 because only the former "fit"). 0.005 is about 3 % of a subsample trial's val_bce.
+PICK_TOLERANCE = 0.005
+
+
+def best_trial(trials):
+    """The completed trial with the lowest objective (ties: the earliest trial), or None.
+
+    The one rule the study, the retrain and the report choose by; `trials` are
+    TrialReports (or anything with their trial_id, status and objective).
+    """
+    done = [t for t in trials if t.status == TrialStatus.COMPLETED and t.objective is not None]
+    if not done:
+        return None
+    return min(done, key=lambda t: (t.objective, id_key(str(t.trial_id))))
+
+
+def pick(
+    reports: list[TrialReport],
+    split_rows: dict,
+    seconds_left: float | None,
+    full_data: bool = True,
+) -> tuple[TrialReport | None, float | None]:
+    """The completed trial to retrain and its estimated retrain seconds: of the trials within
+    PICK_TOLERANCE of the best objective, the best one whose retrain fits in `seconds_left`
+    (None: no limit); else the best (its retrain is cut by the deadline); (None, None) if
+    none."""
+    completed = [r for r in reports if r.status == TrialStatus.COMPLETED and r.objective]
+    if not completed:
+        return None, None
+
+    def estimate(report: TrialReport) -> float | None:
+        rate = report.rows_per_second
+        if not rate:
+            return None
+        rows = split_rows.get("train", 0), split_rows.get("validation", 0)
+        return retrain_seconds(rate, *rows, full_data)
+
+    ranked = sorted(completed, key=lambda r: r.objective)
+    for report in ranked:
+        if report.objective > ranked[0].objective + PICK_TOLERANCE:
+            break
+        seconds = estimate(report)
+        if seconds_left is None or (seconds is not None and seconds <= seconds_left):
+            return report, seconds
+    return ranked[0], estimate(ranked[0])
+
+
+def choose_trial(
+    config: StudyConfig,
+    trial_id: str | None = None,
+    split_rows: dict | None = None,
+    seconds_left: float | None = None,
+) -> TrialReport:
+    """The report of `trial_id`; else of the completed trial with the lowest objective, or
+    with a time limit, the best one whose retrain on `split_rows` fits in `seconds_left`
+    (`pick`); never one above the cost bound (`max_ns_per_particle`)."""
+    reports = TrialRecords(config.study_dir).reports()
+    if config.max_ns_per_particle:
+        reports = _within_bound(reports, config.max_ns_per_particle, trial_id)
+    if trial_id is not None:
+        found = [r for r in reports if r.trial_id == str(trial_id)]
+        if not found:
+            raise ConfigError(f"{config.study_dir / 'trials'}: no trial {trial_id!r}")
+        if found[0].status != TrialStatus.COMPLETED:
+            raise ConfigError(f"trial {trial_id} is {found[0].status}, not completed")
+        if config.multi_objective:
+            front = [r.trial_id for r in pareto_reports(reports)]
+            where = "on" if found[0].trial_id in front else "not on"
+            log.info("retrain: trial %s is %s the Pareto front (%s)", trial_id, where,
+                     ", ".join(front))  # fmt: skip
+        return found[0]
+    best = best_trial(reports)
+    if best is None:
+        raise ConfigError(f"{config.study_dir}: no completed trial to retrain")
+    completed = [r for r in reports if r.status == TrialStatus.COMPLETED]
+    if seconds_left is None:
+        return best
+    full_data = config.retrain_recipe == "full-data"
+    chosen, seconds = pick(completed, split_rows or {}, seconds_left, full_data)
+    if chosen is not best:
+        log.info(
+            "retrain: trial %s (objective %.5f) is the best whose retrain (~%s) fits in the "
+            "%s the budget leaves; the best, trial %s (%.5f), would not",
+            chosen.trial_id, chosen.objective, duration_text(seconds),
+            duration_text(seconds_left), best.trial_id, best.objective,
+        )  # fmt: skip
+    return chosen
+
+
+def pareto_reports(reports: list[TrialReport]) -> list[TrialReport]:
+    """The completed trials on the Pareto front of (estimated C ns a particle, objective),
+    by increasing cost (study/training/cost.py)."""
+    completed = {
+        r.trial_id: r
+        for r in reports
+        if r.status == TrialStatus.COMPLETED and r.objective is not None
+        and r.flops_per_particle
+    }  # fmt: skip
+    points = [
+        (tid, cost.estimated_c_ns(r.flops_per_particle), r.objective)
+        for tid, r in completed.items()
+    ]
+    return [completed[tid] for tid in cost.pareto_front(points)]
+
+
+def _within_bound(
+    reports: list[TrialReport], max_ns: int, trial_id: str | None
+) -> list[TrialReport]:
+    """The reports whose estimated C time is at most `max_ns`; ConfigError for a chosen
+    trial above it."""
+
+    def ns(report: TrialReport) -> float:
+        flops = report.flops_per_particle
+        return report.c_ns_estimate or (cost.estimated_c_ns(flops) if flops else 0.0)
+
+    kept = [r for r in reports if ns(r) <= max_ns]
+    over = {r.trial_id for r in reports} - {r.trial_id for r in kept}
+    if trial_id is not None and str(trial_id) in over:
+        found = next(r for r in reports if r.trial_id == str(trial_id))
+        raise ConfigError(
+            f"trial {trial_id}: its estimated {ns(found):.0f} ns a particle is "
+            f"above --max-ns-per-particle {max_ns}"
+        )
+    if over:
+        log.info("retrain: %d trials above the cost bound left out", len(over))
+    return kept
