@@ -84,7 +84,7 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
         )
     write_history(best_dir / "history.csv", done.result.history)
     draw_learning_curve(
-        done.result.history, best_dir / "learning_curve.png", f"trial {trial['trial_id']} retrained"
+        done.result.history, best_dir / "learning_curve.png", f"trial {trial.trial_id} retrained"
     )
     return trial, done
 
