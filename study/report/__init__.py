@@ -54,7 +54,7 @@ def _trial_row(rank: int | None, t: TrialSummary, study_dir: Path) -> dict:
         "seconds": t.seconds,
         "rows_per_second": t.rows_per_second,
         "hyperparameters": t.hyperparameters,
-        "message": t.message,
+        "message": t.message or "",
         "tensorboard": _from_report(t.tensorboard, study_dir) if t.tensorboard else "",
     }
 

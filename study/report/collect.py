@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +20,7 @@ from study.search.choice import best_trial
 from study.space import Param, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import lock_holder
-from study.store.records import id_key
+from study.store.records import TrialReport, id_key
 from study.store.study_file import read_record
 from study.training import cost
 
@@ -37,28 +37,22 @@ STATUS_ORDER = {
 
 
 @dataclass
-class TrialSummary:
-    """One trial as its report.json and history.csv describe it."""
+class TrialSummary(TrialReport):
+    """One trial as the report reads it: its report.json (TrialReport, the one schema)
+    with its history.csv and TensorBoard directory, which report.json does not hold."""
 
-    trial_id: str
-    status: str
-    objective: float | None
-    hyperparameters: dict
-    epochs_1: int | None = None
-    epochs_2: int | None = None
-    switch_epoch: int | None = None
-    best_epoch: int | None = None
-    parameters: int | None = None
-    flops: int | None = None  # per particle, in the deployed C
-    seconds: float | None = None
-    rows_per_second: float | None = None
-    message: str = ""
     history: pd.DataFrame | None = None  # epoch, phase, learning_rate, loss, val_bce, seconds
     tensorboard: Path | None = None  # the trial's TensorBoard log directory, when written
 
     @property
     def label(self) -> str:
         return f"trial {self.trial_id}"
+
+    @property
+    def flops(self) -> int | None:
+        """Per particle, in the deployed C (of a report written before they were recorded:
+        from its width, blocks and parameter count)."""
+        return self.flops_per_particle or _flops(self.hyperparameters, self.parameters)
 
 
 @dataclass
@@ -158,23 +152,12 @@ def _read_trial(directory: Path, live: bool) -> TrialSummary | None:
     if status != TrialStatus.COMPLETED and history is not None and len(history):
         # an unfinished trial's report is from its start; its epochs say how long it ran
         seconds = max(seconds or 0.0, float(history["seconds"].sum()))
-    return TrialSummary(
-        trial_id=str(report.get("trial_id", directory.name)),
-        status=status,
-        objective=report.get("objective"),
-        hyperparameters=report.get("hyperparameters", {}),
-        epochs_1=report.get("epochs_1"),
-        epochs_2=report.get("epochs_2"),
-        switch_epoch=report.get("switch_epoch"),
-        best_epoch=report.get("best_epoch"),
-        parameters=report.get("parameters"),
-        flops=report.get("flops_per_particle") or _flops(report),
-        seconds=seconds,
-        rows_per_second=report.get("rows_per_second"),
-        message=report.get("message", ""),
-        history=history,
-        tensorboard=board if board.is_dir() else None,
-    )
+    read = TrialReport.from_dict(
+        {**report, "trial_id": str(report.get("trial_id", directory.name)), "status": status,
+         "hyperparameters": report.get("hyperparameters") or {}, "seconds": seconds}
+    )  # fmt: skip
+    known = {f.name: getattr(read, f.name) for f in fields(TrialReport)}
+    return TrialSummary(**known, history=history, tensorboard=board if board.is_dir() else None)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -191,10 +174,9 @@ def _same_id(a: str, b: str) -> bool:
     return a.isdigit() and b.isdigit() and int(a) == int(b)
 
 
-def _flops(report: dict) -> int | None:
+def _flops(values: dict, parameters: int | None) -> int | None:
     """FLOPs of a report written before they were recorded: from its width, blocks and
     parameter count (which fixes the inputs)."""
-    values, parameters = report.get("hyperparameters", {}), report.get("parameters")
     try:
         width, blocks = int(values["width"]), int(values["n_blocks"])
         inputs = (parameters - blocks * (width + 1) * width - width - 1) // width - 1
