@@ -73,24 +73,20 @@ class Study:
 
 def run(*, retrain: bool = True, report: bool = True, overwrite: bool = False, **fields) -> Study:
     """Run (or resume) a study with StudyConfig's `fields` (e.g. trials=50, study="default",
-    data=None for the embedded sample, time_budget="30m", tuner="random"); as the command
-    line does: search, then retrain, validate and export the best trial, then the report."""
+    data=None for the embedded sample, time_budget="30m", tuner="random"); the pipeline
+    the command line runs (study/runner.py): search, then retrain, validate and export
+    the best trial, then the report, with the same progress lines."""
     import time
 
     from study import signals
-    from study.cli.arguments import build_parser
-    from study.cli.study_command import run_study
     from study.config import StudyConfig
+    from study.runner import run_study
 
     start = time.monotonic()
     config = StudyConfig.from_dict(fields, "study.run")
     config.check()
-    args = build_parser().parse_args([])
-    args.start, args.no_retrain, args.no_report, args.overwrite = (
-        start, not retrain, not report, overwrite,
-    )  # fmt: skip
     with signals.handling():
-        run_study(args, config)
+        run_study(config, retrain=retrain, report=report, overwrite=overwrite, start=start)
     return Study(config.study_dir)
 
 

@@ -21,7 +21,7 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
 LAYERS = (
     "errors", "status", "names", "seeds", "faults", "durations", "space", "backend", "signals",
     "binning", "config", "store", "budget", "data", "training", "search", "best",
-    "report", "cli", "__init__", "testing",
+    "report", "runner", "cli", "__init__", "testing",
 )  # fmt: skip
 
 

@@ -23,8 +23,15 @@ from pathlib import Path
 from study import signals
 from study.backend import VERBOSE, quiet_import
 from study.cli.arguments import build_parser
-from study.cli.study_command import _run_best, cmd_study, named_study_dir
+from study.cli.study_command import apply_flags, cmd_study
 from study.errors import ConfigError, StudyError
+from study.runner import named_study_dir, run_best
+
+# the StudyConfig fields the retrain command's flags may change
+RETRAIN_FLAGS = (
+    "retrain_max_epochs", "retrain_patience", "retrain_patience_2", "retrain_from",
+    "retrain_recipe", "backend", "validation_bins",
+)  # fmt: skip
 
 
 def _print_stats(stats: dict) -> None:
@@ -57,14 +64,7 @@ def cmd_retrain(args) -> None:
     from study.store.study_file import read_config
 
     config = read_config(named_study_dir(args.results, args.study))
-    for name in ("retrain_max_epochs", "retrain_patience", "retrain_patience_2",
-                 "retrain_from", "retrain_recipe", "backend"):  # fmt: skip
-        if getattr(args, name) is not None:
-            setattr(config, name, getattr(args, name))
-    if args.validation_bins is not None:
-        from study.binning import parse_flag
-
-        config.validation_bins = parse_flag(args.validation_bins)
+    apply_flags(config, args, RETRAIN_FLAGS)
     config.check()
     from study.backend import start
 
@@ -73,7 +73,7 @@ def cmd_retrain(args) -> None:
 
     dataset = load_dataset(config)
     with StudyLock(config.study_dir):
-        _run_best(config, dataset, args.trial)
+        run_best(config, dataset, args.trial)
 
 
 def cmd_predict(args) -> None:
