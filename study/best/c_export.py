@@ -251,8 +251,11 @@ def _judge(export_dir, raw, c_batch, saved, above, tolerance, model, figures) ->
 
 def flops_per_particle(model) -> int:
     """Multiply-adds x 2 of the network (the preprocessing's interpolations not counted)."""
-    hidden, (k_out, _, _) = c_source.network_layers(model)
-    return 2 * (sum(k.size for k, _, _ in hidden) + k_out.size)
+    from study.training.shape import Shape
+
+    hidden, _ = c_source.network_layers(model)
+    n_inputs, width = hidden[0][0].shape
+    return Shape(n_inputs, width, len(hidden) - 1).flops_per_particle
 
 
 def export_c(model, pre, export_dir: Path, raw: np.ndarray, tolerance: float, name: str) -> dict:

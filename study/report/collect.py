@@ -22,7 +22,7 @@ from study.status import TrialStatus
 from study.store.lock import lock_holder
 from study.store.records import TrialReport, id_key
 from study.store.study_file import read_record
-from study.training import cost
+from study.training.shape import Shape
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +178,12 @@ def _flops(values: dict, parameters: int | None) -> int | None:
     """FLOPs of a report written before they were recorded: from its width, blocks and
     parameter count (which fixes the inputs)."""
     try:
-        width, blocks = int(values["width"]), int(values["n_blocks"])
-        inputs = (parameters - blocks * (width + 1) * width - width - 1) // width - 1
-    except (KeyError, TypeError, ValueError):
+        shape = Shape.from_parameters(
+            int(parameters), int(values["width"]), int(values["n_blocks"])
+        )
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
-    return cost.flops_per_particle(inputs, width, blocks) if inputs > 0 else None
+    return shape.flops_per_particle if shape else None
 
 
 def validation(study_dir: Path) -> dict | None:

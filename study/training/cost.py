@@ -9,13 +9,15 @@ and underestimates gelu networks, whose C calls libm's erff, by ~4x (bench/READM
 
 from __future__ import annotations
 
+from study.training.shape import Shape
+
 NS_FIXED = 1_300.0  # the quantile transform of 12 features and the calls
 NS_PER_FLOP = 0.022  # ~45 GFLOP/s in the batch path's register-blocked layers
 
 
 def flops_per_particle(n_inputs: int, width: int, n_blocks: int) -> int:
-    """2 x multiply-adds: the input layer, the residual blocks and the output."""
-    return 2 * (n_inputs * width + n_blocks * width * width + width)
+    """2 x multiply-adds: the input layer, the residual blocks and the output (shape.py)."""
+    return Shape(n_inputs, width, n_blocks).flops_per_particle
 
 
 def estimated_c_ns(flops: float) -> float:
@@ -25,9 +27,7 @@ def estimated_c_ns(flops: float) -> float:
 
 def configuration_ns(values: dict, n_inputs: int) -> float:
     """Estimated compiled-C ns a particle of the hyperparameters `values` (width, n_blocks)."""
-    return estimated_c_ns(
-        flops_per_particle(n_inputs, int(values["width"]), int(values["n_blocks"]))
-    )
+    return estimated_c_ns(Shape.of(n_inputs, values).flops_per_particle)
 
 
 def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:

@@ -7,6 +7,8 @@ With 12 inputs, width 128 and 10 blocks (the notebook's) it has 166,913 paramete
 
 from __future__ import annotations
 
+from study.training.shape import Shape
+
 
 def build_network(
     n_inputs: int, width: int, n_blocks: int, activation: str = "tanh", l2: float = 1e-3
@@ -64,5 +66,5 @@ def make_optimizer(name: str, learning_rate: float, ema_momentum: float = 0.0, e
 
 
 def count_parameters(n_inputs: int, width: int, n_blocks: int) -> int:
-    """Parameters of the network, computed without building it."""
-    return (n_inputs + 1) * width + n_blocks * (width + 1) * width + width + 1
+    """Parameters of the network, computed without building it (study/training/shape.py)."""
+    return Shape(n_inputs, width, n_blocks).parameters

@@ -41,3 +41,15 @@ def test_the_report_marks_the_front_of_the_completed_trials(tmp_path):
     assert (study_dir / "report" / "cost.png").stat().st_size > 1000
     saved = json.loads((study_dir / "report" / "report.json").read_text())
     assert saved["pareto_front"] == expected
+
+
+def test_the_shape_counts_layers_parameters_and_flops_once():
+    from study.training.network import build_network
+    from study.training.shape import Shape
+
+    shape = Shape(12, 64, 3)
+    assert shape.dense_layers() == [(12, 64), (64, 64), (64, 64), (64, 64), (64, 1)]
+    assert shape.parameters == build_network(12, 64, 3).count_params() == 13_377
+    assert shape.flops_per_particle == 2 * (12 * 64 + 3 * 64 * 64 + 64) == 26_240
+    assert Shape.from_parameters(13_377, 64, 3) == shape
+    assert Shape.from_parameters(13_378, 64, 3) is None  # no network has that count
