@@ -41,7 +41,9 @@ def in_process_growth(dataset, trials: int) -> tuple[float, float]:
         keras.backend.clear_session()
         gc.collect()
         model = build_network(train[0].shape[1], 16 + k, 1 + k % 4)
-        schedule = TwoPhaseSchedule(3e-3, 0.1, 1, 1, 2, 2)
+        schedule = TwoPhaseSchedule(
+            3e-3, 0.1, patience_1=1, patience_2=1, max_epochs_1=2, max_epochs_2=2
+        )
         train_two_phase(
             model, lambda lr: make_optimizer("adam", lr), schedule, train, validation, 1024
         )

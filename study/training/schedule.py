@@ -45,10 +45,11 @@ class TwoPhaseSchedule:
 
     learning_rate: float
     fine_tune_factor: float = 0.1
-    patience_1: int = 5
-    patience_2: int = 5
-    max_epochs_1: int = 100
-    max_epochs_2: int = 100
+    # given by every caller (StudyConfig owns the trials' and the final fit's values)
+    patience_1: int = field(kw_only=True)
+    patience_2: int = field(kw_only=True)
+    max_epochs_1: int = field(kw_only=True)
+    max_epochs_2: int = field(kw_only=True)
     min_delta: float = 0.0
     phase: int = 1
     epoch: int = 0  # global epochs finished

@@ -108,7 +108,15 @@ def test_label_smoothing_out_of_range_is_refused(tiny_dataset, tmp_path, capsys)
 def test_the_trials_train_phase_1_with_the_study_smoothing():
     from study.training.schedule import TwoPhaseSchedule
 
-    schedule = TwoPhaseSchedule(learning_rate=1e-3, label_smoothing_1=0.05, decay_2=0.5)
+    schedule = TwoPhaseSchedule(
+        learning_rate=1e-3,
+        label_smoothing_1=0.05,
+        decay_2=0.5,
+        patience_1=5,
+        patience_2=5,
+        max_epochs_1=100,
+        max_epochs_2=100,
+    )
     assert schedule.label_smoothing == 0.05
     schedule.start_phase_2()
     assert schedule.label_smoothing == 0.0

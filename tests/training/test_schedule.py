@@ -7,6 +7,18 @@ import pytest
 
 from study.training.schedule import CONTINUE, STOP, SWITCH, NonFiniteLoss, TwoPhaseSchedule
 
+# a schedule's patience and caps are always given (StudyConfig owns their values)
+CAPS = {"patience_1": 5, "patience_2": 5, "max_epochs_1": 100, "max_epochs_2": 100}
+
+
+def _schedule(**given) -> TwoPhaseSchedule:
+    return TwoPhaseSchedule(**{**CAPS, **given})
+
+
+def test_a_schedule_without_its_patience_or_caps_is_refused():
+    with pytest.raises(TypeError, match="patience_1"):
+        TwoPhaseSchedule(learning_rate=1e-2, patience_2=5, max_epochs_1=10, max_epochs_2=10)
+
 
 def replay(schedule, values):
     """Feed values until STOP; return the decisions and the phase of each epoch."""
@@ -23,7 +35,7 @@ def replay(schedule, values):
 
 
 def test_switch_after_patience_then_stop():
-    s = TwoPhaseSchedule(learning_rate=1e-2, fine_tune_factor=0.1, patience_1=2, patience_2=3)
+    s = _schedule(learning_rate=1e-2, fine_tune_factor=0.1, patience_1=2, patience_2=3)
     values = [
         0.5,
         0.4,
@@ -44,16 +56,14 @@ def test_switch_after_patience_then_stop():
 
 
 def test_rates_and_smoothing_per_phase():
-    s = TwoPhaseSchedule(learning_rate=3e-3, fine_tune_factor=0.1)
+    s = _schedule(learning_rate=3e-3, fine_tune_factor=0.1)
     assert (s.current_rate, s.label_smoothing) == (3e-3, 0.01)
     s.start_phase_2()
     assert s.current_rate == pytest.approx(3e-4) and s.label_smoothing == 0.0
 
 
 def test_epoch_caps_end_each_phase():
-    s = TwoPhaseSchedule(
-        learning_rate=1.0, patience_1=100, patience_2=100, max_epochs_1=3, max_epochs_2=2
-    )
+    s = _schedule(learning_rate=1.0, patience_1=100, patience_2=100, max_epochs_1=3, max_epochs_2=2)
     decisions, phases = replay(s, np.linspace(1.0, 0.5, 10))
     assert decisions == [CONTINUE, CONTINUE, SWITCH, CONTINUE, STOP]
     assert phases == [1, 1, 1, 2, 2]
@@ -61,21 +71,21 @@ def test_epoch_caps_end_each_phase():
 
 def test_phase_2_best_is_its_own_but_objective_is_overall():
     """Phase 2 may never beat phase 1; the objective is still the best of both."""
-    s = TwoPhaseSchedule(learning_rate=1.0, patience_1=1, patience_2=1)
+    s = _schedule(learning_rate=1.0, patience_1=1, patience_2=1)
     replay(s, [0.30, 0.31, 0.35, 0.36])
     assert s.best_epochs == {1: 0, 2: 2}
     assert s.best_overall == pytest.approx(0.30)
 
 
 def test_min_delta():
-    s = TwoPhaseSchedule(learning_rate=1.0, patience_1=1, min_delta=0.01)
+    s = _schedule(learning_rate=1.0, patience_1=1, min_delta=0.01)
     assert s.update(0.5) == (CONTINUE, True)
     assert s.update(0.495) == (SWITCH, False)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_non_finite_values_raise(bad):
-    s = TwoPhaseSchedule(learning_rate=1.0)
+    s = _schedule(learning_rate=1.0)
     with pytest.raises(NonFiniteLoss, match="val_bce is"):
         s.update(bad)
 
@@ -110,15 +120,15 @@ def test_convergence_needs_both_phases_to_stop_before_their_last_epoch():
 
 
 def test_deadline_stops_when_the_next_epoch_would_end_past_it():
-    s = TwoPhaseSchedule(learning_rate=1e-2, deadline=100.0)
+    s = _schedule(learning_rate=1e-2, deadline=100.0)
     assert not s.time_is_up(now=89.0, epoch_seconds=10.0)
     assert s.time_is_up(now=91.0, epoch_seconds=10.0)
     assert s.out_of_time
-    assert not TwoPhaseSchedule(learning_rate=1e-2).time_is_up(now=1e9, epoch_seconds=1e9)
+    assert not _schedule(learning_rate=1e-2).time_is_up(now=1e9, epoch_seconds=1e9)
 
 
 def test_phase_1_deadline_leaves_phase_2_its_time():
-    s = TwoPhaseSchedule(learning_rate=1e-2, deadline=100.0, deadline_1=70.0)
+    s = _schedule(learning_rate=1e-2, deadline=100.0, deadline_1=70.0)
     assert s.time_is_up(now=65.0, epoch_seconds=10.0)  # phase 1 ends at its own deadline
     s.start_phase_2()
     assert not s.time_is_up(now=65.0, epoch_seconds=10.0)  # phase 2 runs on to the deadline
@@ -127,7 +137,7 @@ def test_phase_1_deadline_leaves_phase_2_its_time():
 
 
 def test_phase_1_keeps_phase_2_epochs_of_its_own_length_before_the_deadline():
-    s = TwoPhaseSchedule(learning_rate=1e-2, deadline=100.0, phase_2_epochs=4)
+    s = _schedule(learning_rate=1e-2, deadline=100.0, phase_2_epochs=4)
     assert not s.time_is_up(now=50.0, epoch_seconds=10.0)  # 50 + 10 + 4 x 10 = 100
     assert not s.out_of_time
     assert s.time_is_up(now=50.5, epoch_seconds=10.0) and s.out_of_time
@@ -201,6 +211,7 @@ def test_the_moving_average_is_what_the_model_holds_after_every_epoch():
     train, validation, values = _tiny_problem()
     moved = {}
     for ema in (0.0, 1 - 1e-7):
+
         class Weights(keras.callbacks.Callback):
             ends: list = []
 
