@@ -61,18 +61,19 @@ def main() -> None:
 
     from study.config import StudyConfig
     from study.search import loop
-    from study.search import tuner as tuner_module
 
     rss: list[float] = []
 
-    class Measured(tuner_module.AcceptanceTuner):
-        def on_trial_end(self, trial):
-            super().on_trial_end(trial)
-            rss.append(rss_mb())
-
     with tempfile.TemporaryDirectory() as tmp:
         config = StudyConfig(results=tmp, trials=trials, **SMALL_STUDY)
-        tuner, dataset = study_tuner(config, Measured)
+        tuner, dataset = study_tuner(config)
+        trial_end = tuner.on_trial_end  # measured after each trial's end
+
+        def on_trial_end(trial):
+            trial_end(trial)
+            rss.append(rss_mb())
+
+        tuner.on_trial_end = on_trial_end
         before = rss_mb()
         loop.search(tuner)
         children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -28,22 +28,20 @@ SMALL_STUDY = dict(
 )
 
 
-def study_tuner(config, tuner_class=None):
+def study_tuner(config):
     """A ready tuner (and its dataset) for `config`, as the CLI's study command builds it."""
     from study.data.prepare import load_dataset
     from study.search import loop
-    from study.search.tuner import AcceptanceTuner
     from study.store.study_file import check_or_create
 
     config.check()
     dataset = load_dataset(config)
     check_or_create(config, dataset, overwrite=False)
-    tuner_class = tuner_class or AcceptanceTuner
-    return loop.make_tuner(config, len(dataset.features), tuner_class=tuner_class), dataset
+    return loop.make_tuner(config, len(dataset.features)), dataset
 
 
 def train_values(values: dict, train, validation, seed: int, callbacks=None, **schedule):
     """Build the network of `values` (seeded) and train both phases: (model, result)."""
-    from study.training.fit import fit_from_values
+    from study.testing.inspect import fit_from_values
 
     return fit_from_values(values, train, validation, seed, callbacks, **schedule)

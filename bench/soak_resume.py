@@ -35,7 +35,7 @@ from pathlib import Path
 from common import emit
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-from study.search.recovery import completed_records  # noqa: E402
+from study.testing.inspect import completed_records  # noqa: E402
 from study.testing.presets import tiny  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

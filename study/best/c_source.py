@@ -4,10 +4,10 @@ float *in)`, one particle) and a batch entry (`NAME_batch(out, in, n)`).
 
 The quantile transform is computed in double with numpy's `interp` rules (the largest
 j with q[j] <= x; below the first quantile the first reference, from the last on the
-last; ties averaged with the mirrored interpolation), clipped to [1e-7, 1 - 1e-7] and
-mapped by the normal quantile function (Acklam's approximation refined by one Halley
-step on erfc: ~1e-15). The network runs in float32, as Keras does: in the batch path
-each weight row, loaded once, serves 8 particles (bench/bench_inference.py measures
+last; ties averaged with the mirrored interpolation), clipped to [CLIP, 1 - CLIP]
+(preprocessing.py's 1e-7) and mapped by the normal quantile function (Acklam's
+approximation refined by one Halley step on erfc: ~1e-15). The network runs in float32,
+as Keras does: in the batch path each weight row, loaded once, serves 8 particles (bench/bench_inference.py measures
 the batch against a single-threaded BLAS GEMM at the same shapes). Widths are padded
 to multiples of 16 with zero weights (every activation here maps 0 to 0, so padded
 units stay 0).
@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from study.best.c_runtime import DENSE, PREAMBLE, TANH
+from study.data.preprocessing import CLIP
 from study.names import c_name_problem
 
 ACTIVATIONS = {  # Keras's, in float
@@ -196,7 +197,7 @@ def _preprocess(pre, ties: dict) -> str:
                 f"{n_ref}));\n"
             )
         lines.append(
-            "    u = u < 1e-7 ? 1e-7 : (u > 1.0 - 1e-7 ? 1.0 - 1e-7 : u);\n"
+            f"    u = u < {CLIP!r} ? {CLIP!r} : (u > 1.0 - {CLIP!r} ? 1.0 - {CLIP!r} : u);\n"
             f"    x[{j}] = (float)@NAME@_ndtri(u);\n"
         )
     lines.append("}\n")

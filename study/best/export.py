@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from study import faults
-from study.data.preprocessing import _CLIP, Preprocessing
+from study.data.preprocessing import CLIP, Preprocessing
 from study.errors import ExportError
 from study.store.atomic import swap_directory
 
@@ -70,7 +70,7 @@ def preprocessing_graph(pre: Preprocessing):
                 u = _tf_interp(column, q, r)
                 if ties:
                     u = 0.5 * (u - _tf_interp(-column, -tf.reverse(q, [0]), -tf.reverse(r, [0])))
-                column = tf.math.ndtri(tf.clip_by_value(u, _CLIP, 1.0 - _CLIP))
+                column = tf.math.ndtri(tf.clip_by_value(u, CLIP, 1.0 - CLIP))
             columns.append(column)
         return tf.cast(tf.stack(columns, axis=1), tf.float32)
 

@@ -22,7 +22,7 @@ from scipy import special
 from study.errors import DataError
 
 VERSION = 1
-_CLIP = 1e-7  # CDF values are kept inside [_CLIP, 1 - _CLIP]: about +-5.2 sigma
+CLIP = 1e-7  # CDF values are kept inside [CLIP, 1 - CLIP]: about +-5.2 sigma
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Preprocessing:
         if np.any(np.diff(q) <= 0):
             # ties: average the increasing and decreasing interpolations, as scikit-learn does
             u = 0.5 * (u - np.interp(-x, -q[::-1], -r[::-1]))
-        return special.ndtri(np.clip(u, _CLIP, 1.0 - _CLIP))
+        return special.ndtri(np.clip(u, CLIP, 1.0 - CLIP))
 
     def _inverse(self, column: str, z: np.ndarray) -> np.ndarray:
         q, r = np.asarray(self.quantiles[column]), np.asarray(self.references)

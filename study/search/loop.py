@@ -26,7 +26,6 @@ def make_tuner(
     role: distributed.Role | None = None,
     budget=None,
     split_rows: dict | None = None,
-    tuner_class: type = AcceptanceTuner,
 ) -> AcceptanceTuner:
     """The study's tuner: the hypermodel of `config`'s space over `n_features` inputs and
     its oracle (a chief's for `role.kind == "chief"`), with the budget and row counts."""
@@ -36,7 +35,9 @@ def make_tuner(
         oracle.cost_bound = (n_features, float(config.max_ns_per_particle))
     if config.multi_objective:
         oracle.cost_inputs = n_features
-    return tuner_class(oracle, hypermodel, config, role=role, budget=budget, split_rows=split_rows)
+    return AcceptanceTuner(
+        oracle, hypermodel, config, role=role, budget=budget, split_rows=split_rows
+    )
 
 
 def search(tuner: AcceptanceTuner) -> None:

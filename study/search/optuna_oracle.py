@@ -144,10 +144,6 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
             pruner=make_pruner(self.pruner_kind, self.max_epochs, trials),
         )
 
-    @property
-    def optuna_study(self) -> optuna.Study:
-        return self._study
-
     def _reseed(self) -> None:
         seed = seeds.sampler_seed(self.seed, len(self._study.trials))
         self._study.sampler = make_sampler(self.sampler_kind, seed, self.max_trials or 50)

@@ -45,18 +45,6 @@ def install_atomic_json() -> None:
     kt_compat.install_json_writer(lambda path, text: write_text_atomic(Path(path), text))
 
 
-def completed_records(study_dir: Path) -> dict[str, bytes]:
-    """Trial id -> report.json bytes, for the trials the oracle holds as COMPLETED."""
-    study_dir = Path(study_dir)
-    out = {}
-    for path in (study_dir / "tuner").glob("trial_*/trial.json"):
-        trial = json.loads(path.read_text())
-        if trial["status"] == TrialStatus.COMPLETED:
-            report = study_dir / "trials" / trial["trial_id"] / "report.json"
-            out[trial["trial_id"]] = report.read_bytes()
-    return out
-
-
 def _readable(path: Path) -> bool:
     try:
         json.loads(path.read_text())

@@ -126,11 +126,6 @@ class TrialRecords:
     def write_report(self, report: TrialReport) -> None:
         write_json_atomic(self.trial_dir(report.trial_id) / "report.json", report.to_dict())
 
-    def read_report(self, trial_id: str) -> TrialReport:
-        return TrialReport.from_dict(
-            json.loads((self.trial_dir(trial_id) / "report.json").read_text())
-        )
-
     def reports(self) -> list[TrialReport]:
         """Every trial's report.json, in trial-id order."""
         paths = sorted(self.root.glob("*/report.json"), key=lambda p: id_key(p.parent.name))

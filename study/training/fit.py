@@ -57,9 +57,3 @@ def fit(
         on_checkpoint=on_checkpoint,
         callbacks=callbacks,
     )
-
-
-def fit_from_values(values: dict, train, validation, seed: int, callbacks=None, **schedule):
-    """A fresh network of `values` trained both phases: (model, result)."""
-    begin = start(values, train[0].shape[1], seed, **schedule)
-    return begin.model, fit(values, begin, train, validation, callbacks=callbacks)

@@ -15,8 +15,8 @@ import pytest
 
 from study import faults
 from study.cli import main
-from study.search.recovery import completed_records
 from study.store.lock import StudyLock
+from study.testing.inspect import completed_records
 from study.testing.presets import study_argv
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,6 +14,7 @@ import pytest
 from study.search.optuna_oracle import OptunaOracle, distributions
 from study.search.oracles import OBJECTIVE
 from study.space import SPACE, declare
+from study.testing.inspect import optuna_study
 from study.training.schedule import EPOCH_METRIC, MONITOR
 
 Done = optuna.trial.TrialState
@@ -102,7 +103,7 @@ def test_values_come_from_the_space(tmp_path, sampler):
         assert set(v) == set(SPACE)
         assert 1 <= v["n_blocks"] <= 16 and 16 <= v["width"] <= 512
         assert 1e-4 <= v["learning_rate"] <= 3e-2 and v["optimizer"] in ("adam", "rmsprop", "nadam")
-    assert [t.state for t in oracle.optuna_study.trials] == [Done.COMPLETE] * 4
+    assert [t.state for t in optuna_study(oracle).trials] == [Done.COMPLETE] * 4
 
 
 def test_median_pruner_spares_warm_up_trials_and_prunes_a_bad_curve(tmp_path):
@@ -115,7 +116,7 @@ def test_median_pruner_spares_warm_up_trials_and_prunes_a_bad_curve(tmp_path):
     bad_id, bad_stop = run(oracle, phases(0.6))
     assert bad_stop == 2  # the first epoch after the warm-up
     assert oracle.pruned == {bad_id}
-    states = {t.number: t.state for t in oracle.optuna_study.trials}
+    states = {t.number: t.state for t in optuna_study(oracle).trials}
     assert list(states.values()) == [Done.COMPLETE] * 4 + [Done.PRUNED]
     assert oracle.trials[bad_id].status == "COMPLETED"  # ended, with the best value it reached
     assert oracle.trials[bad_id].score == pytest.approx(phases(0.6)[2])
@@ -156,9 +157,9 @@ def test_reload_rebuilds_the_optuna_study_and_samples_as_uninterrupted(tmp_path)
 
     resumed = make_oracle(tmp_path / "b", trials=10)
     resumed.reload()
-    study = resumed.optuna_study
+    study = optuna_study(resumed)
     # the five ended trials, pruned ones included; the killed one is not ended
-    expected = [t.state for t in straight.optuna_study.trials[:5]]
+    expected = [t.state for t in optuna_study(straight).trials[:5]]
     assert [t.state for t in study.trials] == expected and Done.PRUNED in expected
     assert study.trials[1].intermediate_values == dict(enumerate(curves[1]))
     assert resumed.pruned == {t for t in straight.pruned if int(t) < 5}
@@ -166,10 +167,10 @@ def test_reload_rebuilds_the_optuna_study_and_samples_as_uninterrupted(tmp_path)
     for curve in curves[5:]:
         run(resumed, curve)
     assert resumed.trials[killed.trial_id].hyperparameters.values == killed.hyperparameters.values
-    assert len(resumed.optuna_study.trials) == 8
+    assert len(optuna_study(resumed).trials) == 8
     assert resumed.pruned == straight.pruned
-    assert [t.state for t in resumed.optuna_study.trials] == [
+    assert [t.state for t in optuna_study(resumed).trials] == [
         t.state
-        for t in straight.optuna_study.trials[:8]  # its 9th is running
+        for t in optuna_study(straight).trials[:8]  # its 9th is running
     ]
     assert resumed.create_trial("tuner0").hyperparameters.values == straight_next

@@ -20,6 +20,7 @@ import pytest
 from study.cli import main
 from study.store import optuna_mirror
 from study.store.records import TrialRecords, read_history
+from study.testing.inspect import read_report
 from study.testing.presets import study_argv
 from study.testing.scripted import write_study
 
@@ -48,7 +49,7 @@ def test_ended_trials_with_states_values_epochs_and_attributes(tmp_path):
     }  # fmt: skip
     records = TrialRecords(study_dir)
     for trial_id, trial in trials.items():
-        report = records.read_report(trial_id).to_dict()
+        report = read_report(study_dir, trial_id).to_dict()
         history = read_history(records.trial_dir(trial_id) / "history.csv")
         assert trial.intermediate_values == {int(r["epoch"]): r["val_bce"] for r in history}
         assert trial.value == (report["objective"] if trial_id in ("0", "3", "6") else None)
@@ -119,7 +120,7 @@ def test_a_database_locked_too_long_is_skipped_with_a_warning(tmp_path, caplog):
     mirror = optuna_mirror.Mirror(study_dir, wait_s=1.0)
     assert mirror.sync() == 5
     inode = (study_dir / "optuna.db").stat().st_ino
-    report = TrialRecords(study_dir).read_report("4")
+    report = read_report(study_dir, "4")
     report.status, report.objective = "COMPLETED", 0.3
     TrialRecords(study_dir).write_report(report)
     holder = sqlite3.connect(study_dir / "optuna.db", isolation_level=None)
@@ -158,7 +159,7 @@ def test_processes_mirroring_one_study_add_each_trial_once(tmp_path):
     with ThreadPoolExecutor(3) as pool:
         added = list(pool.map(lambda m: m.sync(), mirrors))
     assert sorted(added) == [0, 0, 5]
-    report = TrialRecords(study_dir).read_report("4")
+    report = read_report(study_dir, "4")
     report.status, report.objective = "COMPLETED", 0.3
     TrialRecords(study_dir).write_report(report)
     assert [m.sync() for m in mirrors] == [1, 0, 0]  # each reads the file, not its memory

@@ -4,7 +4,8 @@ import json
 
 from study.search.choice import best_trial
 from study.status import TrialStatus
-from study.store.records import TrialRecords, TrialReport
+from study.store.records import TrialReport
+from study.testing.inspect import read_report
 from study.testing.scripted import write_study
 
 
@@ -18,8 +19,7 @@ def test_report_schema_round_trips_what_the_study_writes(tmp_path):
     report = TrialReport("7", TrialStatus.RUNNING, extra={"later_version": 1})
     assert TrialReport.from_dict(report.to_dict()) == report
     assert "message" not in report.to_dict() and report.to_dict()["later_version"] == 1
-    records = TrialRecords(study_dir)
-    assert records.read_report("1").status == TrialStatus.FAILED
+    assert read_report(study_dir, "1").status == TrialStatus.FAILED
 
 
 def test_best_trial_is_the_lowest_completed_objective_ties_to_the_earliest():

@@ -158,7 +158,7 @@ def test_train_two_phase_is_a_plain_two_phase_keras_fit_epoch_by_epoch():
     every val_bce and the test excess 0.01291 identical; issue 26.)"""
     import keras
 
-    from study.training.fit import fit_from_values
+    from study.testing.inspect import fit_from_values
     from study.training.network import build_from_values
     from study.training.schedule import LABEL_SMOOTHING_1
 
