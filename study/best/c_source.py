@@ -6,11 +6,11 @@ The quantile transform is computed in double with numpy's `interp` rules (the la
 j with q[j] <= x; below the first quantile the first reference, from the last on the
 last; ties averaged with the mirrored interpolation), clipped to [CLIP, 1 - CLIP]
 (preprocessing.py's 1e-7) and mapped by the normal quantile function (Acklam's
-approximation refined by one Halley step on erfc: ~1e-15). The network runs in float32,
-as Keras does: in the batch path each weight row, loaded once, serves 8 particles (bench/bench_inference.py measures
-the batch against a single-threaded BLAS GEMM at the same shapes). Widths are padded
-to multiples of 16 with zero weights (every activation here maps 0 to 0, so padded
-units stay 0).
+approximation refined by one Halley step on erfc: ~1e-15). The network runs in
+float32, as Keras does: in the batch path each weight row, loaded once, serves 8
+particles (bench/bench_inference.py measures the batch against a single-threaded BLAS
+GEMM at the same shapes). Widths are padded to multiples of 16 with zero weights
+(every activation here maps 0 to 0, so padded units stay 0).
 
 Every symbol but NAME and NAME_batch is static and named NAME_... (the library exports
 those two alone), and no dataset string reaches the source raw: a feature's name is
