@@ -1,9 +1,9 @@
-"""Reader throughput: FeatherReader.as_tf_dataset vs a plain pyarrow loop vs the notebook's reader.
+"""Reader throughput: the streaming reader vs a plain pyarrow loop vs the notebook's reader.
 
 All three read the same training split (at least 2M rows in several files) in one run:
 
 - limit:    pyarrow.feather.read_table + numpy conversion of every file (no batching, no shuffle);
-- ours:     FeatherReader.as_tf_dataset(batch_size=100k), one full pass, shuffled (the
+- ours:     study.testing.streaming.as_tf_dataset(batch_size=100k), one full pass, shuffled (the
             training setting: a row permutation across file pairs) and unshuffled;
 - notebook: tf.data.Dataset.from_generator over pd.read_feather per file,
             then .unbatch().batch(100000), as in the original training notebook.
@@ -25,6 +25,7 @@ from common import emit
 
 from study.data.feather import FeatherReader
 from study.data.prepare import generate_dataset
+from study.testing import streaming
 
 BATCH = 100_000
 
@@ -47,7 +48,7 @@ def limit_loop(reader: FeatherReader) -> int:
 
 def ours(reader: FeatherReader, shuffle: bool = True) -> int:
     rows = 0
-    for x, _ in reader.as_tf_dataset(BATCH, shuffle=shuffle, seed=1):
+    for x, _ in streaming.as_tf_dataset(reader, BATCH, shuffle=shuffle, seed=1):
         rows += int(x.shape[0])
     return rows
 

@@ -1,15 +1,16 @@
 """Feather (Arrow IPC) split directories: a writer and a streaming reader.
 
 A split directory holds `definitions.json` = {"features": [...], "labels": [...],
-"extras": [...]} and one or more `*.feather` files with one schema. The reader
-yields numpy batches file by file (memory bounded by a few files); `tf.data` is a
-thin adapter on top, so training also runs on backends without TensorFlow.
+"extras": [...]} and one or more `*.feather` files with one schema. The reader gives
+a whole split or a seeded subsample of it as C-contiguous float32 arrays (what the
+trials and the final fit train on, on any backend), or as pandas; a streaming reader
+of shuffled batches file by file is in study/testing/streaming.py (tests and the
+reader benchmark).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,7 @@ def _concat(arrays: list[np.ndarray]) -> np.ndarray:
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
-def _columns_to_numpy(
+def columns_to_numpy(
     table: pa.Table, columns: list[str], out: np.ndarray | None = None
 ) -> np.ndarray:
     """A row-major float32 array of some columns, filled record batch by record batch.
@@ -100,7 +101,7 @@ class FeatherReader:
     def read_xy(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
         """(features, labels) of one file as C-contiguous float32 arrays."""
         table = pf.read_table(path, columns=self.features + self.labels, memory_map=True)
-        return _columns_to_numpy(table, self.features), _columns_to_numpy(table, self.labels)
+        return columns_to_numpy(table, self.features), columns_to_numpy(table, self.labels)
 
     def check_values(self) -> None:
         """Read every file once: no NaN or infinity anywhere, labels inside [0, 1]."""
@@ -109,80 +110,6 @@ class FeatherReader:
             for data, columns in ((x, self.features), (y, self.labels)):
                 for j, column in enumerate(columns):
                     check_values(path, column, data[:, j], label=columns is self.labels)
-
-    def _buffers(self, rng, files_in_buffer: int, carry: tuple[np.ndarray, np.ndarray]):
-        """Groups of files read into one (features, labels) pair, after the carried rows."""
-        order = list(
-            rng.permutation(len(self.files)) if rng is not None else range(len(self.files))
-        )
-        for start in range(0, len(order), files_in_buffer):
-            paths = [self.files[i] for i in order[start : start + files_in_buffer]]
-            tables = [
-                pf.read_table(p, columns=self.features + self.labels, memory_map=True)
-                for p in paths
-            ]
-            n = len(carry[0]) + sum(t.num_rows for t in tables)
-            x = np.empty((n, len(self.features)), np.float32)
-            y = np.empty((n, len(self.labels)), np.float32)
-            x[: len(carry[0])], y[: len(carry[0])] = carry
-            row = len(carry[0])
-            for table in tables:
-                _columns_to_numpy(table, self.features, x[row : row + table.num_rows])
-                _columns_to_numpy(table, self.labels, y[row : row + table.num_rows])
-                row += table.num_rows
-            carry = yield x, y
-
-    def iter_batches(
-        self,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        epoch: int = 0,
-        files_in_buffer: int = 2,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (features, labels) float32 batches of `batch_size` rows (the last may be short).
-
-        With `shuffle`, the file order and the rows of each buffer of
-        `files_in_buffer` files (plus the previous buffer's remainder) are
-        permuted by a generator seeded with (seed, epoch): reproducible, and
-        different every epoch. Batches are C-contiguous, so tensors are made
-        without further copies.
-        """
-        rng = np.random.default_rng([seed, epoch]) if shuffle else None
-        carry = (
-            np.empty((0, len(self.features)), np.float32),
-            np.empty((0, len(self.labels)), np.float32),
-        )
-        buffers = self._buffers(rng, files_in_buffer, carry)
-        x, y = next(buffers)
-        while True:
-            if rng is not None:
-                order = rng.permutation(len(x))
-                x, y = np.take(x, order, axis=0), np.take(y, order, axis=0)
-            n_full = len(x) // batch_size * batch_size
-            for start in range(0, n_full, batch_size):
-                yield x[start : start + batch_size], y[start : start + batch_size]
-            try:
-                x, y = buffers.send((x[n_full:], y[n_full:]))
-            except StopIteration:
-                break
-        if n_full < len(x):
-            yield x[n_full:], y[n_full:]
-
-    def as_tf_dataset(self, batch_size: int, shuffle: bool = True, seed: int = 0):
-        """A `tf.data.Dataset` of (features, labels) batches; each pass is a new epoch's shuffle."""
-        import tensorflow as tf
-
-        epochs = iter(range(1 << 62))
-
-        def generator():
-            yield from self.iter_batches(batch_size, shuffle, seed, next(epochs))
-
-        signature = (
-            tf.TensorSpec([None, len(self.features)], tf.float32),
-            tf.TensorSpec([None, len(self.labels)], tf.float32),
-        )
-        return tf.data.Dataset.from_generator(generator, output_signature=signature).prefetch(2)
 
     def to_numpy(self) -> tuple[np.ndarray, np.ndarray]:
         """The whole split as (features, labels) arrays, for validation and small studies."""
@@ -206,8 +133,8 @@ class FeatherReader:
             lo, hi = np.searchsorted(chosen, [offset, offset + table.num_rows])
             if hi > lo:
                 taken = table.take(pa.array(chosen[lo:hi] - offset))
-                xs.append(_columns_to_numpy(taken, self.features))
-                ys.append(_columns_to_numpy(taken, self.labels))
+                xs.append(columns_to_numpy(taken, self.features))
+                ys.append(columns_to_numpy(taken, self.labels))
             offset += table.num_rows
         order = rng.permutation(n)  # no file order left in the rows
         return _concat(xs)[order], _concat(ys)[order]

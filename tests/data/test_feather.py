@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from study.data.feather import FeatherReader, write_split
+from study.testing import streaming
 
 DEFS = {"features": ["a", "b"], "labels": ["y"], "extras": ["t"]}
 
@@ -45,7 +46,7 @@ def test_round_trip_to_numpy_and_pandas(split):
 
 def test_unshuffled_batches_are_in_order_with_exact_sizes(split):
     reader = FeatherReader(split[0])
-    batches = list(reader.iter_batches(700))
+    batches = list(streaming.iter_batches(reader, 700))
     assert [len(x) for x, _ in batches] == [700, 700, 700, 400]
     np.testing.assert_array_equal(np.concatenate([x for x, _ in batches])[:, 0], np.arange(2_500))
 
@@ -54,27 +55,31 @@ def test_shuffle_is_complete_reproducible_and_changes_per_epoch(split):
     reader = FeatherReader(split[0])
 
     def rows(**kw):
-        return np.concatenate([x[:, 0] for x, _ in reader.iter_batches(600, shuffle=True, **kw)])
+        return np.concatenate(
+            [x[:, 0] for x, _ in streaming.iter_batches(reader, 600, shuffle=True, **kw)]
+        )
 
     first = rows(seed=3, epoch=0)
     np.testing.assert_array_equal(np.sort(first), np.arange(2_500))
     np.testing.assert_array_equal(first, rows(seed=3, epoch=0))
     assert not np.array_equal(first, rows(seed=3, epoch=1))
     # rows of different files are mixed inside batches
-    batch = next(reader.iter_batches(600, shuffle=True, seed=3, files_in_buffer=3))[0][:, 0]
+    batch = next(streaming.iter_batches(reader, 600, shuffle=True, seed=3, files_in_buffer=3))[0][
+        :, 0
+    ]
     assert len(np.unique(batch // 1_000)) > 1
 
 
 def test_features_and_labels_stay_paired_under_shuffle(split):
     reader = FeatherReader(split[0])
-    for x, y in reader.iter_batches(512, shuffle=True, seed=9):
+    for x, y in streaming.iter_batches(reader, 512, shuffle=True, seed=9):
         np.testing.assert_array_equal(x[:, 1], -x[:, 0])
         np.testing.assert_array_equal(y[:, 0], x[:, 0] % 2)
 
 
 def test_as_tf_dataset_yields_batches_and_reshuffles(split):
     reader = FeatherReader(split[0])
-    ds = reader.as_tf_dataset(1_000, shuffle=True, seed=1)
+    ds = streaming.as_tf_dataset(reader, 1_000, shuffle=True, seed=1)
     first = [x.numpy() for x, _ in ds]
     second = [x.numpy() for x, _ in ds]
     assert [len(x) for x in first] == [1_000, 1_000, 500]
