@@ -13,6 +13,7 @@ from study.config import StudyConfig
 from study.errors import ConfigError
 from study.search.choice import choose_trial, pareto_reports
 from study.store.records import TrialRecords
+from study.testing.inspect import optuna_study
 from study.testing.presets import STABLE_RATES
 from study.testing.scripted import write_study
 from study.training import cost
@@ -53,7 +54,7 @@ def test_the_optuna_study_has_both_objectives_and_its_front(tmp_path):
     oracle = _oracle(tmp_path / "a")
     for i in range(8):
         run(oracle, phases(0.2 + 0.013 * ((i * 5) % 7)))
-    study = oracle.optuna_study
+    study = optuna_study(oracle)
     assert study.directions == [optuna.study.StudyDirection.MINIMIZE] * 2
     assert [t.state for t in study.trials] == [Done.COMPLETE] * 8
     points = []
@@ -68,7 +69,7 @@ def test_the_optuna_study_has_both_objectives_and_its_front(tmp_path):
     oracle.save()
     resumed = _oracle(tmp_path / "a")
     resumed.reload()
-    assert [t.values for t in resumed.optuna_study.trials] == [t.values for t in study.trials]
+    assert [t.values for t in optuna_study(resumed).trials] == [t.values for t in study.trials]
 
 
 def test_retrain_trial_says_whether_it_is_on_the_front(tmp_path, caplog):
