@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from study.testing.presets import study_argv, tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +35,16 @@ def test_a_study_prints_its_own_lines_and_no_tensorflow_chatter(tiny_dataset, tm
 def test_verbose_lets_tensorflow_speak(tiny_dataset, tmp_path):
     text = _run(tiny_dataset, tmp_path, "--no-retrain", "--no-report", "--verbose")
     assert "oneDNN" in text or "absl::InitializeLog" in text or "cuda drivers" in text
+
+
+def test_a_command_reads_its_own_flags_that_prefix_a_study_flag():
+    """`retrain --trial 4`: Python 3.11's argparse took --trial for an ambiguous
+    abbreviation of the study's --trials / --trial-timeout (exit 2) before the retrain
+    parser saw it."""
+    from study.cli.arguments import build_parser
+
+    args = build_parser().parse_args(["retrain", "--study", "s", "--trial", "46"])
+    assert (args.command, args.study, args.trial) == ("retrain", "s", "46")
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["--trial", "3"])  # no abbreviations of the study's flags
+    assert stop.value.code == 2

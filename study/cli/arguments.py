@@ -239,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_study.py",
         description="Hyperparameter study of the acceptance model of a fast detector simulation. "
         "Without a command, runs (or resumes) the study.",
+        # Python 3.11's argparse reads every option against the study's flags before it hands
+        # a command its own: `retrain --trial 4` would be an ambiguous abbreviation of
+        # --trials / --trial-timeout. Flags are spelled out in full.
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--debug", action="store_true", help="on a failure, print the traceback (any command)"
