@@ -55,7 +55,7 @@ class Study:
     def best(self):
         """The report (a TrialReport) of the completed trial with the lowest objective
         (None if none)."""
-        from study.search.choice import best_trial
+        from study.choice import best_trial
         from study.store.records import TrialRecords
 
         return best_trial(TrialRecords(self.directory).reports())

@@ -37,6 +37,8 @@ FULL_DATA_EPOCH_COST = 0.5
 # the default sample's 1 M test rows, ~10 s for a few thousand)
 FINISH_SECONDS = 10.0
 FINISH_ROWS_PER_SECOND = 25_000.0
+
+
 class Budget:
     """Seconds spent by this study (earlier runs included) against its budget (None: none)."""
 

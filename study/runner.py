@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from study import faults
+from study.choice import best_trial
 from study.config import StudyConfig
 from study.errors import ConfigError
-from study.search.choice import best_trial
 
 
 def show_progress() -> None:
@@ -130,7 +130,7 @@ def _search(config, dataset, role, budget, retrain: bool, report: bool, overwrit
 
 def _print_front(config, reports: list) -> None:
     """The Pareto front of a multi-objective study, and how to retrain one of its points."""
-    from study.search.choice import pareto_reports
+    from study.choice import pareto_reports
     from study.training.cost import estimated_c_ns
 
     front = pareto_reports(reports)

@@ -55,7 +55,7 @@ def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
 
 
 def test_pick_prefers_the_best_trial_whose_retrain_fits():
-    from study.search.choice import pick
+    from study.choice import pick
 
     rows = {"train": 1_000_000, "validation": 300_000}  # 45 x 0.5 x 1.1 M rows an estimate
 

@@ -15,14 +15,24 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 60
 
 
-# Lowest first: a module imports (at the top or inside a function) only from its own layer
-# or a lower one. Each top-level module and each subpackage is a layer; "__init__" is
-# study/__init__.py (the Python API) and "testing" the tests' and benches' shared code.
-LAYERS = (
-    "errors", "status", "names", "seeds", "faults", "durations", "space", "backend", "signals",
-    "binning", "config", "store", "budget", "data", "training", "search", "best",
-    "report", "runner", "cli", "__init__", "testing",
+# Lowest first (../shared/DESIGN.md): a module imports (at the top or inside a function)
+# only from its own layer or a lower tier; layers of one tier (search and best) are
+# siblings and import neither each other. Each top-level module and each subpackage is a
+# layer; "__init__" is study/__init__.py (the Python API) and "testing" the tests' and
+# benches' shared code.
+TIERS = (
+    ("errors",), ("status",), ("names",), ("seeds",), ("faults",), ("durations",),
+    ("space",), ("backend",), ("signals",), ("binning",), ("training",), ("config",),
+    ("store",), ("budget",), ("choice",), ("data",), ("search", "best"), ("report",),
+    ("runner",), ("cli",), ("__init__",), ("testing",),
 )  # fmt: skip
+LAYERS = tuple(layer for tier in TIERS for layer in tier)
+RANK = {layer: k for k, tier in enumerate(TIERS) for layer in tier}
+
+
+def _against(importer: str, imported: str) -> bool:
+    """Whether a module of layer `importer` may not import one of layer `imported`."""
+    return importer != imported and RANK[imported] >= RANK[importer]
 
 
 def _module_name(path: Path) -> str:
@@ -68,12 +78,11 @@ def test_every_module_has_a_declared_layer():
 
 
 def test_imports_point_down_the_layers():
-    rank = {layer: k for k, layer in enumerate(LAYERS)}
     against = sorted(
         f"{p.relative_to(PACKAGE)}:{line} -> {name}"
         for p in MODULES
         for line, name in _imports(p)
-        if rank[_layer(name)] > rank[_layer(_module_name(p))]
+        if _against(_layer(_module_name(p)), _layer(name))
     )
     assert against == []
 
@@ -84,10 +93,11 @@ def test_the_layer_check_sees_a_lazy_import_against_the_order(tmp_path):
     ).read_text() + "\n\ndef _f():\n    from study.best import retrain\n"
     fake = tmp_path / "atomic.py"
     fake.write_text(source)
-    rank = {layer: k for k, layer in enumerate(LAYERS)}
     found = [n for _, n in _imports(fake, "study.store.atomic")]
     assert "study.best.retrain" in found
-    assert max(rank[_layer(n)] for n in found) > rank["store"]
+    assert any(_against("store", _layer(n)) for n in found)
+    assert _against("best", "search") and _against("search", "best")  # siblings
+    assert not _against("best", "data") and not _against("best", "best")
 
 
 def test_modules_and_functions_stay_small():

@@ -26,8 +26,8 @@ def predict_split(model, reader) -> tuple[np.ndarray, np.ndarray]:
 def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=None) -> dict:
     """Retrain, validate and export; return the summary figures. A time budget (a
     study.budget.Budget) leaves the retrain what the final stages do not need."""
+    from study.store.checkpoint import Checkpoint
     from study.store.study_file import restore_study
-    from study.training.checkpoint import Checkpoint
 
     best_dir = config.study_dir / "best"
     restore_study(config.study_dir)  # a swap of best/export cut between its renames
@@ -49,7 +49,7 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
     from study.best.recipe import describe
     from study.best.retrain import draw_learning_curve, retrain
     from study.budget import finish_seconds
-    from study.search.choice import choose_trial
+    from study.choice import choose_trial
 
     best_dir = config.study_dir / "best"
     finish_s = finish_seconds(dataset.test.num_rows)

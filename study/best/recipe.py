@@ -52,7 +52,7 @@ def final_schedule(config: StudyConfig) -> dict:
 def trial_weights(trial_dir: Path) -> list | None:
     """The weights trial `trial_dir` ended with (its last phase's best, as restored at its
     end), or None where it kept none (a trial cut by a deadline, or of an older study)."""
-    from study.training.checkpoint import RUNG_KEY, Checkpoint
+    from study.store.checkpoint import RUNG_KEY, Checkpoint
 
     restored = Checkpoint(Path(trial_dir) / "checkpoint").load(key=RUNG_KEY)
     if restored is None:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from study import faults, seeds
 from study.config import StudyConfig
+from study.store.checkpoint import Checkpoint
 from study.store.figures import pyplot, save_png
 from study.store.records import TrialReport
-from study.training.checkpoint import Checkpoint
 from study.training.history import EpochRecord, TrainingResult, convergence
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from study.choice import best_trial
 from study.errors import ConfigError
-from study.search.choice import best_trial
 from study.space import Param, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import lock_holder

@@ -5,7 +5,7 @@ at the deadline that leaves them (study/budget.py holds the arithmetic)."""
 from __future__ import annotations
 
 from study import budget as budget_module
-from study.search import choice
+from study import choice
 from study.status import ENDED_REPORTS
 
 

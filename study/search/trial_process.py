@@ -31,7 +31,7 @@ from study import faults, signals
 from study.backend import quiet_import
 from study.search.trial_spec import TrialSpec
 from study.status import TrialStatus
-from study.training.checkpoint import RUNG_KEY, Checkpoint
+from study.store.checkpoint import RUNG_KEY, Checkpoint
 from study.training.history import EpochRecord, TrainingResult
 
 

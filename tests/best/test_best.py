@@ -177,10 +177,10 @@ def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset, start, capl
     import logging
 
     from study.best.retrain import retrain
+    from study.choice import choose_trial
     from study.config import StudyConfig
     from study.data.dataset import open_dataset
-    from study.search.choice import choose_trial
-    from study.training.checkpoint import Checkpoint
+    from study.store.checkpoint import Checkpoint
 
     caplog.set_level(logging.INFO)
     raw = json.loads((finished / "study.json").read_text())["config"]

@@ -3,9 +3,9 @@
 import keras_tuner
 import pytest
 
+from study.choice import choose_trial
 from study.config import StudyConfig
 from study.errors import ConfigError
-from study.search.choice import choose_trial
 from study.search.cost_bound import within
 from study.search.oracles import make_oracle
 from study.space import declare

@@ -8,10 +8,10 @@ import re
 import optuna
 import pytest
 
+from study.choice import choose_trial, pareto_reports
 from study.cli import main
 from study.config import StudyConfig
 from study.errors import ConfigError
-from study.search.choice import choose_trial, pareto_reports
 from study.store.records import TrialRecords
 from study.testing.inspect import optuna_study
 from study.testing.presets import STABLE_RATES
@@ -81,7 +81,7 @@ def test_retrain_trial_says_whether_it_is_on_the_front(tmp_path, caplog):
         [(r.trial_id, _ns(r.hyperparameters), r.objective) for r in reports]
     )
     off = next(r for r in reports if r not in front)
-    with caplog.at_level(logging.INFO, logger="study.search.choice"):
+    with caplog.at_level(logging.INFO, logger="study.choice"):
         assert choose_trial(config, front[-1].trial_id) == front[-1]
         choose_trial(config, off.trial_id)
     assert f"trial {front[-1].trial_id} is on the Pareto front" in caplog.text

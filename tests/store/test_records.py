@@ -2,7 +2,7 @@
 
 import json
 
-from study.search.choice import best_trial
+from study.choice import best_trial
 from study.status import TrialStatus
 from study.store.records import TrialReport
 from study.testing.inspect import read_report
