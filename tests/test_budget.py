@@ -135,3 +135,26 @@ def test_the_search_holds_back_the_fit_of_the_trial_that_fits_in_the_final_share
     assert retrain_s == pytest.approx(225.0)
     hooks.config = StudyConfig(retrain_recipe="trial")  # the trial's batch: its rate as is
     assert hooks._estimates(hooks.records.reports())[0] == pytest.approx(450.0)
+
+
+def test_pick_takes_the_largest_network_near_the_best_that_fits():
+    """The search's objective is measured on a subsample where small networks win; of the
+    trials within PICK_TOLERANCE whose final fit fits, the one with the most parameters."""
+    from study.choice import PICK_TOLERANCE, pick
+
+    rows = {"train": 1_000_000, "validation": 300_000}
+
+    def report(trial_id, objective, parameters, rate=110_000):
+        return TrialReport(
+            trial_id, "COMPLETED", objective, parameters=parameters, rows_per_second=rate
+        )
+
+    small_best = report("16", 0.16514, 25_277)
+    large = report("46", 0.16844, 165_421)  # within 0.005 nats of the best
+    huge_poor = report("25", 0.16514 + PICK_TOLERANCE + 1e-4, 516_223)  # beyond it
+    reports = [small_best, large, huge_poor]
+    assert pick(reports, rows, None)[0] is large  # no limit: the largest near the best
+    assert pick(reports, rows, 10_000.0)[0] is large
+    slow_large = report("46", 0.16844, 165_421, rate=11_000)  # its fit: ~2,250 s
+    assert pick([small_best, slow_large], rows, 1_000.0)[0] is small_best  # it fits alone
+    assert pick([small_best, slow_large], rows, 100.0)[0] is small_best  # none fits: best
