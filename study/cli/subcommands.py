@@ -57,7 +57,11 @@ def _retrain_parser(sub) -> None:
     p = sub.add_parser("retrain", help="retrain, validate and export the best (or a chosen) trial")
     p.add_argument("--study", default="default", help="study name (default: default)")
     p.add_argument("--results", default="results", help="output root (default: results)")
-    p.add_argument("--trial", default=None, help="trial id (default: the largest network within 0.005 nats of the best, study/choice.py)")
+    p.add_argument(
+        "--trial", default=None,
+        help="trial id (default: the largest network within 0.005 nats of the best, "
+        "study/choice.py)",
+    )  # fmt: skip
     p.add_argument(
         "--retrain-max-epochs",
         type=int,
