@@ -130,7 +130,9 @@ def test_a_report_whose_trial_id_leaves_trials_is_refused(tmp_path):
     from study.best.recipe import continue_from_trial
     from study.config import StudyConfig
     from study.errors import ConfigError
+    from study.store.records import TrialReport
 
     config = StudyConfig(results=str(tmp_path), retrain_from="trial")
+    forged = TrialReport.from_dict({"trial_id": "../../elsewhere", "status": "COMPLETED"})
     with pytest.raises(ConfigError, match=r"trial id .*\.\."):
-        continue_from_trial(config, None, {"trial_id": "../../elsewhere"})
+        continue_from_trial(config, None, forged)
