@@ -158,3 +158,16 @@ def test_pick_takes_the_largest_network_near_the_best_that_fits():
     slow_large = report("46", 0.16844, 165_421, rate=11_000)  # its fit: ~2,250 s
     assert pick([small_best, slow_large], rows, 1_000.0)[0] is small_best  # it fits alone
     assert pick([small_best, slow_large], rows, 100.0)[0] is small_best  # none fits: best
+
+
+def test_pick_reads_no_parameter_count_from_a_record_that_lies():
+    """A results file from elsewhere: a parameter count that is no number counts as 0."""
+    from study.choice import pick
+
+    rows = {"train": 1_000_000, "validation": 300_000}
+    best = TrialReport("0", "COMPLETED", 0.150, parameters=1_000, rows_per_second=110_000)
+    liar = TrialReport.from_dict(
+        {"trial_id": "1", "status": "COMPLETED", "objective": 0.151, "parameters": "9e99",
+         "rows_per_second": 110_000}
+    )  # fmt: skip
+    assert pick([best, liar], rows, None)[0] is best
