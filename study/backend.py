@@ -5,7 +5,9 @@ sets that variable before anything imports Keras, and the trial processes inheri
 it. Under JAX every training step is XLA-compiled (`schedule.train_two_phase`):
 bench/bench_train.py --backends measured the trial loop 1.1-2.2x TensorFlow's on two
 cores. The export stays a TensorFlow SavedModel: under JAX it is written from the
-saved `model.keras` by a child process on the TensorFlow backend (study/best/export.py).
+saved `model.keras` by a child process on the TensorFlow backend (study/best/export.py);
+where TensorFlow is not installed at all (`has_tensorflow`), nothing imports it, the
+SavedModel is not written and `run_study.py export` writes it later elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from study.errors import ConfigError
 
 BACKENDS = ("tensorflow", "jax")
 VERBOSE = "STUDY_VERBOSE"  # set by --verbose; the trial processes inherit it
+GPU_MEMORY = "STUDY_GPU_MEMORY_MB"  # set by --parallel on GPUs: TensorFlow's share of one
 _started = False
 
 
@@ -25,8 +28,12 @@ def select(name: str) -> None:
     """Make `name` the Keras backend of this process and of the processes it starts."""
     if name not in BACKENDS:
         raise ConfigError(f"backend: expected one of {', '.join(BACKENDS)}, found {name!r}")
-    if importlib.util.find_spec(name) is None:
-        extra = ' (pip install "jax[cpu]", or -e ".[jax]")' if name == "jax" else ""
+    if not (has_tensorflow() if name == "tensorflow" else importlib.util.find_spec(name)):
+        extra = (
+            ' (pip install "jax[cpu]", or -e ".[jax]")' if name == "jax"
+            else "; --backend jax trains without it (the SavedModel is then written later by "
+            "`run_study.py export`)"
+        )  # fmt: skip
         raise ConfigError(f"backend {name}: the {name} package is not installed{extra}")
     if "keras" in sys.modules:
         import keras
@@ -71,8 +78,9 @@ def quiet_import() -> None:
             os.dup2(devnull, 2)
         import keras
 
+        _limit_gpu_memory()
         keras.ops.zeros(1)  # the device's start (CUDA probing) happens here
-        if importlib.util.find_spec("tensorflow") is not None:
+        if has_tensorflow():  # the export's SavedModel needs it; a JAX-only image has none
             import tensorflow as tf
 
             tf.zeros(1)
@@ -81,3 +89,27 @@ def quiet_import() -> None:
             os.dup2(saved, 2)
             os.close(saved)
             os.close(devnull)
+
+
+def _limit_gpu_memory() -> None:
+    """TensorFlow on a GPU shared by --parallel workers: a logical device of
+    `STUDY_GPU_MEMORY_MB` MiB (JAX's share is XLA_PYTHON_CLIENT_MEM_FRACTION)."""
+    memory_mb = os.environ.get(GPU_MEMORY)
+    if not memory_mb or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    import tensorflow as tf
+
+    limit = [tf.config.LogicalDeviceConfiguration(memory_limit=int(memory_mb))]
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.set_logical_device_configuration(gpu, limit)
+
+
+def has_tensorflow() -> bool:
+    """Whether TensorFlow can be imported here (a GPU image often has JAX alone): the
+    SavedModel is written only where it can; `run_study.py export` writes it later."""
+    if "tensorflow" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # an import blocker, or a broken installation
+        return False

@@ -4,7 +4,8 @@
 C compiler (`cc -O3 -march=native -shared -fPIC ... -lm`; the flags are recorded); a
 missing compiler is one line and the rest of the export goes on. `CLibrary` loads the
 library through ctypes (build.json's paths resolved inside c/, else refused:
-`read_record`); `check` compares it with the SavedModel on the test split's raw rows,
+`read_record`); `check` compares it with the SavedModel (the Keras model where TensorFlow
+is missing) on the test split's raw rows,
 rows outside the fitted range and every combination of the flags.
 """
 
@@ -183,17 +184,13 @@ def check(export_dir: Path, raw: np.ndarray, tolerance: float, model=None) -> di
     `model` or the export's model.keras) on every row: the export fails, naming the C's
     worst row, unless the C's largest error is within `tolerance` or the SavedModel's own
     (`_judge`)."""
-    import tensorflow as tf
-
     library = CLibrary(export_dir)
-    loaded = tf.saved_model.load(str(Path(export_dir) / "saved_model"))  # owns the variables
-    saved = np.concatenate(
-        [loaded.serve(raw[k : k + 50_000]).numpy() for k in range(0, len(raw), 50_000)]
-    ) if len(raw) else np.zeros(0, np.float32)  # fmt: skip
+    saved, against = c_source.float32_reference(export_dir, raw, model)
     c_batch = library.predict(raw)
     c_one = np.array([library.predict_one(row) for row in raw[:1000]], np.float32)
     difference = np.abs(c_batch - saved)
     figures = {
+        "against": against,
         "rows": int(len(raw)),
         "max_abs_difference": float(difference.max()) if len(raw) else 0.0,
         "single_entry_max_abs_difference": float(np.max(np.abs(c_one - c_batch[:1000])))
@@ -208,19 +205,22 @@ def check(export_dir: Path, raw: np.ndarray, tolerance: float, model=None) -> di
 
 
 def _judge(export_dir, raw, c_batch, saved, above, tolerance, model, figures) -> None:
-    """C and SavedModel differ beyond `tolerance` on some rows: both are float32 paths, so
+    """C and SavedModel (or Keras model) differ beyond `tolerance` on some rows: both are
+    float32 paths, so
     judge both against the exact arithmetic on every row. The export fails, naming the C's
     worst row, unless the C's largest error is within `tolerance` or within the
     SavedModel's own largest error (TensorFlow's float32 path sets the bar)."""
     from study.data.preprocessing import Preprocessing
 
+    against = figures.get("against", "SavedModel")
     export_dir = Path(export_dir)
     if model is None and not (export_dir / "model.keras").exists():
         worst = int(np.argmax(np.abs(c_batch - saved)))
         raise ExportError(
-            f"{export_dir}: the compiled C and the SavedModel differ by "
+            f"{export_dir}: the compiled C and the {against} differ by "
             f"{figures['max_abs_difference']:.3g} (> {tolerance}) at row {worst} (raw "
-            f"{raw[worst].tolist()}: C {c_batch[worst]:.7f}, SavedModel {saved[worst]:.7f}) "
+            f"{raw[worst].tolist()}: C {c_batch[worst]:.7f}, {against} "
+            f"{saved[worst]:.7f}) "
             "and there is no model.keras to judge them by"
         )
     if model is None:
@@ -235,16 +235,17 @@ def _judge(export_dir, raw, c_batch, saved, above, tolerance, model, figures) ->
         worst = int(np.argmax(c_error))
         raise ExportError(
             f"{export_dir}: the compiled C is {c_error[worst]:.3g} from the exact arithmetic "
-            f"at row {worst} (raw {raw[worst].tolist()}: C {c_batch[worst]:.7f}, SavedModel "
-            f"{saved[worst]:.7f}, exact {exact[worst]:.7f}), beyond both {tolerance} and the "
-            f"SavedModel's largest error {figures['savedmodel_max_error']:.3g}; the two "
+            f"at row {worst} (raw {raw[worst].tolist()}: C {c_batch[worst]:.7f}, "
+            f"{against} {saved[worst]:.7f}, exact {exact[worst]:.7f}), beyond "
+            f"both {tolerance} and the {against}'s largest error "
+            f"{figures['savedmodel_max_error']:.3g}; the two "
             f"differ by up to {figures['max_abs_difference']:.3g} on {int(above.sum())} rows"
         )
     log.warning(
-        "C export: on %d of %d rows the compiled C and the SavedModel differ by more than "
+        "C export: on %d of %d rows the compiled C and the %s differ by more than "
         "%g (at most %.3g); against the exact arithmetic the C's largest error is %.2g and "
-        "the SavedModel's %.2g: float32 rounding of this network, the C no worse",
-        int(above.sum()), len(raw), tolerance, figures["max_abs_difference"],
+        "the other's %.2g: float32 rounding of this network, the C no worse",
+        int(above.sum()), len(raw), against, tolerance, figures["max_abs_difference"],
         figures["c_max_error"], figures["savedmodel_max_error"],
     )  # fmt: skip
 
@@ -276,10 +277,11 @@ def export_c(model, pre, export_dir: Path, raw: np.ndarray, tolerance: float, na
         library.predict_one(row)
     record["single_ns_per_particle"] = (time.perf_counter() - begin) * 1e9 / len(single)
     log.info(
-        "C export checked: compiled C vs SavedModel, max |dp| %.2e on %d rows (%d outside "
+        "C export checked: compiled C vs %s, max |dp| %.2e on %d rows (%d outside "
         "the fitted range or flag combinations); %.0f ns a particle in batches, %.0f ns "
         "one particle a call (ctypes included)",
-        record["check"]["max_abs_difference"], len(rows), len(rows) - len(raw),
+        record["check"]["against"], record["check"]["max_abs_difference"], len(rows),
+        len(rows) - len(raw),
         record["batch_ns_per_particle"], record["single_ns_per_particle"],
     )  # fmt: skip
     return record

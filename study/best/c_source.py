@@ -131,6 +131,32 @@ def reference(model, pre, raw: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def float32_reference(export_dir, raw: np.ndarray, model=None) -> tuple[np.ndarray, str]:
+    """(probabilities of `raw`, their engine's name) the compiled C is checked against: the
+    SavedModel where the export has one, else (no TensorFlow here) the Keras model itself
+    (`model`, or the export's model.keras) behind numpy's preprocessing."""
+    from pathlib import Path
+
+    from study.data.preprocessing import Preprocessing
+
+    export_dir = Path(export_dir)
+    if not len(raw):
+        return np.zeros(0, np.float32), "SavedModel"
+    if (export_dir / "saved_model").exists():
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(export_dir / "saved_model"))  # owns the variables
+        parts = [loaded.serve(raw[k : k + 50_000]).numpy() for k in range(0, len(raw), 50_000)]
+        return np.concatenate(parts), "SavedModel"
+    import keras
+
+    model = model or keras.models.load_model(export_dir / "model.keras")
+    pre = Preprocessing.load(export_dir / "preprocessing.json")
+    frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
+    x = pre.transform(frame)[pre.features].to_numpy(np.float32)
+    return model.predict(x, batch_size=8192, verbose=0)[:, 0], "Keras model"
+
+
 def generate(model, pre, name: str = "acceptance") -> tuple[str, str]:
     """(C source, header) of `model` (Keras, the study's network) behind `pre`."""
     problem = c_name_problem(name)

@@ -7,7 +7,10 @@ the quantile preprocessing built into the graph and returns the acceptance
 probability [N], `preprocessing.json` and `model_card.json`. The export is
 written into a temporary directory, reloaded and checked (SavedModel on raw
 features vs model.keras on preprocessed features, within 1e-5), then renamed
-into place. Export is the one stage that needs TensorFlow.
+into place. Export is the one stage that needs TensorFlow: where it is not installed (a
+JAX-only GPU image) the SavedModel is not written, the compiled C is checked against the
+Keras model itself, and `run_study.py export --study NAME` (`write_later`) writes and
+checks the SavedModel afterwards on a machine with TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from study.errors import ExportError
 from study.store.atomic import swap_directory
 
 TOLERANCE = 1e-5
+NO_TENSORFLOW = "not written: TensorFlow is not installed here"
 CHECK_ROWS = 5_000  # raw test rows of the SavedModel's check (the C's: all it is given)
 
 
@@ -120,8 +124,12 @@ def export_model(
     pre.save(tmp / "preprocessing.json")
     import keras
 
+    from study.backend import has_tensorflow
+
     sample = np.asarray(raw_sample, np.float32)[:CHECK_ROWS]
-    if keras.backend.backend() == "tensorflow":
+    if not has_tensorflow():  # a JAX-only image: `run_study.py export` writes it later
+        check = {"rows": 0, "max_abs_difference": None, "saved_model": NO_TENSORFLOW}
+    elif keras.backend.backend() == "tensorflow":
         write_saved_model(model, pre, tmp / "saved_model")
         check = check_export(tmp, sample)
     else:  # the SavedModel needs TensorFlow's graph: written by a TensorFlow child

@@ -37,6 +37,12 @@ class ExportedModel:
         for needed in (*needs, "preprocessing.json"):
             if not (self.directory / needed).exists():
                 where = self.directory
+                if needed == "saved_model" and (where / "model.keras").exists():
+                    raise DataError(
+                        f"{where / needed}: missing (exported where TensorFlow was not "
+                        "installed): `run_study.py export --study NAME` writes it, or "
+                        "--engine c serves the compiled C"
+                    )
                 raise DataError(f"{where / needed}: missing (is {where} an export directory?)")
         self.features = Preprocessing.load(self.directory / "preprocessing.json").features
         card = self.directory / "model_card.json"

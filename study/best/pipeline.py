@@ -132,6 +132,13 @@ def _export(config: StudyConfig, dataset, trial, done, metrics: dict, physical) 
     rows = physical[dataset.features].to_numpy(np.float32)[:C_CHECK_ROWS]
     directory = config.study_dir / "best" / "export"
     check = export_model(done.model, dataset.preprocessing, directory, card, rows, config.c_name)
+    if check.get("saved_model"):
+        log.info(
+            "export: the SavedModel is %s; `run_study.py export --results %s --study %s` "
+            "writes and checks it on a machine with TensorFlow",
+            check["saved_model"], config.results, config.study,
+        )  # fmt: skip
+        return
     log.info(
         "export checked: SavedModel on raw features vs model.keras, max |dp| %.2e on %d rows",
         check["max_abs_difference"],

@@ -7,6 +7,7 @@ python run_study.py --role worker --oracle HOST:PORT         (and its workers)
 python run_study.py generate --rows N --output DIR [--seed S]
 python run_study.py prepare --input RAW --output DIR [--label NAME] [--flags a,b]
 python run_study.py check --data DIR
+python run_study.py export --study NAME     (the SavedModel of a study run without TensorFlow)
 python run_study.py report [--study NAME] [--format json]
 python run_study.py compare STUDY[:TRIAL] STUDY[:TRIAL] ... [--output DIR]
 """
@@ -76,11 +77,42 @@ def cmd_retrain(args) -> None:
         run_best(config, dataset, args.trial)
 
 
+def cmd_export(args) -> None:
+    """The SavedModel of an export made without TensorFlow, written and checked here."""
+    from study.data.prepare import load_dataset
+    from study.store.study_file import read_config
+
+    config = read_config(named_study_dir(args.results, args.study))
+    config.data = args.data or config.data
+    from study.backend import start
+
+    start("tensorflow")  # the SavedModel is TensorFlow's, whatever trained the model
+    from study.best.later_export import write_later
+    from study.store.lock import StudyLock
+
+    dataset = load_dataset(config)
+    with StudyLock(config.study_dir):
+        card = write_later(config.study_dir, dataset)
+    c_check = card.get("c", {}).get("check", {})
+    print(
+        f"SavedModel written and checked: max |dp| {card['export_check']['max_abs_difference']:.2e}"
+        f" against model.keras on {card['export_check']['rows']} rows"
+        + (
+            f"; compiled C against it: max |dp| {c_check['max_abs_difference']:.2e} on "
+            f"{c_check['rows']} rows"
+            if c_check
+            else ""
+        )  # fmt: skip
+        + f" ({config.study_dir / 'best' / 'export'})"
+    )
+
+
 def cmd_predict(args) -> None:
+    from study.backend import has_tensorflow
     from study.best.exported import predict
 
-    if args.engine != "c":
-        quiet_import()  # the SavedModel's TensorFlow
+    if args.engine != "c" and has_tensorflow():
+        quiet_import()  # the SavedModel's TensorFlow (without it: the export says what to do)
     rows = predict(args.model, args.input, args.output, engine=args.engine)
     print(f"predicted {rows} rows into {args.output} ({args.engine})")
 
@@ -152,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "prepare": cmd_prepare,
         "check": cmd_check,
         "retrain": cmd_retrain,
+        "export": cmd_export,
         "predict": cmd_predict,
         "report": cmd_report,
         "compare": cmd_compare,

@@ -73,6 +73,16 @@ def _retrain_parser(sub) -> None:
     add_validation_bins(p)
 
 
+def _export_parser(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write and check the SavedModel of a study exported where TensorFlow was missing",
+    )
+    p.add_argument("--study", default="default", help="study name (default: default)")
+    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument("--data", help="the study's prepared dataset (default: the study's own)")
+
+
 def _predict_parser(sub) -> None:
     p = sub.add_parser("predict", help="apply an exported model to raw feather data")
     p.add_argument("--model", type=Path, required=True, help="an export directory (best/export)")
@@ -152,7 +162,7 @@ def add_validation_bins(parser) -> None:
 
 def add_subcommands(sub) -> None:
     for add in (
-        _generate_parser, _prepare_parser, _check_parser, _retrain_parser, _predict_parser,
-        _report_parser, _compare_parser,
+        _generate_parser, _prepare_parser, _check_parser, _retrain_parser, _export_parser,
+        _predict_parser, _report_parser, _compare_parser,
     ):  # fmt: skip
         add(sub)

@@ -59,3 +59,53 @@ def test_a_study_on_jax_trains_there_and_exports_a_savedmodel(tiny_dataset, tmp_
     import pandas as pd
 
     assert pd.read_feather(out)["predicted_acceptance"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_a_study_without_tensorflow_exports_checked_c_and_export_adds_the_savedmodel(
+    tiny_dataset, tmp_path
+):
+    """A JAX-only machine: `import tensorflow` fails in the study and every process it
+    starts; the study ends 0 with model.keras and the compiled C checked against the Keras
+    model, the missing SavedModel said in one line; `export` (TensorFlow present) then
+    writes a SavedModel that agrees with the C within 1e-5."""
+    from study.testing.no_tensorflow import install
+
+    install(tmp_path / "site")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("KERAS_BACKEND", None)
+    blocked = dict(env, PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), str(ROOT)]))
+    probe = [sys.executable, "-c", "import tensorflow"]
+    assert subprocess.run(probe, env=blocked, capture_output=True).returncode == 1
+    command = [sys.executable, "run_study.py", "--data", str(tiny_dataset), "--results",
+               str(tmp_path), "--backend", "jax", *TINY]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=blocked, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    export = tmp_path / "s" / "best" / "export"
+    assert (export / "model.keras").exists() and not (export / "saved_model").exists()
+    said = [line for line in out.splitlines() if "SavedModel is not written" in line]
+    assert len(said) == 1 and "run_study.py export" in said[0], out[-3000:]
+    card = json.loads((export / "model_card.json").read_text())
+    assert card["c"]["compiled"] and card["c"]["check"]["against"] == "Keras model"
+    assert card["c"]["check"]["max_abs_difference"] <= 1e-5
+    assert card["export_check"]["saved_model"].startswith("not written")
+    predicted = subprocess.run(
+        [sys.executable, "run_study.py", "predict", "--model", str(export), "--input",
+         str(tiny_dataset), "--output", str(tmp_path / "p.feather")],
+        cwd=ROOT, env=blocked, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert predicted.returncode == 2 and "--engine c" in predicted.stderr, predicted.stderr
+    later = subprocess.run(
+        [sys.executable, "run_study.py", "export", "--results", str(tmp_path), "--study", "s"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert later.returncode == 0, (later.stdout + later.stderr)[-3000:]
+    assert "SavedModel written and checked" in later.stdout
+    card = json.loads((export / "model_card.json").read_text())
+    assert (export / "saved_model" / "saved_model.pb").exists()
+    assert card["export_check"]["max_abs_difference"] <= 1e-5
+    assert card["c"]["check"]["against"] == "SavedModel"
+    assert card["c"]["check"]["max_abs_difference"] <= 1e-5
+    assert card["c"]["check"]["rows"] > 0
