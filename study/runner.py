@@ -77,7 +77,7 @@ def _search(config, dataset, role, budget, retrain: bool, report: bool, overwrit
     resuming = check_or_create(config, dataset, overwrite)
     budget.attach(config.study_dir)
     budget.retrain = retrain  # --no-retrain: the search may use it all
-    if role.kind == "chief" and budget.total_s is not None:
+    if role.kind == "chief" and not role.local and budget.total_s is not None:
         print("note: a distributed study has no time budget; --trials ends its search")
         budget.total_s = None
     print(

@@ -195,6 +195,18 @@ def _distributed_arguments(parser: argparse.ArgumentParser) -> None:
     )
     d.add_argument("--oracle", metavar="HOST:PORT", help="where the chief listens (with --role)")
     d.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="run N trials at once on this machine (N per GPU with --gpus): a chief and N "
+        "workers on loopback, each with its share of the cores or of a GPU's memory",
+    )
+    d.add_argument(
+        "--gpus",
+        metavar="LIST",
+        help="with --parallel: the GPUs to spread the workers over, e.g. 0,1 (default: CPU)",
+    )
+    d.add_argument(
         "--worker-id",
         dest="worker_id",
         help="a worker's id, stable across its restarts (default: the Slurm task, else "

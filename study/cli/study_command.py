@@ -88,6 +88,8 @@ def distributed_role(args):
 
 
 def cmd_study(args) -> None:
+    if args.parallel is not None or args.gpus is not None:
+        return cmd_parallel(args)
     role = distributed_role(args)
     if role.kind == "worker":
         return cmd_worker(args, role)
@@ -95,6 +97,38 @@ def cmd_study(args) -> None:
         study_config(args), retrain=not args.no_retrain, report=not args.no_report,
         overwrite=args.overwrite, start=args.start, role=role,
     )  # fmt: skip
+
+
+def cmd_parallel(args) -> None:
+    """--parallel N: this process is the chief on loopback; N workers per device run trials."""
+    from study.cli import parallel
+    from study.search import distributed
+
+    if args.role is not None or args.oracle is not None:
+        raise ConfigError("--parallel starts its own chief and workers: not with --role/--oracle")
+    if args.parallel is None:
+        raise ConfigError("--gpus needs --parallel N (the trials at once on each GPU)")
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
+    slots = parallel.plan(args.parallel, gpus, gpu_memory_mb=parallel.gpu_memory() if gpus else {})
+    config = study_config(args)
+    role = distributed.Role(
+        "chief", parallel.LOOPBACK, parallel.free_port(), distributed.CHIEF_ID, args.handover_s,
+        args.connect_timeout_s, token_file=args.auth_token_file, local=True,
+    )  # fmt: skip
+    threads = slots[0].env.get("OMP_NUM_THREADS", "")
+    cores = f"{threads} core" + ("" if threads == "1" else "s")
+    where = f"on GPUs {', '.join(gpus)}" if gpus else f"on {cores} each"
+    print(
+        f"--parallel {args.parallel}: {len(slots)} workers {where}, chief at {role.address}; "
+        f"their output in {parallel.log_dir(config.results, config.study)}"
+    )
+    token = ["--auth-token-file", args.auth_token_file] if args.auth_token_file else []
+    with parallel.workers(slots, role.address, config.results, config.study, token) as running:
+        role.watch = parallel.watch(running, slots, parallel.log_dir(config.results, config.study))
+        run_study(
+            config, retrain=not args.no_retrain, report=not args.no_report,
+            overwrite=args.overwrite, start=args.start, role=role,
+        )  # fmt: skip
 
 
 def cmd_worker(args, role) -> None:

@@ -35,6 +35,10 @@ class ChiefMixin:
     Mixed in before the study's oracle class (see `chief_class`)."""
 
     handover_s: float = 600.0
+    # --parallel: the chief's time budget (BudgetHooks.budget_stop of its tuner): once it
+    # says why no further trial fits, every worker asking for one is told to stop
+    budget_stop = None
+    budget_spent: str | None = None
 
     def start_chief(self, handover_s: float, events: Path | None) -> None:
         self.handover_s, self._events = handover_s, events
@@ -81,7 +85,7 @@ class ChiefMixin:
     def finished(self) -> bool:
         """Every trial the study will run has been created and has ended."""
         return (
-            len(self.trials) >= self.max_trials
+            (len(self.trials) >= self.max_trials or bool(self.budget_spent))
             and not self.ongoing_trials
             and not kt_compat.retry_queue(self)
         )
@@ -145,6 +149,9 @@ class ChiefMixin:
         silent = [] if resumed else self.silent()
         if silent:
             return self._hand_over(*silent[0], tuner_id)
+        if not resumed and self._out_of_budget():
+            self.tuner_ids.discard(tuner_id)
+            return kt_compat.Trial(self.get_space(), status=kt_compat.kt_status().STOPPED)
         trial = super().create_trial(tuner_id)  # a resumed trial runs again from its start
         if trial.status == kt_compat.kt_status().RUNNING:
             self._heard[trial.trial_id] = time.monotonic()
@@ -154,6 +161,14 @@ class ChiefMixin:
             self.tuner_ids.add(tuner_id)
             return kt_compat.Trial(self.get_space(), status=kt_compat.kt_status().IDLE)
         return trial
+
+    def _out_of_budget(self) -> bool:
+        """Whether the time budget allows no further trial (said once, then remembered)."""
+        if self.budget_spent is None and self.budget_stop is not None:
+            self.budget_spent = self.budget_stop()
+            if self.budget_spent:
+                print(f"{self.budget_spent}; the workers stop as they ask", flush=True)
+        return bool(self.budget_spent)
 
     def _hand_over(self, owner: str, quiet: float, tuner_id: str):
         trial = self.ongoing_trials.pop(owner)
@@ -206,6 +221,8 @@ def serve(tuner, role: Role, on_change=None) -> None:
     oracle = tuner.oracle
     oracle.verbose = 0  # keras-tuner's own trial tables; the chief prints its own lines
     poll_s = min(2.0, role.heartbeat_s)
+    if role.local and tuner.budget is not None and tuner.budget.total_s is not None:
+        oracle.budget_stop = tuner.budget_stop  # --parallel: the study's own time budget
     credentials = role.chief_credentials(tuner.config.study_dir)
     server, servicer = chief_server.start(oracle, role, credentials, poll_s)
     tuner.save()  # the chief's tuner file: a restarted chief reloads the oracle from it
@@ -225,6 +242,11 @@ def serve(tuner, role: Role, on_change=None) -> None:
         while True:
             signals.check()
             time.sleep(0.2)  # the oracle's work runs in the server's threads
+            gone = role.watch() if role.watch is not None and not oracle.finished() else None
+            if gone:
+                from study.errors import StudyStopped
+
+                raise StudyStopped(gone)
             seen = _changes(oracle, seen, on_change)
             if servicer.failure is not None or oracle.finished():
                 done_at = done_at or time.monotonic()

@@ -56,6 +56,8 @@ class Role:
     tls_key: str | None = None
     tls_ca: str | None = None  # worker: the certificate it trusts for the chief
     credentials: auth.Credentials | None = None  # a worker's, once it has read the secret
+    local: bool = False  # chief: of --parallel (its workers on this machine, the budget kept)
+    watch: object = None  # chief of --parallel: () -> why its workers cannot go on, or None
 
     @property
     def address(self) -> str:

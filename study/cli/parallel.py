@@ -1,0 +1,158 @@
+"""`--parallel N [--gpus LIST]`: N trials at once on this machine (N per GPU with --gpus).
+
+The study process becomes the chief of a distributed study on loopback (127.0.0.1, a
+free port; the chief's secret admits only its own workers, README: Security) and starts
+N worker processes, each with its own share of the machine:
+- on CPU, `cores // N` threads each (TensorFlow's intra-op pool, OpenMP; JAX's XLA on
+  one thread where the share is one core);
+- on a GPU, one GPU each (`CUDA_VISIBLE_DEVICES`) and 0.9 / N of its memory: JAX
+  preallocates that fraction (`XLA_PYTHON_CLIENT_MEM_FRACTION`), TensorFlow gets a
+  logical device of that many MiB (`STUDY_GPU_MEMORY_MB`, study/backend.py).
+
+Resume, Hyperband, the report and the final fit are the chief/worker mode's, unchanged;
+the time budget stays the study's: the chief hands out no trial that would not leave
+the final fit and the final stages their time (study/search/chief.py). The workers' ids
+are `local0`, `local1`, ... (`local-gpu<G>-<k>` on GPUs), the same on every run, so a
+killed study run again gives each its running trial back; their output goes to
+`<results>/logs/<study>/<id>.log` (outside the study's directory, which the chief
+creates). A worker dies with the study (PR_SET_PDEATHSIG on Linux).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from study.errors import ConfigError
+
+MEMORY_SHARE = 0.9  # of a GPU's memory, split between the workers on it
+LOOPBACK = "127.0.0.1"
+ENTRY = "from study.cli import main; raise SystemExit(main())"
+
+
+@dataclass
+class Slot:
+    """One worker process: its id, GPU (None: CPU) and environment."""
+
+    worker_id: str
+    gpu: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def plan(
+    n: int, gpus: list[str] | None, cores: int | None = None, gpu_memory_mb: dict | None = None
+) -> list[Slot]:
+    """The workers of `--parallel n` on `gpus` (None: CPU only, `cores` shared)."""
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"--parallel: expected a positive number of trials, found {n!r}")
+    if gpus:
+        share = MEMORY_SHARE / n
+        slots = []
+        for gpu in gpus:
+            env = {
+                "XLA_PYTHON_CLIENT_PREALLOCATE": "true",
+                "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{share:.3f}",
+                "TF_FORCE_GPU_ALLOW_GROWTH": "false",  # the logical device's limit instead
+            }
+            total = (gpu_memory_mb or {}).get(gpu)
+            if total:
+                env["STUDY_GPU_MEMORY_MB"] = str(int(total * share))
+            slots += [Slot(f"local-gpu{gpu}-{k}", gpu, dict(env)) for k in range(n)]
+        return slots
+    threads = max(1, (cores or os.cpu_count() or 1) // n)
+    env = {
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": str(threads),
+        "CUDA_VISIBLE_DEVICES": "-1",  # a CPU study: no worker takes a GPU by accident
+    }
+    if threads == 1:
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        env["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), flags]))
+    return [Slot(f"local{k}", None, dict(env)) for k in range(n)]
+
+
+def gpu_memory() -> dict[str, int]:
+    """MiB of each GPU nvidia-smi lists (empty without one)."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    pairs = (line.split(",") for line in out.splitlines() if "," in line)
+    return {index.strip(): int(float(total)) for index, total in pairs}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the study's process dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def log_dir(results, study: str) -> Path:
+    return Path(results) / "logs" / study
+
+
+@contextlib.contextmanager
+def workers(slots: list[Slot], address: str, results: str, study: str, extra: list[str]):
+    """The worker processes of `slots`, asking the chief at `address`; stopped on exit."""
+    logs = log_dir(results, study)
+    logs.mkdir(parents=True, exist_ok=True)
+    started = []
+    try:
+        for slot in slots:
+            command = [sys.executable, "-c", ENTRY, "--role", "worker", "--oracle", address]
+            command += ["--worker-id", slot.worker_id, "--results", str(results)]
+            command += ["--study", study, *(["--gpu", slot.gpu] if slot.gpu else []), *extra]
+            log = open(logs / f"{slot.worker_id}.log", "a")
+            process = subprocess.Popen(
+                command,
+                env={**os.environ, **slot.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+            started.append((process, log))
+        yield [p for p, _ in started]
+    finally:
+        for process, _ in started:
+            if process.poll() is None:
+                process.terminate()
+        for process, log in started:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=30)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+
+
+def watch(processes: list, slots: list[Slot], logs: Path):
+    """() -> why the study cannot go on (every worker has exited), or None."""
+
+    def why() -> str | None:
+        if any(p.poll() is None for p in processes):
+            return None
+        last = []
+        for slot, process in zip(slots, processes, strict=True):
+            lines = (logs / f"{slot.worker_id}.log").read_text(errors="replace").splitlines()
+            tail = lines[-1] if lines else "(no output)"
+            last.append(f"{slot.worker_id} (exit {process.returncode}): {tail}")
+        return "every worker of --parallel has exited before the search ended: " + "; ".join(last)
+
+    return why
