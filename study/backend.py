@@ -83,6 +83,8 @@ def quiet_import() -> None:
         if has_tensorflow():  # the export's SavedModel needs it; a JAX-only image has none
             import tensorflow as tf
 
+            if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+                tf.config.set_visible_devices([], "GPU")  # the GPU's memory is JAX's
             tf.zeros(1)
     finally:
         if saved is not None:

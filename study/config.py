@@ -156,6 +156,10 @@ class StudyConfig:
                 "tensorboard: the tensorboard package is not installed "
                 '(pip install -e ".[tensorboard]")'
             )
+        from study.backend import has_tensorflow
+
+        if self.tensorboard and not has_tensorflow():  # Keras's callback writes through it
+            raise ConfigError("tensorboard: the per-trial logs need TensorFlow, not installed here")
 
     def _check_durations(self) -> None:
         """The time budget and the trial timeout: durations such as 45s, 30m, 2h."""

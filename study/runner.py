@@ -84,7 +84,8 @@ def _search(config, dataset, role, budget, retrain: bool, report: bool, overwrit
         f"{'resuming' if resuming else 'starting'} study {config.study} in {config.study_dir}: "
         f"up to {config.trials} trials, tuner {config.tuner}, data {dataset.path}"
         + (f", time budget {budget.status()}" if budget.total_s is not None else "")
-        + (f"; chief at {role.address}, waiting for workers" if role.kind else "")
+        + (f"; chief at {role.address}, waiting for workers" if role.kind and role.port else "")
+        + ("; --parallel: the chief on 127.0.0.1, its workers once it listens" * role.local)
     )
     rows = {s: getattr(dataset, s).num_rows for s in ("train", "validation", "test")}
     from study.search.tuner import search_rows

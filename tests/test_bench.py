@@ -21,6 +21,18 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_train.py", {"trial_rows_per_s", "fit_rows_per_s", "gemm_limit_rows_per_s"}),
         ("bench_recipe.py", {"excess_nats", "wall_s", "training_rows"}),
         (
+            "gpu_check.py",
+            {
+                "k1_trial_rows_per_s",
+                "k2_trial_rows_per_s",
+                "k1_trials_per_hour",
+                "k2_trials_per_hour_over_k1",
+                "k2_outside_training",
+                "k2_gpu_mb_per_trial",
+                "k2_excess_nats",
+            },
+        ),
+        (
             "bench_inference.py",
             {
                 "c_ns_per_particle",

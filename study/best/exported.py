@@ -56,6 +56,13 @@ class ExportedModel:
             except ExportError as err:
                 raise DataError(str(err)) from None
             return
+        from study.backend import has_tensorflow
+
+        if not has_tensorflow():
+            raise DataError(
+                "predict: the SavedModel needs TensorFlow, not installed here; "
+                "--engine c serves the compiled C"
+            )
         import tensorflow as tf
 
         saved = str(self.directory / "saved_model")

@@ -79,12 +79,14 @@ def cmd_retrain(args) -> None:
 
 def cmd_export(args) -> None:
     """The SavedModel of an export made without TensorFlow, written and checked here."""
+    from study.backend import has_tensorflow, start
     from study.data.prepare import load_dataset
     from study.store.study_file import read_config
 
+    if not has_tensorflow():
+        raise ConfigError("export: the SavedModel needs TensorFlow, which is not installed here")
     config = read_config(named_study_dir(args.results, args.study))
     config.data = args.data or config.data
-    from study.backend import start
 
     start("tensorflow")  # the SavedModel is TensorFlow's, whatever trained the model
     from study.best.later_export import write_later

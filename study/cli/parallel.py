@@ -11,7 +11,10 @@ N worker processes, each with its own share of the machine:
 
 Resume, Hyperband, the report and the final fit are the chief/worker mode's, unchanged;
 the time budget stays the study's: the chief hands out no trial that would not leave
-the final fit and the final stages their time (study/search/chief.py). The workers' ids
+the final fit and the final stages their time (study/search/chief.py; trials already
+running finish). The chief binds a free port first and starts the workers once it
+listens (`Role.on_serving`), so no worker reads a study.json the chief is replacing and
+no other process can take the port in between. The workers' ids
 are `local0`, `local1`, ... (`local-gpu<G>-<k>` on GPUs), the same on every run, so a
 killed study run again gives each its running trial back; their output goes to
 `<results>/logs/<study>/<id>.log` (outside the study's directory, which the chief
@@ -24,9 +27,9 @@ import contextlib
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,17 +59,19 @@ def plan(
         share = MEMORY_SHARE / n
         slots = []
         for gpu in gpus:
-            env = {
-                "XLA_PYTHON_CLIENT_PREALLOCATE": "true",
+            env = {  # JAX: its share preallocated (unless the caller set otherwise)
+                "XLA_PYTHON_CLIENT_PREALLOCATE": os.environ.get(
+                    "XLA_PYTHON_CLIENT_PREALLOCATE", "true"
+                ),
                 "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{share:.3f}",
-                "TF_FORCE_GPU_ALLOW_GROWTH": "false",  # the logical device's limit instead
             }
             total = (gpu_memory_mb or {}).get(gpu)
-            if total:
+            if total:  # TensorFlow: a logical device of its share instead of growth
                 env["STUDY_GPU_MEMORY_MB"] = str(int(total * share))
+                env["TF_FORCE_GPU_ALLOW_GROWTH"] = "false"
             slots += [Slot(f"local-gpu{gpu}-{k}", gpu, dict(env)) for k in range(n)]
         return slots
-    threads = max(1, (cores or os.cpu_count() or 1) // n)
+    threads = max(1, (cores or usable_cores()) // n)
     env = {
         "TF_NUM_INTRAOP_THREADS": str(threads),
         "TF_NUM_INTEROP_THREADS": "1",
@@ -92,10 +97,23 @@ def gpu_memory() -> dict[str, int]:
     return {index.strip(): int(float(total)) for index, total in pairs}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, as a batch system sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_gpus(gpus: list[str], known: dict) -> None:
+    """Refuse GPUs nvidia-smi does not list (a worker on a missing GPU trains on the CPU)."""
+    if not known:
+        raise ConfigError("--gpus: nvidia-smi lists no GPU on this machine")
+    unknown = [g for g in gpus if g not in known]
+    if unknown:
+        raise ConfigError(
+            f"--gpus: no GPU {', '.join(unknown)} here (nvidia-smi lists {', '.join(known)})"
+        )
 
 
 def _die_with_parent() -> None:
@@ -108,51 +126,62 @@ def log_dir(results, study: str) -> Path:
     return Path(results) / "logs" / study
 
 
-@contextlib.contextmanager
-def workers(slots: list[Slot], address: str, results: str, study: str, extra: list[str]):
-    """The worker processes of `slots`, asking the chief at `address`; stopped on exit."""
-    logs = log_dir(results, study)
-    logs.mkdir(parents=True, exist_ok=True)
-    started = []
-    try:
-        for slot in slots:
+class Workers:
+    """The worker processes of `slots`, started once the chief listens (`start`, its
+    `Role.on_serving`), watched (`why_stopped`, its `Role.watch`), stopped by `stop`."""
+
+    def __init__(self, slots: list[Slot], results, study: str, extra: list[str]):
+        self.slots, self.results, self.study, self.extra = slots, str(results), study, extra
+        self.logs = log_dir(results, study)
+        self.started: list[tuple[subprocess.Popen, object, int]] = []  # process, log, offset
+
+    def start(self, address: str) -> None:
+        import study as package
+
+        root = str(Path(package.__file__).resolve().parents[1])  # this copy of the package
+        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+        self.logs.mkdir(parents=True, exist_ok=True)
+        for slot in self.slots:
             command = [sys.executable, "-c", ENTRY, "--role", "worker", "--oracle", address]
-            command += ["--worker-id", slot.worker_id, "--results", str(results)]
-            command += ["--study", study, *(["--gpu", slot.gpu] if slot.gpu else []), *extra]
-            log = open(logs / f"{slot.worker_id}.log", "a")
-            process = subprocess.Popen(
-                command,
-                env={**os.environ, **slot.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
-            started.append((process, log))
-        yield [p for p, _ in started]
-    finally:
-        for process, _ in started:
-            if process.poll() is None:
-                process.terminate()
-        for process, log in started:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=30)
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            log.close()
+            command += ["--worker-id", slot.worker_id, "--results", self.results]
+            command += ["--study", self.study, *(["--gpu", slot.gpu] if slot.gpu else [])]
+            log = open(self.logs / f"{slot.worker_id}.log", "a")
+            try:
+                process = subprocess.Popen(
+                    [*command, *self.extra],
+                    env={**os.environ, **slot.env, "PYTHONPATH": path},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                )
+            except BaseException:
+                log.close()
+                raise
+            self.started.append((process, log, log.tell()))
 
-
-def watch(processes: list, slots: list[Slot], logs: Path):
-    """() -> why the study cannot go on (every worker has exited), or None."""
-
-    def why() -> str | None:
-        if any(p.poll() is None for p in processes):
+    def why_stopped(self) -> str | None:
+        """Why the study cannot go on (every worker has exited), or None."""
+        if not self.started or any(p.poll() is None for p, _, _ in self.started):
             return None
         last = []
-        for slot, process in zip(slots, processes, strict=True):
-            lines = (logs / f"{slot.worker_id}.log").read_text(errors="replace").splitlines()
+        for slot, (process, log, offset) in zip(self.slots, self.started, strict=True):
+            log.flush()
+            with open(log.name, errors="replace") as f:
+                f.seek(offset)
+                lines = f.read().splitlines()  # this run's lines only
             tail = lines[-1] if lines else "(no output)"
             last.append(f"{slot.worker_id} (exit {process.returncode}): {tail}")
         return "every worker of --parallel has exited before the search ended: " + "; ".join(last)
 
-    return why
+    def stop(self) -> None:
+        for process, _, _ in self.started:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 30
+        for process, log, _ in self.started:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()

@@ -101,6 +101,8 @@ def cmd_study(args) -> None:
 
 def cmd_parallel(args) -> None:
     """--parallel N: this process is the chief on loopback; N workers per device run trials."""
+    import os
+
     from study.cli import parallel
     from study.search import distributed
 
@@ -109,26 +111,33 @@ def cmd_parallel(args) -> None:
     if args.parallel is None:
         raise ConfigError("--gpus needs --parallel N (the trials at once on each GPU)")
     gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else None
-    slots = parallel.plan(args.parallel, gpus, gpu_memory_mb=parallel.gpu_memory() if gpus else {})
+    memory = parallel.gpu_memory() if gpus else {}
+    if gpus:
+        parallel.check_gpus(gpus, memory)
+        # the chief takes GPU memory only as it needs it: the workers' shares are theirs
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    slots = parallel.plan(args.parallel, gpus, gpu_memory_mb=memory)
     config = study_config(args)
     role = distributed.Role(
-        "chief", parallel.LOOPBACK, parallel.free_port(), distributed.CHIEF_ID, args.handover_s,
+        "chief", parallel.LOOPBACK, 0, distributed.CHIEF_ID, args.handover_s,
         args.connect_timeout_s, token_file=args.auth_token_file, local=True,
     )  # fmt: skip
     threads = slots[0].env.get("OMP_NUM_THREADS", "")
     cores = f"{threads} core" + ("" if threads == "1" else "s")
     where = f"on GPUs {', '.join(gpus)}" if gpus else f"on {cores} each"
-    print(
-        f"--parallel {args.parallel}: {len(slots)} workers {where}, chief at {role.address}; "
-        f"their output in {parallel.log_dir(config.results, config.study)}"
-    )
+    logs = parallel.log_dir(config.results, config.study)
+    print(f"--parallel {args.parallel}: {len(slots)} workers {where}; their output in {logs}")
     token = ["--auth-token-file", args.auth_token_file] if args.auth_token_file else []
-    with parallel.workers(slots, role.address, config.results, config.study, token) as running:
-        role.watch = parallel.watch(running, slots, parallel.log_dir(config.results, config.study))
+    workers = parallel.Workers(slots, config.results, config.study, token)
+    role.on_serving, role.watch = workers.start, workers.why_stopped
+    try:
         run_study(
             config, retrain=not args.no_retrain, report=not args.no_report,
             overwrite=args.overwrite, start=args.start, role=role,
         )  # fmt: skip
+    finally:
+        workers.stop()
 
 
 def cmd_worker(args, role) -> None:

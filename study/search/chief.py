@@ -45,6 +45,7 @@ class ChiefMixin:
         self._heard: dict[str, float] = {}
         self._instances: dict[str, tuple[str, float]] = {}  # worker -> (process, last heard)
         self._since = time.monotonic()  # trials running when the chief started: heard now
+        self._exhausted = False  # the oracle said STOPPED with nothing running or queued
 
     def set_state(self, saved):
         super().set_state(saved)
@@ -83,12 +84,14 @@ class ChiefMixin:
         return out
 
     def finished(self) -> bool:
-        """Every trial the study will run has been created and has ended."""
-        return (
-            (len(self.trials) >= self.max_trials or bool(self.budget_spent))
-            and not self.ongoing_trials
-            and not kt_compat.retry_queue(self)
-        )
+        """Every trial the study will run has been created and has ended: all of
+        `max_trials`, or the oracle (its space, a cost bound) or the time budget has
+        said STOPPED with no trial running."""
+        if self.ongoing_trials:
+            return False
+        if self.budget_spent or self._exhausted:
+            return True
+        return len(self.trials) >= self.max_trials and not kt_compat.retry_queue(self)
 
     # keras-tuner's servicer calls these from its threads: each under the oracle's lock,
     # released also when the call raises (kt_compat.synchronized)
@@ -160,6 +163,8 @@ class ChiefMixin:
             # Trials still run: this worker waits, ready to take over a lost one.
             self.tuner_ids.add(tuner_id)
             return kt_compat.Trial(self.get_space(), status=kt_compat.kt_status().IDLE)
+        elif trial.status == kt_compat.kt_status().STOPPED and not kt_compat.retry_queue(self):
+            self._exhausted = True  # the oracle has no further trial: the study has ended
         return trial
 
     def _out_of_budget(self) -> bool:
@@ -222,9 +227,15 @@ def serve(tuner, role: Role, on_change=None) -> None:
     oracle.verbose = 0  # keras-tuner's own trial tables; the chief prints its own lines
     poll_s = min(2.0, role.heartbeat_s)
     if role.local and tuner.budget is not None and tuner.budget.total_s is not None:
-        oracle.budget_stop = tuner.budget_stop  # --parallel: the study's own time budget
+
+        def budget_stop() -> str | None:  # --parallel: the study's own time budget
+            tuner.budget.save()  # what a resumed study counts as spent
+            return tuner.budget_stop()
+
+        oracle.budget_stop = budget_stop
     credentials = role.chief_credentials(tuner.config.study_dir)
     server, servicer = chief_server.start(oracle, role, credentials, poll_s)
+    role.port = role.port or server.port  # port 0 (--parallel): the free one bound
     tuner.save()  # the chief's tuner file: a restarted chief reloads the oracle from it
     log.info(
         "chief serving the oracle at %s (%s, the study's secret required); hand-over after "
@@ -233,6 +244,8 @@ def serve(tuner, role: Role, on_change=None) -> None:
         "TLS" if credentials.tls else "plaintext",
         role.handover_s,
     )
+    if role.on_serving is not None:  # --parallel: its workers, now that it listens
+        role.on_serving(role.address)
     running, end_order = trial_maps(oracle)
     if running:  # a restarted chief: its workers carry on with these
         log.info("still running: %s", ", ".join(f"trial {t} on {w}" for t, w in running.items()))

@@ -58,6 +58,7 @@ class Role:
     credentials: auth.Credentials | None = None  # a worker's, once it has read the secret
     local: bool = False  # chief: of --parallel (its workers on this machine, the budget kept)
     watch: object = None  # chief of --parallel: () -> why its workers cannot go on, or None
+    on_serving: object = None  # chief of --parallel: (address) -> None, once it listens
 
     @property
     def address(self) -> str:

@@ -109,3 +109,17 @@ def test_a_study_without_tensorflow_exports_checked_c_and_export_adds_the_savedm
     assert card["c"]["check"]["against"] == "SavedModel"
     assert card["c"]["check"]["max_abs_difference"] <= 1e-5
     assert card["c"]["check"]["rows"] > 0
+
+
+def test_without_tensorflow_the_tensorboard_logs_and_export_are_refused(monkeypatch, capsys):
+    """Where TensorFlow is missing, --tensorboard (Keras's callback writes through it) is
+    refused before any trial, and `export` says it needs TensorFlow."""
+    import study.backend
+    from study.cli import main
+    from study.config import StudyConfig
+
+    monkeypatch.setattr(study.backend, "has_tensorflow", lambda: False)
+    with pytest.raises(ConfigError, match="tensorboard: the per-trial logs need TensorFlow"):
+        StudyConfig(tensorboard=True).check()
+    assert main(["export", "--study", "none"]) == 2
+    assert "export: the SavedModel needs TensorFlow" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from study.cli.parallel import plan
+from study.cli.parallel import check_gpus, plan, usable_cores
 from study.errors import ConfigError
 from study.search import chief
 from study.testing.presets import tiny
@@ -44,6 +44,37 @@ def test_gpu_workers_split_each_gpu_memory():
     assert "STUDY_GPU_MEMORY_MB" not in slots[2].env  # no total known for GPU 1
     with pytest.raises(ConfigError, match="--parallel: expected a positive number"):
         plan(0, None)
+    with pytest.raises(ConfigError, match="--gpus: no GPU 2 here"):
+        check_gpus(["0", "2"], {"0": 1000, "1": 1000})
+    with pytest.raises(ConfigError, match="nvidia-smi lists no GPU"):
+        check_gpus(["0"], {})
+    assert "TF_FORCE_GPU_ALLOW_GROWTH" not in plan(1, ["1"], gpu_memory_mb={})[0].env
+
+
+def test_the_chief_stops_workers_once_the_budget_holds_no_further_trial(tmp_path):
+    import keras_tuner
+
+    from study.search import kt_compat, recovery
+    from study.search.oracles import OBJECTIVE
+
+    oracle = chief.chief_class(recovery.RandomOracle)(objective=OBJECTIVE, max_trials=5, seed=1)
+    oracle._set_project_dir(str(tmp_path), "tuner")
+    space = keras_tuner.HyperParameters()
+    space.Float("learning_rate", 1e-3, 1e-1, sampling="log")
+    oracle.update_space(space)
+    oracle.start_chief(600.0, tmp_path / "events.jsonl")
+    why = []
+    oracle.budget_stop = lambda: why[0] if why else None
+    first = oracle.create_trial("local0")
+    assert first.status == "RUNNING"
+    why.append("time budget: 1m00s left, kept for the retrain; no further trial fits")
+    assert oracle.create_trial("local1").status == kt_compat.kt_status().STOPPED
+    assert not oracle.finished()  # trial 0 still runs
+    oracle.update_trial(first.trial_id, {"val_bce": 0.5})
+    first.status = "COMPLETED"
+    oracle.end_trial(first)
+    assert oracle.finished() and len(oracle.trials) == 1  # 1 of 5: the budget ended it
+    assert oracle.create_trial("local0").status == kt_compat.kt_status().STOPPED
 
 
 @pytest.mark.parametrize(
@@ -90,7 +121,8 @@ def test_two_trials_at_once_complete_every_trial_once(tiny_dataset, tmp_path):
         _command(tiny_dataset, tmp_path, 4), cwd=ROOT, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert "--parallel 2: 2 workers on 1 core each" in done.stdout
+    threads = max(1, usable_cores() // 2)
+    assert f"--parallel 2: 2 workers on {threads} core{'s' * (threads > 1)} each" in done.stdout
     reports = _reports(tmp_path / "s")
     assert sorted(reports) == ["0", "1", "2", "3"]
     assert {r["status"] for r in reports.values()} == {"COMPLETED"}
