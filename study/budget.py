@@ -139,3 +139,23 @@ def search_should_stop(
         f"time budget: {duration_text(left)} left, kept for {kept}; "
         f"no further trial (~{duration_text(trial_s)}) fits"
     )
+
+
+UNUSED_S = 60.0  # a study that ends with more of its budget left says why
+
+
+def unused(budget: Budget, ended: int, trials: int) -> str | None:
+    """Why a finished study left UNUSED_S or more of its budget (None: it did not)."""
+    left = budget.left()
+    if left is None or left < UNUSED_S:
+        return None
+    if ended >= trials:
+        return (
+            f"{duration_text(left)} of the budget unused: all {trials} trials (--trials) had "
+            "ended and the final fit converged or stopped sooner; a larger --trials spends "
+            "it on the search"
+        )
+    return (
+        f"{duration_text(left)} of the budget unused: the final fit and the final stages took "
+        "less than held back for them"
+    )

@@ -127,6 +127,11 @@ def _search(config, dataset, role, budget, retrain: bool, report: bool, overwrit
     budget.save()
     if budget.total_s is not None:
         print(f"  time budget: {budget.status()}")
+        from study.budget import unused
+
+        why = unused(budget, loop.ended_trials(tuner), config.trials)
+        if why:
+            print(f"  {why}")
 
 
 def _print_front(config, reports: list) -> None:

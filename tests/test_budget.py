@@ -44,6 +44,18 @@ def test_retrain_estimate_scales_with_the_full_split():
     assert retrain_seconds(100_000, 1_000_000, 300_000, full_data=False) == pytest.approx(495)
 
 
+def test_a_study_that_ends_with_minutes_left_says_why():
+    from study.budget import unused
+
+    budget = Budget(1800.0)
+    budget.spent_before = 1800.0 - 642.4  # 10m42s left
+    assert unused(budget, 50, 50).startswith("10m42s of the budget unused: all 50 trials")
+    assert "took less than held back" in unused(budget, 31, 50)
+    budget.spent_before = 1800.0 - 30.0
+    assert unused(budget, 50, 50) is None
+    assert unused(Budget(None), 50, 50) is None
+
+
 def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
     budget = Budget(1000.0)
     budget.spent_before = 500.0  # 500 s left
