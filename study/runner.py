@@ -125,11 +125,16 @@ def _search(config, dataset, role, budget, retrain: bool, report: bool, overwrit
         summary = build_report(config.study_dir, finished=True)
         print(f"  report: {summary['files']['html']}")
     budget.save()
+    _say_budget(budget, loop.ended_trials(tuner), config.trials)
+
+
+def _say_budget(budget, ended: int, trials: int) -> None:
+    """What the study spent of its time budget, and why any minutes are left unused."""
+    from study.budget import unused
+
     if budget.total_s is not None:
         print(f"  time budget: {budget.status()}")
-        from study.budget import unused
-
-        why = unused(budget, loop.ended_trials(tuner), config.trials)
+        why = unused(budget, ended, trials)
         if why:
             print(f"  {why}")
 

@@ -136,9 +136,7 @@ class Workers:
         self.started: list[tuple[subprocess.Popen, object, int]] = []  # process, log, offset
 
     def start(self, address: str) -> None:
-        import study as package
-
-        root = str(Path(package.__file__).resolve().parents[1])  # this copy of the package
+        root = str(Path(__file__).resolve().parents[2])  # this copy of the package
         path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
         self.logs.mkdir(parents=True, exist_ok=True)
         for slot in self.slots:
