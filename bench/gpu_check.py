@@ -57,6 +57,8 @@ def study_command(args, data: Path, results: Path, k: int, gpus: list[str]) -> l
         "--retrain-max-epochs", str(args.retrain_max_epochs), "--time-budget", "none",
         "--no-report", "--parallel", str(k),
     ]  # fmt: skip
+    if args.quick:  # a few thousand rows: the trial's recipe, as the tests' tiny studies
+        command += ["--retrain-recipe", "trial"]
     if gpus:
         command += ["--gpus", ",".join(gpus)]
     if args.backend:
