@@ -78,12 +78,14 @@ def quiet_import() -> None:
             os.dup2(devnull, 2)
         import keras
 
-        _limit_gpu_memory()
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            _limit_gpu_memory()
         keras.ops.zeros(1)  # the device's start (CUDA probing) happens here
         if has_tensorflow():  # the export's SavedModel needs it; a JAX-only image has none
             import tensorflow as tf
 
-            if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+            if backend != "tensorflow":
                 tf.config.set_visible_devices([], "GPU")  # the GPU's memory is JAX's
             tf.zeros(1)
     finally:
@@ -97,7 +99,7 @@ def _limit_gpu_memory() -> None:
     """TensorFlow on a GPU shared by --parallel workers: a logical device of
     `STUDY_GPU_MEMORY_MB` MiB (JAX's share is XLA_PYTHON_CLIENT_MEM_FRACTION)."""
     memory_mb = os.environ.get(GPU_MEMORY)
-    if not memory_mb or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    if not memory_mb:
         return
     import tensorflow as tf
 

@@ -23,9 +23,9 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from study import faults
+from study.best.c_source import keras_on_raw
 from study.data.preprocessing import CLIP, Preprocessing
 from study.errors import ExportError
 from study.store.atomic import swap_directory
@@ -165,9 +165,7 @@ def _export_in_tensorflow(model, pre: Preprocessing, tmp: Path, raw_sample: np.n
     import sys
 
     raw = np.asarray(raw_sample, np.float32)
-    frame = pd.DataFrame(raw.astype(np.float64), columns=pre.features)
-    x = pre.transform(frame)[pre.features].to_numpy(np.float32)
-    trained = model.predict(x, batch_size=8192, verbose=0)[:, 0] if len(x) else np.zeros(0)
+    trained = keras_on_raw(model, pre, raw)
     np.save(tmp / "check_raw.npy", raw)
     np.save(tmp / "check_trained.npy", trained.astype(np.float32))
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
@@ -216,11 +214,7 @@ def check_export(directory: Path, raw_sample: np.ndarray) -> dict:
 
     pre = Preprocessing.load(directory / "preprocessing.json")
     raw = np.asarray(raw_sample, np.float32)
-    frame = pd.DataFrame(raw.astype(np.float64), columns=pre.features)
-    pre_x = pre.transform(frame)[pre.features].to_numpy(np.float32)
-    keras_p = keras.models.load_model(directory / "model.keras").predict(
-        pre_x, batch_size=8192, verbose=0
-    )[:, 0]
+    keras_p = keras_on_raw(keras.models.load_model(directory / "model.keras"), pre, raw)
     loaded = tf.saved_model.load(str(directory / "saved_model"))  # keep: it owns the variables
     saved_p = loaded.serve(raw).numpy()
     difference = float(np.max(np.abs(keras_p - saved_p))) if len(raw) else 0.0

@@ -30,20 +30,18 @@ NEEDED = ("model.keras", "preprocessing.json", "model_card.json")
 def write_later(study_dir: Path, dataset) -> dict:
     """Write and check the SavedModel of `study_dir`'s export, the compiled C checked
     against it on `dataset`'s test rows (the study's data); the updated model card."""
-    from study.backend import has_tensorflow
     from study.best import c_export
-    from study.best.export import TOLERANCE, check_export, versions, write_saved_model
+    from study.best.export import CHECK_ROWS, TOLERANCE, check_export, versions, write_saved_model
 
     directory = Path(study_dir) / "best" / "export"
     restore_swapped(directory)
     for name in NEEDED:
         if not (directory / name).is_file():
             raise ConfigError(f"{directory / name}: missing (has the study exported a model?)")
-    card = json.loads((directory / "model_card.json").read_text())
+    card = _read_card(directory / "model_card.json")
     if card.get("data_fingerprint") not in (None, dataset.fingerprint()):
         raise ConfigError(f"{dataset.path}: not the data this export was validated on")
-    if not has_tensorflow():
-        raise ConfigError("export: the SavedModel needs TensorFlow, which is not installed here")
+    c_name = _c_name(card, directory)
     import keras
 
     from study.data.preprocessing import Preprocessing
@@ -56,17 +54,43 @@ def write_later(study_dir: Path, dataset) -> dict:
     pre = Preprocessing.load(tmp / "preprocessing.json")
     raw = check_raw_rows(dataset)
     write_saved_model(model, pre, tmp / "saved_model")
-    card["export_check"] = check_export(tmp, raw[:5_000])
-    if card.get("c", {}).get("compiled"):  # built again here: -march=native is this CPU's
+    card["export_check"] = check_export(tmp, raw[:CHECK_ROWS])
+    if c_name is not None:  # built again here: -march=native is this CPU's
         shutil.rmtree(tmp / c_export.DIRECTORY, ignore_errors=True)
-        card["c"] = c_export.export_c(model, pre, tmp, raw, TOLERANCE, card["c"]["name"])
-    card["versions"] = {**card.get("versions", {}), **versions()}
+        card["c"] = c_export.export_c(model, pre, tmp, raw, TOLERANCE, c_name)
+    card["versions"] = versions()
     card["saved_model_date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds"
     )
     (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     swap_directory(tmp, directory)
     return card
+
+
+def _read_card(path: Path) -> dict:
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path}: not a model card ({err})") from None
+    if not isinstance(card, dict):
+        raise ConfigError(f"{path}: not a model card (expected a JSON object)")
+    return card
+
+
+def _c_name(card: dict, directory: Path) -> str | None:
+    """The C library's name the card records (None: no library was compiled), refused
+    unless it is a plain C identifier: the card is a results file, the name becomes paths
+    and C symbols."""
+    from study.names import c_name_problem
+
+    c = card.get("c")
+    if not isinstance(c, dict) or not c.get("compiled"):
+        return None
+    name = c.get("name")
+    problem = c_name_problem(name)
+    if problem:
+        raise ConfigError(f"{directory / 'model_card.json'}: C name {name!r}: {problem}")
+    return name
 
 
 def check_raw_rows(dataset) -> np.ndarray:

@@ -97,10 +97,22 @@ def test_a_study_without_tensorflow_exports_checked_c_and_export_adds_the_savedm
         cwd=ROOT, env=blocked, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert predicted.returncode == 2 and "--engine c" in predicted.stderr, predicted.stderr
-    later = subprocess.run(
-        [sys.executable, "run_study.py", "export", "--results", str(tmp_path), "--study", "s"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    export_command = [
+        sys.executable, "run_study.py", "export", "--results", str(tmp_path), "--study", "s",
+    ]  # fmt: skip
+    # a model card is a results file: a C name in it that is a path is refused, nothing written
+    honest = (export / "model_card.json").read_text()
+    forged = json.loads(honest)
+    forged["c"]["name"] = "../../evil"
+    (export / "model_card.json").write_text(json.dumps(forged))
+    refused = subprocess.run(export_command, cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "C name '../../evil': expected a C identifier" in refused.stderr
+    assert not (export / "saved_model").exists() and not list(tmp_path.rglob("evil*"))
+    (export / "model_card.json").write_text(honest)
+    later = subprocess.run(export_command, cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
     assert later.returncode == 0, (later.stdout + later.stderr)[-3000:]
     assert "SavedModel written and checked" in later.stdout
     card = json.loads((export / "model_card.json").read_text())
