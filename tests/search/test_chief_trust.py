@@ -1,6 +1,6 @@
 """The chief's port and its faults: only the study's workers are admitted, a bad call is an
-error answered (never a held lock), a second live worker under one id is refused, a silent
-trial process is killed; then chiefs and workers as processes (the slow part)."""
+error answered (never a held lock), a second live worker under one id is refused; then
+chiefs and workers as processes (the slow part). A silent trial process: test_trial_timeout.py."""
 
 from __future__ import annotations
 
@@ -18,13 +18,10 @@ import pytest
 from test_distributed import Cluster, events
 
 from study import faults
-from study.cli import main
 from study.errors import ConfigError
 from study.search import auth, chief, chief_server, distributed, kt_compat, recovery
 from study.search.oracles import OBJECTIVE
-from study.search.trial_process import SILENCE_FIRST_S, SILENCE_FLOOR_S, silence_limit
-from study.store.records import TrialRecords, TrialReport
-from study.testing.presets import study_argv
+from study.store.records import TrialRecords
 
 
 # -- a chief's server on loopback, with an oracle and no training ------------------------
@@ -305,36 +302,6 @@ def test_wildcard_bind_warns(caplog):
     assert sum("every interface" in r.getMessage() for r in caplog.records) == 1
 
 
-# -- a silent trial process ------------------------------------------------------------
-def test_a_hung_trial_process_is_failed_after_its_timeout_and_the_study_goes_on(
-    tiny_dataset, tmp_path, monkeypatch, capsys
-):
-    monkeypatch.setenv(faults.VARIABLE, "hang:child-epoch#0")  # trial 0's first epoch hangs
-    results = tmp_path / "r"
-    begin = time.monotonic()
-    code = main(study_argv(tiny_dataset, results, 2, "--no-retrain", "--trial-timeout", "30s"))
-    wall = time.monotonic() - begin
-    assert code == 0, capsys.readouterr().err
-    trials = results / "s" / "trials"
-    found = {p.parent.name: json.loads(p.read_text()) for p in trials.glob("*/report.json")}
-    assert found["0"]["status"] == "FAILED"
-    assert "sent nothing for 30 s (--trial-timeout 30 s); killed" in found["0"]["message"]
-    assert found["1"]["status"] == "COMPLETED"
-    assert wall < 240
-
-
-def test_the_derived_trial_timeout():
-    def report(status, seconds):
-        return TrialReport(trial_id="0", status=status, seconds=seconds)
-
-    assert silence_limit(None, []) == SILENCE_FIRST_S == 1800
-    assert silence_limit(None, [report("COMPLETED", 4.0)]) == SILENCE_FLOOR_S == 120  # 10 x 4 s
-    reports = [report("COMPLETED", 4.0), report("FAILED", 900.0), report("PRUNED", 30.0)]
-    assert silence_limit(None, reports) == 300.0  # the failed 900 s trial does not count
-    assert silence_limit("90s", reports) == 90.0
-    assert silence_limit("1h", []) == 3600.0
-
-
 # -- chiefs and workers as processes ------------------------------------------------------
 @pytest.mark.slow
 def test_a_live_chief_admits_only_its_workers_and_survives_an_unknown_trial_id(
@@ -499,14 +466,3 @@ def test_a_secret_that_grpc_cannot_send_is_refused(tmp_path):
     path.write_text("é" * 40 + "\n")
     with pytest.raises(ConfigError, match="printable ASCII"):
         auth.read_secret(path)
-
-
-def test_record_values_that_lie_do_not_break_the_timeout():
-    lies = [
-        TrialReport.from_dict({"trial_id": "0", "status": "COMPLETED", "seconds": v})
-        for v in ("x", 1e300, True, -5, None)
-    ]
-    assert silence_limit(None, lies) == SILENCE_FIRST_S
-    fifty = TrialReport(trial_id="1", status="COMPLETED", seconds=50)
-    assert silence_limit(None, [*lies, fifty]) == 500
-    assert silence_limit("100000h", []) == 7 * 86400
