@@ -334,5 +334,8 @@ def test_chief_killed_and_restarted_keeps_the_workers_trials(tiny_dataset, tmp_p
     # A trial created in the instant of the kill is saved in oracle.json before its line
     # reaches workers.jsonl: its start line may be missing (seen once in 3 suite runs).
     assert len({"0", "1", "2", "3", "4"} - set(starts)) <= 1
-    assert not [t for event, t in log if event in ("handover", "resume")]
+    assert not [t for event, t in log if event == "handover"]
+    # Likewise, the worker whose create call the kill cut gets that trial back from the
+    # restarted chief as a "resume" (seen once in a clean-clone CI run): at most that one.
+    assert len([t for event, t in log if event == "resume"]) <= 1
     assert sorted(t for event, t in log if event == "end") == ["0", "1", "2", "3", "4"]
