@@ -84,6 +84,8 @@ class StudyConfig:
     objectives: str = "val_bce"  # val_bce | val_bce,cost: Optuna's multi-objective search
     # (tpe, gp) of validation cross-entropy and estimated compiled-C ns a particle
     c_name: str = "acceptance"  # the exported C function (scikinC's entry; NAME_batch too)
+    c_march: str = "baseline"  # the CPUs the C library is compiled for: baseline (x86-64-v2,
+    # armv8-a on aarch64: every grid node), x86-64-v3, x86-64-v4, armv8-a or native
     validation_bins: dict = field(default_factory=dict)  # the kinematic-bin validation's spec
     # (study/binning.py); {}: LHCb's eta and phi in momentum slices per species
 
@@ -105,6 +107,7 @@ class StudyConfig:
         "backend",
         "validation_bins",
         "c_name",
+        "c_march",
     )
 
     def check(self) -> None:
@@ -177,8 +180,7 @@ class StudyConfig:
         """Where the final fit starts, its recipe, and the label smoothing."""
         if self.retrain_from not in RETRAIN_STARTS:
             raise ConfigError(
-                f"retrain_from: expected {' or '.join(RETRAIN_STARTS)}, "
-                f"found {self.retrain_from!r}"
+                f"retrain_from: expected {' or '.join(RETRAIN_STARTS)}, found {self.retrain_from!r}"
             )
         if self.retrain_recipe not in RETRAIN_RECIPES:
             raise ConfigError(
@@ -219,6 +221,12 @@ class StudyConfig:
         problem = c_name_problem(self.c_name)
         if problem:  # study/names.py: no keyword, libc name or generated symbol
             raise ConfigError(f"c_name: {problem}, found {self.c_name!r}")
+        from study.names import MARCHES
+
+        if self.c_march not in MARCHES:
+            raise ConfigError(
+                f"c_march: expected one of {', '.join(MARCHES)}, found {self.c_march!r}"
+            )
 
     def search_space(self) -> dict:
         """The default space with `narrowed` and `fixed` applied."""

@@ -5,7 +5,9 @@
   process (`StudyInUse`), a chief that does not answer (`ChiefUnreachable`);
 - `StudyStopped` (exit 1): the study stopped before its trials were done;
 - `InternalError` (exit 1): a result the study cannot trust or rebuild (an export
-  that does not reproduce the trained model, a torn file nothing can repair).
+  that does not reproduce the trained model, a torn file nothing can repair);
+- `CCheckFailed` (exit 3): the export landed whole (model.keras, SavedModel, card) but its
+  compiled C failed its check and was set aside in best/export/c-failed-check/.
 
 The command line prints each as one line (`error: ...`; internal failures add a
 hint); `--debug` shows the traceback. Any other exception is a bug: one line, the
@@ -52,6 +54,18 @@ class InternalError(StudyError, RuntimeError):
 
 class ExportError(InternalError):
     """The exported model does not reproduce the trained one."""
+
+
+class CCheckFailed(ExportError):
+    """The compiled C disagrees with the float32 arithmetic it implements; `record` is the
+    model card's `c` entry (the figures and the message)."""
+
+    exit_code = 3
+    hint = "the export landed without its C library; `run_study.py export` builds it again"
+
+    def __init__(self, message: str, record: dict | None = None):
+        super().__init__(message)
+        self.record = record or {}
 
 
 class StateError(InternalError):

@@ -62,7 +62,7 @@ C_LIBRARY = frozenset(
 )
 # what the generated C defines behind NAME_ (study/best/c_source.py, c_runtime.py)
 C_INTERNALS = re.compile(
-    r"interp|ndtri|tanh_rational|erf_rational|activate|preprocess|dense_\d+|forward_\d+"
+    r"interp|ndtri|tanh_rational|activate|preprocess|dense_\d+|forward_\d+"
     r"|DENSE|FORWARD|REFERENCES|RM|[WB]\d+|WOUT|BOUT|QM?_\d+"
 )
 
@@ -141,3 +141,21 @@ def shown(name) -> str:
     """`name` for a one-line message: quoted and escaped, at most 80 characters."""
     text = repr(name)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+# The CPUs the exported C library is compiled for (study/best/c_export.py): "baseline" is
+# the architecture's oldest generation still on grid nodes, "native" the building CPU.
+BASELINES = {"x86_64": "x86-64-v2", "amd64": "x86-64-v2", "aarch64": "armv8-a", "arm64": "armv8-a"}
+MARCHES = ("baseline", "x86-64-v2", "x86-64-v3", "x86-64-v4", "armv8-a", "native")
+
+
+def march_flag(march: str = "baseline") -> str | None:
+    """`-march=...` for `march` ("baseline": this architecture's BASELINES entry; None
+    where it has none, the compiler's default)."""
+    import platform
+
+    if march not in MARCHES:
+        raise ValueError(f"c_march: expected one of {', '.join(MARCHES)}, found {march!r}")
+    if march == "baseline":
+        march = BASELINES.get(platform.machine().lower())
+    return f"-march={march}" if march else None

@@ -116,8 +116,7 @@ def _search(config, dataset, role, budget, retrain: bool, report: bool, overwrit
     print(f"  table: {config.study_dir / 'trials.csv'}")
     if config.multi_objective:
         _print_front(config, tuner.records.reports())
-    if retrain and best:
-        run_best(config, dataset, None, budget)
+    failed = run_best(config, dataset, None, budget) if retrain and best else None
     if report:
         from study.report import build_report
 
@@ -126,6 +125,8 @@ def _search(config, dataset, role, budget, retrain: bool, report: bool, overwrit
         print(f"  report: {summary['files']['html']}")
     budget.save()
     _say_budget(budget, loop.ended_trials(tuner), config.trials)
+    if failed is not None:
+        raise failed  # the study's exit status says it: 3 (study/errors.py)
 
 
 def _say_budget(budget, ended: int, trials: int) -> None:
@@ -155,8 +156,9 @@ def _print_front(config, reports: list) -> None:
     )
 
 
-def run_best(config, dataset, trial_id, budget=None) -> None:
-    """Retrain, validate and export (study/best/pipeline.py), and say where it went."""
+def run_best(config, dataset, trial_id, budget=None):
+    """Retrain, validate and export (study/best/pipeline.py), and say where it went; the
+    CCheckFailed of an export that landed without its C library (None: it has one)."""
     from study.best.pipeline import run_best as run
 
     summary = run(config, dataset, trial_id, budget)
@@ -164,3 +166,10 @@ def run_best(config, dataset, trial_id, budget=None) -> None:
         f"best trial {summary['trial_id']} retrained, validated and exported to {summary['export']}"
         + ("" if summary["converged"] else f" (NOT converged: {summary['reason']})")
     )
+    failed = summary["c_check_failed"]
+    if failed is not None:
+        print(
+            f"  C library: FAILED its check, set aside in {summary['export']}/c-failed-check/ "
+            "(the model card's c.check_failed says why); the rest of the export is whole"
+        )
+    return failed

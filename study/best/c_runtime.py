@@ -1,7 +1,9 @@
 """The fixed parts of the generated C (study/best/c_source.py writes the rest): numpy's
-interp, the normal quantile function, tanh and erf as Eigen computes them, and the
-Dense layer for P particles. Every symbol is static and named `@NAME@_...` (the
-export's name replaces @NAME@), so the library exports only NAME and NAME_batch."""
+interp, the normal quantile function, tanh as Eigen computes it and the Dense layer for P
+particles (each sum taken in the input's order, one float rounding for a product and one for
+a sum: c_source.c_order_reference repeats it exactly). Every symbol is static and named
+`@NAME@_...` (the export's name replaces @NAME@), so the library exports only NAME and
+NAME_batch."""
 
 PREAMBLE = r"""
 #include <math.h>
@@ -58,7 +60,8 @@ static double @NAME@_ndtri(double p)
 
 TANH = r"""
 /* tanh as Eigen (TensorFlow's CPU kernels) computes it: a 13/6 rational function on
-   [-7.905, 7.905], x itself below 4e-4; |error| < 4e-7, and no call: it vectorises. */
+   [-7.905, 7.905], x itself below 4e-4; |error| < 4e-7, and no call: it vectorises.
+   c_source.tanh_rational repeats it operation for operation in numpy float32. */
 static inline float @NAME@_tanh_rational(float x)
 {
     const float c = 7.90531110763549805f;
@@ -77,24 +80,6 @@ static inline float @NAME@_tanh_rational(float x)
     return fabsf(x) < 0.0004f ? x : a * p / q;
 }
 
-/* erf as Eigen computes it: a 13/8 rational function on [-4, 4]; |error| < 5e-7. */
-static inline float @NAME@_erf_rational(float x)
-{
-    const float a = x > 4.0f ? 4.0f : (x < -4.0f ? -4.0f : x), x2 = a * a;
-    float p = -2.72614225801306e-10f;
-    p = p * x2 + 2.77068142495902e-08f;
-    p = p * x2 - 2.10102402082508e-06f;
-    p = p * x2 - 5.69250639462346e-05f;
-    p = p * x2 - 7.34990630326855e-04f;
-    p = p * x2 - 2.95459980854025e-03f;
-    p = p * x2 - 1.60960333262415e-02f;
-    float q = -1.45660718464996e-05f;
-    q = q * x2 - 2.13374055278905e-04f;
-    q = q * x2 - 1.68282697438203e-03f;
-    q = q * x2 - 7.37332916720468e-03f;
-    q = q * x2 - 1.42647390514189e-02f;
-    return a * p / q;
-}
 """
 
 DENSE = r"""

@@ -32,15 +32,26 @@ from study.best.c_runtime import DENSE, PREAMBLE, TANH
 from study.data.preprocessing import CLIP
 from study.names import c_name_problem
 
-ACTIVATIONS = {  # Keras's, in float
+ACTIVATIONS = {  # Keras's; none depends on which libm a machine has (ACCURACY)
+    # Eigen's rational tanh, in float with no call: it vectorises, and TensorFlow's CPU
+    # kernels compute the same; numpy repeats it bit for bit (tanh_rational)
     "tanh": "@NAME@_tanh_rational(v)",
     "relu": "(v > 0.0f ? v : 0.0f)",
-    # gelu through libm's erff: the rational erf's 4e-7 compounds over deep gelu stacks
-    # to ~1e-5 (measured on a 10 x 100 gelu export); tanh's stays at ~1e-7
-    "gelu": "0.5f * v * (1.0f + erff(v * 0.70710678118654752f))",
+    # gelu in double through erfc (no cancellation for v < 0), rounded once to float
+    "gelu": "(float)(0.5 * (double)v * erfc(-0.70710678118654752 * (double)v))",
     "silu": "0.5f * v * (1.0f + @NAME@_tanh_rational(0.5f * v))",  # x sigmoid(x)
     "swish": "0.5f * v * (1.0f + @NAME@_tanh_rational(0.5f * v))",
     "linear": "v",
+}
+# What each activation guarantees on every CPU, measured on a sweep of floats against the
+# exact function (tests/best/test_c_activations.py; bench/README.md has the figures).
+ACCURACY = {
+    "tanh": "Eigen's rational: |error| < 4e-7 (at most 8 float ulps), bit for bit on every CPU",
+    "relu": "exact",
+    "gelu": "double erfc rounded once: at most 1 float ulp (+1e-40 absolute)",
+    "silu": "0.5 v (1 + tanh(v/2)) with the rational tanh: |error| < 4e-7 |v| + 1 float ulp",
+    "swish": "0.5 v (1 + tanh(v/2)) with the rational tanh: |error| < 4e-7 |v| + 1 float ulp",
+    "linear": "exact",
 }
 BLOCK = 16  # widths are padded to a multiple of this (whole vectors)
 PARTICLES = 8  # particles sharing each weight row in the batch path
@@ -104,22 +115,53 @@ def network_layers(model) -> tuple[list[tuple[np.ndarray, np.ndarray, str]], str
     for layer in dense:
         kernel, bias = (np.asarray(v, np.float32) for v in layer.get_weights())
         activation = layer.activation.__name__
-        if activation not in ACTIVATIONS and activation != "sigmoid":
-            raise ValueError(f"layer {layer.name}: activation {activation} has no C form here")
+        wanted = ("sigmoid",) if layer is dense[-1] else tuple(ACTIVATIONS)
+        if activation not in wanted:
+            raise ValueError(
+                f"layer {layer.name}: activation {activation!r}, expected one of {wanted}"
+            )
+        if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
+            raise ValueError(f"layer {layer.name}: weights that are not finite numbers")
         layers.append((kernel, bias, activation))
     return layers[:-1], layers[-1]
+
+
+def activations_of(model) -> list[str]:
+    """The hidden layers' activations, each once."""
+    return sorted({activation for _, _, activation in network_layers(model)[0]})
+
+
+def preprocessing_problem(pre) -> str | None:
+    """What makes `pre` no preprocessing the C can be generated from (None: it is one):
+    finite, increasing references in [0, 1]; for each continuous feature as many finite,
+    non-decreasing quantiles; every flag and continuous column a feature."""
+    r = np.asarray(pre.references, np.float64)
+    if r.ndim != 1 or len(r) < 2 or not np.all(np.isfinite(r)) or np.any(np.diff(r) <= 0):
+        return "references: expected at least 2 finite, increasing numbers"
+    if r[0] < 0 or r[-1] > 1:
+        return "references: expected numbers in [0, 1]"
+    for c in [*pre.continuous, *pre.flags]:
+        if c not in pre.features:
+            return f"column {c!r} is no feature"
+    for c in pre.continuous:
+        q = np.asarray(pre.quantiles.get(c, ()), np.float64)
+        if q.shape != r.shape:
+            return f"feature {c!r}: {q.size} quantiles for {len(r)} references"
+        if not np.all(np.isfinite(q)) or np.any(np.diff(q) < 0):
+            return f"feature {c!r}: quantiles that are not finite, non-decreasing numbers"
+    return None
 
 
 def reference(model, pre, raw: np.ndarray) -> np.ndarray:
     """The exact arithmetic's answer: numpy's preprocessing (float32 inputs to the
     network, as both engines feed it) and the network in float64."""
-    from scipy.special import erf
+    from scipy.special import erfc
 
     frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
     h = pre.transform(frame)[pre.features].to_numpy(np.float64)
     functions = {
         "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0),
-        "gelu": lambda v: 0.5 * v * (1.0 + erf(v / np.sqrt(2.0))),
+        "gelu": lambda v: 0.5 * v * erfc(-v / np.sqrt(2.0)),
         "silu": lambda v: v / (1.0 + np.exp(-v)), "swish": lambda v: v / (1.0 + np.exp(-v)),
         "linear": lambda v: v,
     }  # fmt: skip
@@ -129,6 +171,57 @@ def reference(model, pre, raw: np.ndarray) -> np.ndarray:
         h = out if k == 0 else h + out
     z = h @ k_out.astype(np.float64)[:, 0] + float(b_out[0])
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def tanh_rational(x: np.ndarray) -> np.ndarray:
+    """The C's @NAME@_tanh_rational in numpy float32, operation for operation."""
+    f = np.float32
+    x = np.asarray(x, f)
+    a = np.clip(x, f(-7.90531110763549805), f(7.90531110763549805))
+    x2 = a * a
+    p = f(-2.76076847742355e-16)
+    for c in (2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+              1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03):  # fmt: skip
+        p = p * x2 + f(c)
+    q = f(1.19825839466702e-06)
+    for c in (1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03):
+        q = q * x2 + f(c)
+    return np.where(np.abs(x) < f(0.0004), x, a * p / q).astype(f)
+
+
+def c_order_reference(model, pre, raw: np.ndarray) -> np.ndarray:
+    """The compiled C's own float32 arithmetic, repeated in numpy: the inputs rounded once
+    from numpy's double preprocessing, each Dense sum taken in the input's order (one
+    rounding for the product, one for the sum: the C is built with -ffp-contract=off), each
+    activation and the output's sigmoid computed in double and rounded once (ACTIVATIONS).
+    A C that computes this network agrees with it to the last bits; one that computes
+    anything else does not. Costs rows x parameters numpy operations: a few thousand rows."""
+    from scipy.special import erfc
+
+    frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
+    h = pre.transform(frame)[pre.features].to_numpy(np.float64).astype(np.float32)
+
+    def silu(v):
+        return np.float32(0.5) * v * (np.float32(1.0) + tanh_rational(np.float32(0.5) * v))
+
+    functions = {
+        "tanh": tanh_rational, "relu": lambda v: np.maximum(v, np.float32(0.0)),
+        "gelu": lambda v: (0.5 * v.astype(np.float64)
+                           * erfc(-0.70710678118654752 * v.astype(np.float64))),
+        "silu": silu, "swish": silu, "linear": lambda v: v,
+    }  # fmt: skip
+    hidden, (k_out, b_out, _) = network_layers(model)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k, (kernel, bias, activation) in enumerate(hidden):
+            acc = np.repeat(bias[None, :], len(h), axis=0)
+            for i in range(kernel.shape[0]):
+                acc += h[:, i : i + 1] * kernel[i]
+            out = functions[activation](acc).astype(np.float32)
+            h = out if k == 0 else h + out
+        z = np.full(len(h), b_out[0], np.float32)
+        for j in range(k_out.shape[0]):
+            z += h[:, j] * k_out[j, 0]
+        return (1.0 / (1.0 + np.exp(-z.astype(np.float64)))).astype(np.float32)
 
 
 def float32_reference(export_dir, raw: np.ndarray, model=None) -> tuple[np.ndarray, str]:
@@ -170,6 +263,9 @@ def generate(model, pre, name: str = "acceptance") -> tuple[str, str]:
     problem = c_name_problem(name)
     if problem:
         raise ValueError(f"C name {name!r}: {problem}")
+    problem = preprocessing_problem(pre)
+    if problem:
+        raise ValueError(f"preprocessing: {problem}")
     hidden, (k_out, b_out, out_act) = network_layers(model)
     if out_act != "sigmoid" or k_out.shape[1] != 1:
         raise ValueError("the output layer is not Dense(1, sigmoid)")
@@ -258,7 +354,7 @@ def _forward(hidden: list, acts: list, n_features: int, wp: int) -> str:
         "    for (int q = 0; q < P; q++) { \\\n"
         "        float z = @NAME@_BOUT; \\\n"
         f"        for (int j = 0; j < {wp}; j++) z += h[q * {wp} + j] * @NAME@_WOUT[j]; \\\n"
-        "        out[q] = 1.0f / (1.0f + expf(-z)); \\\n"
+        "        out[q] = (float)(1.0 / (1.0 + exp(-(double)z))); \\\n"
         "    } \\\n"
         f"}}\n@NAME@_FORWARD(1)\n@NAME@_FORWARD({PARTICLES})\n#undef @NAME@_FORWARD\n\n"
         "float *@NAME@(float *output, const float *input)\n{\n"

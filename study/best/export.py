@@ -110,16 +110,28 @@ def versions() -> dict:
     return out
 
 
+def fresh_directory(path: Path) -> Path:
+    """`path` as a new, empty directory of ours: a link or file there is removed (never
+    followed), a leftover directory removed whole; a removal that fails is an error."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
 def export_model(
     model, pre: Preprocessing, directory: Path, card: dict, raw_sample: np.ndarray,
-    c_name: str = "acceptance",
+    c_name: str = "acceptance", c_march: str = "baseline",
 ) -> dict:  # fmt: skip
     """Write, reload and check the export (the SavedModel on the first CHECK_ROWS rows of
-    `raw_sample`, the compiled C on all of them); returns the SavedModel check's figures."""
+    `raw_sample`, the compiled C on all of them); returns the SavedModel check's figures.
+    A C that fails its check does not hold the rest back: the export lands with the C set
+    aside in `c-failed-check/` and the failure in the card, then CCheckFailed is raised."""
     directory = Path(directory)
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = fresh_directory(directory.with_name(directory.name + ".tmp"))
     model.save(tmp / "model.keras")
     pre.save(tmp / "preprocessing.json")
     import keras
@@ -134,9 +146,7 @@ def export_model(
         check = check_export(tmp, sample)
     else:  # the SavedModel needs TensorFlow's graph: written by a TensorFlow child
         check = _export_in_tensorflow(model, pre, tmp, sample)
-    from study.best.c_export import export_c
-
-    c_record = export_c(model, pre, tmp, np.asarray(raw_sample, np.float32), TOLERANCE, c_name)
+    c_record, failed = build_c(model, pre, tmp, np.asarray(raw_sample, np.float32), c_name, c_march)
     card = {
         **card,
         "c": c_record,
@@ -154,7 +164,24 @@ def export_model(
     (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     faults.point("export")
     swap_directory(tmp, directory)
+    if failed is not None:
+        raise failed
     return check
+
+
+def build_c(model, pre, directory: Path, raw: np.ndarray, c_name: str, c_march: str):
+    """(the card's `c` record, None) for a checked C library in `directory/c/`; where its
+    check fails, (the record, the CCheckFailed to raise once the export has landed), the
+    library moved to `directory/c-failed-check/` so that nothing loads it by mistake."""
+    from study.best import c_export
+    from study.errors import CCheckFailed
+
+    try:
+        return c_export.export_c(model, pre, directory, raw, c_name, c_march), None
+    except CCheckFailed as failed:
+        os.replace(directory / c_export.DIRECTORY, directory / c_export.FAILED)
+        record = {**failed.record, "compiled": False, "kept_aside": c_export.FAILED}
+        return record, failed
 
 
 def _export_in_tensorflow(model, pre: Preprocessing, tmp: Path, raw_sample: np.ndarray) -> dict:

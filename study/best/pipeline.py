@@ -16,6 +16,19 @@ from study.store.records import write_history
 
 log = logging.getLogger(__name__)
 C_CHECK_ROWS = 100_000  # raw test rows the compiled C is checked on (SavedModel: 5,000)
+FINAL = "final"  # best/final/: the final fit's model until its export has landed
+
+
+def check_raw_rows(dataset) -> np.ndarray:
+    """The first C_CHECK_ROWS rows of the test split in physical units (the features)."""
+    from study.errors import ExportError
+
+    frame = dataset.test.to_pandas(dataset.features)[:C_CHECK_ROWS]
+    physical = dataset.preprocessing.inverse_transform(frame)
+    rows = physical[dataset.features].to_numpy(np.float32)
+    if not len(rows):
+        raise ExportError(f"{dataset.path}: no test rows to check the export on")
+    return rows
 
 
 def predict_split(model, reader) -> tuple[np.ndarray, np.ndarray]:
@@ -26,21 +39,42 @@ def predict_split(model, reader) -> tuple[np.ndarray, np.ndarray]:
 def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=None) -> dict:
     """Retrain, validate and export; return the summary figures. A time budget (a
     study.budget.Budget) leaves the retrain what the final stages do not need."""
+    from study.errors import CCheckFailed
     from study.store.checkpoint import Checkpoint
     from study.store.study_file import restore_study
 
     best_dir = config.study_dir / "best"
     restore_study(config.study_dir)  # a swap of best/export cut between its renames
     trial, done = _retrain(config, dataset, trial_id, budget)
-    metrics, physical = _validate(config, dataset, trial, done)
-    _export(config, dataset, trial, done, metrics, physical)
+    metrics, _ = _validate(config, dataset, trial, done)
+    card = _card(config, dataset, trial, done, metrics)
+    save_final(best_dir / FINAL, done.model, card)  # `run_study.py export` starts from it
     Checkpoint(best_dir / "checkpoint").clear()
+    failed = None
+    try:
+        export_final(config, dataset, done.model, card)
+    except CCheckFailed as err:
+        failed = err
     return {
         **_headline(metrics),
         **done.convergence,
         "trial_id": trial.trial_id,
         "export": str(best_dir / "export"),
+        "c_check_failed": failed,
     }
+
+
+def save_final(directory, model, card: dict) -> None:
+    """best/final/: the final fit's model.keras and the model card's first fields, swapped
+    in whole: an export cut short (a kill, a crash, a check that fails) is finished from it
+    by `run_study.py export`, without training again."""
+    from study.best.export import fresh_directory
+    from study.store.atomic import swap_directory
+
+    tmp = fresh_directory(directory.with_name(directory.name + ".tmp"))
+    model.save(tmp / "model.keras")
+    write_json_atomic(tmp / "card.json", card)
+    swap_directory(tmp, directory)
 
 
 def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
@@ -112,11 +146,9 @@ def _validate(config: StudyConfig, dataset, trial, done):
     return metrics, physical
 
 
-def _export(config: StudyConfig, dataset, trial, done, metrics: dict, physical) -> None:
-    """best/export/: the model, its SavedModel and model_card.json, checked."""
-    from study.best.export import export_model
-
-    card = {
+def _card(config: StudyConfig, dataset, trial, done, metrics: dict) -> dict:
+    """The model card's fields that the final fit and its validation give."""
+    return {
         "study": config.study,
         "trial_id": trial.trial_id,
         "hyperparameters": trial.hyperparameters,
@@ -129,9 +161,26 @@ def _export(config: StudyConfig, dataset, trial, done, metrics: dict, physical) 
         "data_fingerprint": dataset.fingerprint(),
         "parameters": int(done.model.count_params()),
     }
-    rows = physical[dataset.features].to_numpy(np.float32)[:C_CHECK_ROWS]
+
+
+def export_final(config: StudyConfig, dataset, model, card: dict) -> None:
+    """best/export/: the model, its SavedModel and model_card.json, checked; best/final/
+    removed once it has landed (CCheckFailed: landed, its C set aside)."""
+    import shutil
+
+    from study.best.export import export_model
+    from study.errors import CCheckFailed
+
     directory = config.study_dir / "best" / "export"
-    check = export_model(done.model, dataset.preprocessing, directory, card, rows, config.c_name)
+    rows = check_raw_rows(dataset)
+    try:
+        check = export_model(
+            model, dataset.preprocessing, directory, card, rows, config.c_name, config.c_march
+        )
+    except CCheckFailed:
+        shutil.rmtree(config.study_dir / "best" / FINAL)
+        raise
+    shutil.rmtree(config.study_dir / "best" / FINAL)
     if check.get("saved_model"):
         log.info(
             "export: the SavedModel is %s; `run_study.py export --results %s --study %s` "

@@ -6,7 +6,12 @@ import argparse
 from pathlib import Path
 
 from study.backend import BACKENDS
-from study.cli.subcommands import add_final_fit, add_subcommands, add_validation_bins
+from study.cli.subcommands import (
+    add_c_march,
+    add_final_fit,
+    add_subcommands,
+    add_validation_bins,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -158,6 +163,7 @@ def _final_arguments(g) -> None:
         help="the exported C function, float *NAME(float *out, const float *in), and "
         "NAME_batch(out, in, n) (default acceptance)",
     )
+    add_c_march(g)
     g.add_argument(
         "--backend",
         choices=BACKENDS,

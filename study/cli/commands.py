@@ -7,7 +7,7 @@ python run_study.py --role worker --oracle HOST:PORT         (and its workers)
 python run_study.py generate --rows N --output DIR [--seed S]
 python run_study.py prepare --input RAW --output DIR [--label NAME] [--flags a,b]
 python run_study.py check --data DIR
-python run_study.py export --study NAME     (the SavedModel of a study run without TensorFlow)
+python run_study.py export --study NAME     (finish an export, or its SavedModel and C later)
 python run_study.py report [--study NAME] [--format json]
 python run_study.py compare STUDY[:TRIAL] STUDY[:TRIAL] ... [--output DIR]
 """
@@ -31,7 +31,7 @@ from study.runner import named_study_dir, run_best
 # the StudyConfig fields the retrain command's flags may change
 RETRAIN_FLAGS = (
     "retrain_max_epochs", "retrain_patience", "retrain_patience_2", "retrain_from",
-    "retrain_recipe", "backend", "validation_bins",
+    "retrain_recipe", "backend", "validation_bins", "c_march",
 )  # fmt: skip
 
 
@@ -74,39 +74,52 @@ def cmd_retrain(args) -> None:
 
     dataset = load_dataset(config)
     with StudyLock(config.study_dir):
-        run_best(config, dataset, args.trial)
+        failed = run_best(config, dataset, args.trial)
+    if failed is not None:
+        raise failed
 
 
 def cmd_export(args) -> None:
-    """The SavedModel of an export made without TensorFlow, written and checked here."""
+    """Finish an export that did not land (from best/final/), or write the SavedModel of
+    one made without TensorFlow and build its C again (study/best/later_export.py)."""
     from study.backend import has_tensorflow, start
+    from study.best import later_export
     from study.data.prepare import load_dataset
+    from study.store.lock import StudyLock
     from study.store.study_file import read_config
 
-    if not has_tensorflow():
-        raise ConfigError("export: the SavedModel needs TensorFlow, which is not installed here")
     config = read_config(named_study_dir(args.results, args.study))
     config.data = args.data or config.data
-
-    start("tensorflow")  # the SavedModel is TensorFlow's, whatever trained the model
-    from study.best.later_export import write_later
-    from study.store.lock import StudyLock
-
+    config.c_march = args.c_march or config.c_march
+    config.check()
+    finishing = later_export.pending(config.study_dir)
+    if not finishing and not has_tensorflow():
+        raise ConfigError("export: the SavedModel needs TensorFlow, which is not installed here")
+    start("tensorflow" if has_tensorflow() else config.backend)
     dataset = load_dataset(config)
     with StudyLock(config.study_dir):
-        card = write_later(config.study_dir, dataset)
-    c_check = card.get("c", {}).get("check", {})
-    print(
-        f"SavedModel written and checked: max |dp| {card['export_check']['max_abs_difference']:.2e}"
-        f" against model.keras on {card['export_check']['rows']} rows"
-        + (
-            f"; compiled C against it: max |dp| {c_check['max_abs_difference']:.2e} on "
-            f"{c_check['rows']} rows"
-            if c_check
-            else ""
-        )  # fmt: skip
-        + f" ({config.study_dir / 'best' / 'export'})"
-    )
+        if finishing:
+            card = later_export.finish(config, dataset)
+        else:
+            card = later_export.write_later(config.study_dir, dataset, config.c_march)
+    _say_export(card, config.study_dir / "best" / "export", finishing)
+
+
+def _say_export(card: dict, directory, finished: bool) -> None:
+    check = card.get("export_check") or {}
+    c_check = (card.get("c") or {}).get("check") or {}
+    parts = ["export finished from best/final/" if finished else "export completed"]
+    if check.get("rows"):
+        parts.append(
+            f"SavedModel checked: max |dp| {check['max_abs_difference']:.2e} against "
+            f"model.keras on {check['rows']} rows"
+        )
+    if c_check:
+        parts.append(
+            f"compiled C ({card['c'].get('target')}) checked on {c_check['rows']} rows: "
+            f"{c_check['c_max_error']:.2e} from the exact arithmetic"
+        )
+    print("; ".join(parts) + f" ({directory})")
 
 
 def cmd_predict(args) -> None:

@@ -71,16 +71,19 @@ def _retrain_parser(sub) -> None:
     add_final_fit(p, ": the study's,")
     p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: the study's)")
     add_validation_bins(p)
+    add_c_march(p, "the study's")
 
 
 def _export_parser(sub) -> None:
     p = sub.add_parser(
         "export",
-        help="write and check the SavedModel of a study exported where TensorFlow was missing",
+        help="finish an export that did not land (from best/final/, no training), or write "
+        "the SavedModel of one made without TensorFlow and build its C again",
     )
     p.add_argument("--study", default="default", help="study name (default: default)")
     p.add_argument("--results", default="results", help="output root (default: results)")
     p.add_argument("--data", help="the study's prepared dataset (default: the study's own)")
+    add_c_march(p, "the study's")
 
 
 def _predict_parser(sub) -> None:
@@ -121,6 +124,20 @@ def _compare_parser(sub) -> None:
         help="directory for compare.html, compare.md, compare.json (default: ./compare)",
     )
     p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
+
+
+def add_c_march(g, default: str = "baseline") -> None:
+    """--c-march: the CPUs the compiled C runs on (the study, `retrain`, `export`)."""
+    from study.names import MARCHES
+
+    g.add_argument(
+        "--c-march",
+        choices=MARCHES,
+        dest="c_march",
+        help="the CPUs the exported C library is compiled for: baseline is every x86-64 CPU "
+        "since 2009 (x86-64-v2; armv8-a on aarch64), native this CPU alone "
+        f"(default {default})",
+    )
 
 
 def add_final_fit(g, default: str = "") -> None:
