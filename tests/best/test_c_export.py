@@ -1,7 +1,10 @@
 """The compiled C export: the whole pipeline against the SavedModel, its entries, its
 failures (issue 18)."""
 
+import platform
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +252,76 @@ def test_generate_refuses_a_name_that_is_no_safe_c_identifier():
     for name in ("x(void){} int y", "int", "_Foo", "acc_W0"):
         with pytest.raises(ValueError, match="C name"):
             c_source.generate(model, pre, name)
+
+
+def _disassembly(library: Path) -> str:
+    done = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(library)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout
+
+
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+@pytest.mark.skipif(not X86 or shutil.which("objdump") is None, reason="x86-64 with objdump")
+@pytest.mark.parametrize("march, beyond", [
+    ("baseline", r"%[yz]mm\d+|%k[0-7]|:\s+v[a-z0-9]+\s"),  # no AVX (no VEX mnemonic) at all
+    ("x86-64-v3", r"%zmm\d+|%k[0-7]"),  # AVX2 and FMA, no AVX-512
+])  # fmt: skip
+def test_the_library_holds_no_instruction_beyond_its_baseline(tmp_path, march, beyond):
+    model, pre, _ = _pipeline(tmp_path, "gelu", 64, 2, rows=25_000)
+    record = c_export.build(model, pre, tmp_path, march=march)
+    wanted = "x86-64-v2" if march == "baseline" else march
+    assert f"-march={wanted}" in record["flags"] and record["target"] == wanted
+    assert "-ffp-contract=off" in record["flags"] and "native" not in record["flags"]
+    text = _disassembly(tmp_path / "c" / "acceptance.so")
+    assert "mulps" in text  # the disassembly is read: the dense layers' SSE products
+    found = re.findall(beyond, text)
+    assert found == [], found[:5]
+    cpu = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if march == "baseline" and " avx2" in cpu:  # the same test finds AVX in a native build
+        c_export.build(model, pre, tmp_path / "native", march="native")
+        assert re.findall(beyond, _disassembly(tmp_path / "native" / "c" / "acceptance.so"))
+
+
+CALLER = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+typedef float *(*one_t)(float *, const float *);
+typedef float *(*batch_t)(float *, const float *, int);
+int main(int argc, char **argv)
+{
+    float in[3][N_FEATURES], out[3], single;
+    for (int k = 0; k < 3; k++) for (int j = 0; j < N_FEATURES; j++)
+        if (scanf("%f", &in[k][j]) != 1) return 3;
+    void *library = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!library) { fprintf(stderr, "%s\n", dlerror()); return 2; }
+    one_t one = (one_t)dlsym(library, "acceptance");
+    batch_t batch = (batch_t)dlsym(library, "acceptance_batch");
+    if (!one || !batch) return 4;
+    batch(out, &in[0][0], 3);
+    one(&single, in[2]);
+    printf("%.9g %.9g %.9g %.9g\n", out[0], out[1], out[2], single);
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(c_export.compiler() is None, reason="no C compiler")
+def test_a_c_caller_built_with_default_flags_loads_and_runs_it(tmp_path):
+    """Lamarr's way: a program built with the compiler's defaults dlopens the library and
+    calls both entries; its answers are the library's through ctypes."""
+    model, pre, raw = _pipeline(tmp_path, "tanh", 32, 2, rows=25_000)
+    c_export.build(model, pre, tmp_path)
+    header = (tmp_path / "c" / "acceptance.h").read_text()
+    n = int(re.search(r"ACCEPTANCE_N_FEATURES (\d+)", header).group(1))
+    (tmp_path / "caller.c").write_text(f"#define N_FEATURES {n}\n" + CALLER)
+    subprocess.run([c_export.compiler(), "-o", str(tmp_path / "caller"),
+                    str(tmp_path / "caller.c"), "-ldl"], check=True)  # fmt: skip
+    rows = raw[:3]
+    done = subprocess.run([str(tmp_path / "caller"), str(tmp_path / "c" / "acceptance.so")],
+                          input=" ".join(f"{v:.9g}" for v in rows.ravel()),
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    answers = np.float32(done.stdout.split())
+    expected = c_export.CLibrary(tmp_path).predict(rows)
+    assert np.array_equal(answers[:3], expected) and answers[3] == expected[2]
