@@ -5,9 +5,10 @@
 For the notebook's network (12 -> 128, 10 tanh blocks, random non-zero weights behind
 a preprocessing fitted on generated data) and, with `--export`, a study's exported
 best, in one run:
-- the compiled C (study/best/c_source.py, built here with the export's flags), timed
-  by a small C driver that loads the library with dlopen as Lamarr does: one particle
-  a call, and batches of 1,000 through the batch entry;
+- the compiled C (study/best/c_source.py, built here for the baseline CPU, x86-64-v2,
+  and again for x86-64-v3 and this CPU, `native`), timed by a small C driver that loads
+  the library with dlopen as Lamarr does: one particle a call, and batches of 1,000
+  through the batch entry;
 - the SavedModel through TensorFlow (the whole pipeline, raw features in): one
   particle a call, and batches of 1,000;
 - the `.keras` model through Keras (`model(x)`, preprocessed features in: the
@@ -20,6 +21,7 @@ Each figure is the median of `--repeats` timings; ratios are formed in this run.
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +36,8 @@ from common import emit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BATCH = 1_000
+# built beside the baseline (x86-64-v2, armv8-a) and timed too
+MARCHES = ("x86-64-v3", "native") if platform.machine() in ("x86_64", "AMD64") else ("native",)
 DRIVER = r"""
 #include <dlfcn.h>
 #include <stdio.h>
@@ -120,12 +124,22 @@ def measure(export: Path, raw: np.ndarray, work: Path, calls: int, repeats: int)
         raise SystemExit("bench_inference: no C compiler")
     rows = raw[:BATCH]
     rows.tofile(work / "rows.f32")
-    out = subprocess.run(
-        [str(work / "driver"), str(c_dir / record["library"]), record["name"],
-         str(raw.shape[1]), str(work / "rows.f32"), str(len(rows)), str(calls)],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+
+    def driven(library: Path) -> list[str]:
+        return subprocess.run(
+            [str(work / "driver"), str(library), record["name"],
+             str(raw.shape[1]), str(work / "rows.f32"), str(len(rows)), str(calls)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+
+    out = driven(c_dir / record["library"])
     figures = {"c_ns_per_particle": float(out[0]), "c_batch_ns_per_particle": float(out[1])}
+    for march in MARCHES:  # the same source for newer CPUs, timed in this run
+        other = c_export.build(model, pre, c_dir / march, march=march)
+        out = driven(c_dir / march / other["library"])
+        figures[f"c_{march}_ns_per_particle"] = float(out[0])
+        figures[f"c_{march}_batch_ns_per_particle"] = float(out[1])
+        figures[f"c_baseline_batch_vs_{march}"] = float(out[1]) / figures["c_batch_ns_per_particle"]
     library = c_export.CLibrary(c_dir)
     one = rows[:1].copy()
     figures["c_ctypes_ns_per_particle"] = (
