@@ -15,7 +15,7 @@ from study.best import c_export, c_source
 from study.best.export import TOLERANCE, write_saved_model
 from study.data import synthetic
 from study.data.preprocessing import Preprocessing
-from study.errors import ExportError
+from study.errors import DataError, ExportError
 from study.names import C_INTERNALS, C_LIBRARY
 from study.training.network import build_network
 
@@ -325,3 +325,44 @@ def test_a_c_caller_built_with_default_flags_loads_and_runs_it(tmp_path):
     answers = np.float32(done.stdout.split())
     expected = c_export.CLibrary(tmp_path).predict(rows)
     assert np.array_equal(answers[:3], expected) and answers[3] == expected[2]
+
+
+def _hostile_inputs(tmp_path, problem: str):
+    model, pre, _ = _pipeline(tmp_path, "tanh", 16, 1, rows=25_000)
+    if problem == "sigmoid hidden layer":
+        model = build_network(len(pre.features), 16, 1, "sigmoid", 1e-3)
+    elif problem == "NaN weight":
+        kernel, bias = model.get_layer("block_0").get_weights()
+        kernel[3, 5] = np.nan
+        model.get_layer("block_0").set_weights([kernel, bias])
+    elif problem == "inf bias":
+        kernel, bias = model.get_layer("input_dense").get_weights()
+        bias[0] = np.inf
+        model.get_layer("input_dense").set_weights([kernel, bias])
+    elif problem == "short quantiles":
+        pre.quantiles["mc_eta"] = pre.quantiles["mc_eta"][:10]
+    elif problem == "decreasing quantiles":
+        pre.quantiles["mc_eta"] = pre.quantiles["mc_eta"][::-1]
+    elif problem == "references outside [0, 1]":
+        pre.references = [r * 2.0 for r in pre.references]
+    return model, pre
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("sigmoid hidden layer", r"layer input_dense: activation 'sigmoid', expected one of"),
+    ("NaN weight", r"layer block_0: weights that are not finite numbers"),
+    ("inf bias", r"layer input_dense: weights that are not finite numbers"),
+    ("short quantiles", r"feature 'mc_eta': 10 quantiles for 1000 references"),
+    ("decreasing quantiles", r"feature 'mc_eta': quantiles that are not finite, non-decreasing"),
+    ("references outside [0, 1]", r"references: expected numbers in \[0, 1\]"),
+])  # fmt: skip
+def test_the_generator_refuses_what_the_c_cannot_represent_before_writing(
+    tmp_path, problem, message
+):
+    """A forged model.keras or preprocessing.json (a results folder is someone else's) is
+    refused with one line, and no C source or library is written."""
+    model, pre = _hostile_inputs(tmp_path, problem)
+    out = tmp_path / "export"
+    with pytest.raises(DataError, match=message):
+        c_export.build(model, pre, out)
+    assert not (out / "c").exists()

@@ -102,3 +102,20 @@ def test_export_refuses_links_in_the_export_and_writes_nothing_through_them(
     assert "expected a regular file, found a link" in capsys.readouterr().err
     assert (victim / "card.json").read_text() == theirs  # not read as ours, not rewritten
     assert sorted(p.name for p in victim.iterdir()) == ["card.json", "keep.txt"]
+    card.unlink()  # the study's own card back, for the tests after this one
+    card.write_text(theirs.replace('"study": "theirs"', '"study": "s"'))
+
+
+def test_export_refuses_data_that_is_not_the_study_s(study, tmp_path, capsys):
+    """Another dataset at the study's data path (or given by --data) would put its
+    quantiles into the export: its fingerprint is not the card's, and it is refused."""
+    from study.data.prepare import generate_dataset
+
+    results, directory = study
+    other = tmp_path / "other"
+    generate_dataset(6_000, other, seed=12, chunk_size=3_000, rows_per_file=1_000)
+    card = (directory / "best" / "export" / "model_card.json").read_text()
+    code = main(["export", "--results", str(results), "--study", "s", "--data", str(other)])
+    assert code == 2
+    assert "not the data this export was validated on" in capsys.readouterr().err
+    assert (directory / "best" / "export" / "model_card.json").read_text() == card
