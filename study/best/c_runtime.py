@@ -1,7 +1,7 @@
 """The fixed parts of the generated C (study/best/c_source.py writes the rest): numpy's
 interp, the normal quantile function, tanh as Eigen computes it and the Dense layer for P
 particles (each sum taken in the input's order, one float rounding for a product and one for
-a sum: c_source.c_order_reference repeats it exactly). Every symbol is static and named
+a sum: c_reference.c_order_reference repeats it exactly). Every symbol is static and named
 `@NAME@_...` (the export's name replaces @NAME@), so the library exports only NAME and
 NAME_batch."""
 
@@ -61,7 +61,7 @@ static double @NAME@_ndtri(double p)
 TANH = r"""
 /* tanh as Eigen (TensorFlow's CPU kernels) computes it: a 13/6 rational function on
    [-7.905, 7.905], x itself below 4e-4; |error| < 4e-7, and no call: it vectorises.
-   c_source.tanh_rational repeats it operation for operation in numpy float32. */
+   c_reference.tanh_rational repeats it operation for operation in numpy float32. */
 static inline float @NAME@_tanh_rational(float x)
 {
     const float c = 7.90531110763549805f;

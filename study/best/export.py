@@ -173,11 +173,11 @@ def build_c(model, pre, directory: Path, raw: np.ndarray, c_name: str, c_march: 
     """(the card's `c` record, None) for a checked C library in `directory/c/`; where its
     check fails, (the record, the CCheckFailed to raise once the export has landed), the
     library moved to `directory/c-failed-check/` so that nothing loads it by mistake."""
-    from study.best import c_export
+    from study.best import c_check, c_export
     from study.errors import CCheckFailed
 
     try:
-        return c_export.export_c(model, pre, directory, raw, c_name, c_march), None
+        return c_check.export_c(model, pre, directory, raw, c_name, c_march), None
     except CCheckFailed as failed:
         os.replace(directory / c_export.DIRECTORY, directory / c_export.FAILED)
         record = {**failed.record, "compiled": False, "kept_aside": c_export.FAILED}

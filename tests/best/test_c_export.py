@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.best import c_export, c_source
+from study.best import c_check, c_export, c_reference, c_source
 from study.best.export import TOLERANCE, write_saved_model
 from study.data import synthetic
 from study.data.preprocessing import Preprocessing
@@ -48,15 +48,15 @@ def test_notebook_network_in_c_matches_the_savedmodel_on_100k_rows(tmp_path):
     model, pre, raw = _pipeline(tmp_path)
     record = c_export.build(model, pre, tmp_path)
     assert record["compiled"] and "-O3" in record["flags"]
-    rows = c_export.check_rows(pre, raw)
+    rows = c_check.check_rows(pre, raw)
     flags = [pre.features.index(c) for c in pre.flags]
     combinations = np.unique(raw[:, flags], axis=0)
     assert len(combinations) == 6  # 3 species x 2 charges: the flag combinations that occur
     assert len(rows) == len(raw) + 64 * (5 * len(pre.continuous) + len(combinations))
-    figures = c_export.check(tmp_path, rows, model)
+    figures = c_check.check(tmp_path, rows, model)
     assert figures["rows"] >= 100_000
     assert figures["max_abs_difference"] <= TOLERANCE  # from the SavedModel
-    assert figures["max_abs_difference_from_reference"] <= c_export.AGREEMENT
+    assert figures["max_abs_difference_from_reference"] <= c_check.AGREEMENT
     assert figures["c_max_error"] == pytest.approx(figures["float32_max_error"], abs=1e-7)
     assert figures["single_entry_max_abs_difference"] == 0.0
     assert c_export.flops_per_particle(model) == 2 * (12 * 128 + 10 * 128 * 128 + 128)
@@ -72,7 +72,7 @@ def test_every_activation_and_a_padded_width_match(tmp_path, activation, width, 
     c_export.build(model, pre, tmp_path, name="lamarr_acc")
     library = c_export.CLibrary(tmp_path)
     assert library.name == "lamarr_acc"
-    figures = c_export.check(tmp_path, c_export.check_rows(pre, raw), model)
+    figures = c_check.check(tmp_path, c_check.check_rows(pre, raw), model)
     assert figures["max_abs_difference"] <= TOLERANCE
     assert figures["max_abs_difference_from_reference"] == 0.0  # bit for bit
     assert list(figures["activations"]) == [{"swish": "silu"}.get(activation, activation)]
@@ -88,7 +88,7 @@ def test_a_c_that_computes_something_else_fails_naming_its_row(tmp_path, monkeyp
     monkeypatch.setenv(faults.VARIABLE, "fail:c-check")
     monkeypatch.setattr(faults, "_passed", faults.Counter())
     with pytest.raises(ExportError) as error:
-        c_export.check(tmp_path, raw[:100], model)
+        c_check.check(tmp_path, raw[:100], model)
     text = str(error.value)
     assert re.search(r"differs by 0\.001 \(> 9\.54e-07\) from the float32 arithmetic", text)
     row = int(re.search(r"at row (\d+) \(raw \[", text).group(1))
@@ -111,9 +111,9 @@ def test_a_network_whose_own_float32_error_passes_1e5_passes_the_check(tmp_path)
     model, pre, raw = _pipeline(tmp_path, "gelu", 180, 8, rows=25_000)
     _scaled(model, 3.2)  # large pre-activations: float32 rounding of 180-term sums
     c_export.build(model, pre, tmp_path)
-    figures = c_export.check(tmp_path, raw[:3000], model)
+    figures = c_check.check(tmp_path, raw[:3000], model)
     assert figures["c_max_error"] > 1e-5
-    assert figures["max_abs_difference_from_reference"] <= c_export.AGREEMENT
+    assert figures["max_abs_difference_from_reference"] <= c_check.AGREEMENT
     assert figures["float32_max_error"] == pytest.approx(figures["c_max_error"], rel=0.01)
 
 
@@ -128,8 +128,8 @@ def test_the_space_s_widest_deepest_network_passes_for_each_activation(tmp_path,
     assert activation in SPACE["activation"].values
     model, pre, raw = _pipeline(tmp_path, activation, width, blocks, rows=21_000)
     c_export.build(model, pre, tmp_path)
-    figures = c_export.check(tmp_path, raw[:150], model)
-    assert figures["max_abs_difference_from_reference"] <= c_export.AGREEMENT
+    figures = c_check.check(tmp_path, raw[:150], model)
+    assert figures["max_abs_difference_from_reference"] <= c_check.AGREEMENT
     assert 0 < figures["c_max_error"] < 1e-4
 
 
@@ -184,7 +184,7 @@ def test_hostile_feature_names_reach_the_c_only_escaped(tmp_path):
     library = c_export.CLibrary(tmp_path)  # dlopen: a constructor would run here
     ctypes.CDLL(str(folder / "acc.so"))
     assert not proof.exists()
-    exact = c_source.reference(model, pre, raw[:500])
+    exact = c_reference.reference(model, pre, raw[:500])
     assert np.max(np.abs(library.predict(raw[:500]) - exact)) <= TOLERANCE
     # every symbol of the object is the model's: acc_<an internal>, no call but libm's
     subprocess.run(["cc", "-std=c99", "-O3", "-fPIC", "-c", "-o", tmp_path / "acc.o",
