@@ -114,7 +114,7 @@ def test_a_study_without_tensorflow_exports_checked_c_and_export_adds_the_savedm
     later = subprocess.run(export_command, cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=300)  # fmt: skip
     assert later.returncode == 0, (later.stdout + later.stderr)[-3000:]
-    assert "SavedModel written and checked" in later.stdout
+    assert "export completed; SavedModel checked" in later.stdout
     card = json.loads((export / "model_card.json").read_text())
     assert (export / "saved_model" / "saved_model.pb").exists()
     assert card["export_check"]["max_abs_difference"] <= 1e-5
@@ -123,15 +123,20 @@ def test_a_study_without_tensorflow_exports_checked_c_and_export_adds_the_savedm
     assert card["c"]["check"]["rows"] > 0
 
 
-def test_without_tensorflow_the_tensorboard_logs_and_export_are_refused(monkeypatch, capsys):
+def test_without_tensorflow_the_tensorboard_logs_and_export_are_refused(
+    monkeypatch, capsys, tmp_path
+):
     """Where TensorFlow is missing, --tensorboard (Keras's callback writes through it) is
-    refused before any trial, and `export` says it needs TensorFlow."""
+    refused before any trial, and `export` of a study with nothing left to finish (no
+    best/final/) says it needs TensorFlow."""
     import study.backend
     from study.cli import main
     from study.config import StudyConfig
+    from study.testing.scripted import write_study
 
     monkeypatch.setattr(study.backend, "has_tensorflow", lambda: False)
     with pytest.raises(ConfigError, match="tensorboard: the per-trial logs need TensorFlow"):
         StudyConfig(tensorboard=True).check()
-    assert main(["export", "--study", "none"]) == 2
+    write_study(tmp_path, "s", ["COMPLETED"])
+    assert main(["export", "--results", str(tmp_path), "--study", "s"]) == 2
     assert "export: the SavedModel needs TensorFlow" in capsys.readouterr().err
