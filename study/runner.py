@@ -166,6 +166,12 @@ def run_best(config, dataset, trial_id, budget=None):
         f"best trial {summary['trial_id']} retrained, validated and exported to {summary['export']}"
         + ("" if summary["converged"] else f" (NOT converged: {summary['reason']})")
     )
+    kept = summary["weights"] or {}
+    if kept.get("kept") == "trial":
+        print(
+            f"  exported trial {summary['trial_id']}'s own weights: val_bce "
+            f"{kept['trial_val_bce']:.5f}, the final fit's {kept['final_fit_val_bce']:.5f}"
+        )
     failed = summary["c_check_failed"]
     if failed is not None:
         print(

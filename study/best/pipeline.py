@@ -60,6 +60,7 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
         **done.convergence,
         "trial_id": trial.trial_id,
         "export": str(best_dir / "export"),
+        "weights": done.kept,
         "c_check_failed": failed,
     }
 
@@ -139,6 +140,7 @@ def _validate(config: StudyConfig, dataset, trial, done):
     metrics["retrain_objective"] = done.result.objective
     metrics.update(done.convergence)
     metrics["retrain_epochs"] = len(done.result.history)
+    metrics["weights"] = done.kept
     metrics["training_rows"] = dataset.train.num_rows
     write_json_atomic(best_dir / "validation" / "metrics.json", json_ready(metrics))
     draw_validation(metrics, best_dir / "validation")
@@ -160,6 +162,7 @@ def _card(config: StudyConfig, dataset, trial, done, metrics: dict) -> dict:
         "test_metrics": _headline(metrics),
         "data_fingerprint": dataset.fingerprint(),
         "parameters": int(done.model.count_params()),
+        "weights": done.kept,  # the final fit's or the trial's own: the better on validation
     }
 
 

@@ -36,6 +36,7 @@ class Retrained:
     result: TrainingResult
     trial: TrialReport  # the trial's report.json
     convergence: dict  # {"converged": bool, "reason": str | None}, see schedule.convergence
+    kept: dict | None = None  # which weights `model` holds and both figures (`keep_better`)
 
 
 def retrain(
@@ -84,7 +85,44 @@ def retrain(
         faults.point("retrain")
 
     result = fit.fit(values, start, train, validation, on_epoch, save_checkpoint)
-    return Retrained(start.model, result, trial, convergence(result.history, schedule.out_of_time))
+    kept = keep_better(config, start.model, trial, validation)
+    return Retrained(
+        start.model, result, trial, convergence(result.history, schedule.out_of_time), kept
+    )
+
+
+def keep_better(config: StudyConfig, model, trial: TrialReport, validation) -> dict:
+    """Never worse than what the search already had: the final fit's weights and the
+    chosen trial's own (`trials/<id>/checkpoint/`, where it kept them) are scored on the
+    same whole validation split, and `model` keeps the better. A final fit that lost is a
+    warning line. Returns {"kept": "final fit" | "trial", "final_fit_val_bce",
+    "trial_val_bce" (None: the trial kept no weights of this network)}."""
+    from study.best.recipe import trial_weights
+    from study.best.validation import cross_entropy
+    from study.store.records import TrialRecords
+
+    def score() -> float:
+        return cross_entropy(validation[1][:, 0], model.predict(validation[0], 8192, 0)[:, 0])
+
+    fitted, final = model.get_weights(), score()
+    weights = trial_weights(TrialRecords(config.study_dir).trial_dir(trial.trial_id))
+    if weights is None or [w.shape for w in weights] != [w.shape for w in fitted]:
+        return {"kept": "final fit", "final_fit_val_bce": final, "trial_val_bce": None}
+    model.set_weights(weights)
+    own = score()
+    if own < final:
+        log.warning(
+            "warning: the final fit ended worse than trial %s's own weights on the whole "
+            "validation split (val_bce %.5f against %.5f): the trial's weights are exported",
+            trial.trial_id, final, own,
+        )  # fmt: skip
+        return {"kept": "trial", "final_fit_val_bce": final, "trial_val_bce": own}
+    model.set_weights(fitted)
+    log.info(
+        "retrain: the final fit's val_bce %.5f beats trial %s's own weights' %.5f on the "
+        "whole validation split", final, trial.trial_id, own,
+    )  # fmt: skip
+    return {"kept": "final fit", "final_fit_val_bce": final, "trial_val_bce": own}
 
 
 def _start_from_trial(config: StudyConfig, model, trial: TrialReport, validation) -> None:
