@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from study.budget import retrain_seconds
 from study.config import StudyConfig
@@ -33,9 +34,10 @@ def best_trial(trials):
     """The completed trial with the lowest objective (ties: the earliest trial), or None.
 
     The one rule the study, the retrain and the report choose by; `trials` are
-    TrialReports (or anything with their trial_id, status and objective).
+    TrialReports (or anything with their trial_id, status and objective). A NaN or
+    infinite objective (or one that is no number) is never the best.
     """
-    done = [t for t in trials if t.status == TrialStatus.COMPLETED and t.objective is not None]
+    done = [t for t in trials if t.status == TrialStatus.COMPLETED and finite(t.objective)]
     if not done:
         return None
     return min(done, key=lambda t: (t.objective, id_key(str(t.trial_id))))
@@ -57,7 +59,7 @@ def pick(
     Seed 1's default study (2026-12-03, 8cb3c4f): its best trial, 3 x 89 gelu (25,277
     parameters, val_bce 0.16514), retrained to 0.00497 nats; trial 46, 5 x 180 gelu
     (165,421 parameters, 0.16844), to 0.00397 (bench/README.md)."""
-    completed = [r for r in reports if r.status == TrialStatus.COMPLETED and r.objective]
+    completed = [r for r in reports if r.status == TrialStatus.COMPLETED and finite(r.objective)]
     if not completed:
         return None, None
 
@@ -80,6 +82,11 @@ def pick(
         return ranked[0], estimate(ranked[0])
     chosen = max(fitting, key=lambda r: (_count(r.parameters), -r.objective))
     return chosen, estimate(chosen)
+
+
+def finite(value) -> bool:
+    """A number (not a bool) that is neither NaN nor infinite: an objective to rank."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _count(value) -> int:
@@ -138,7 +145,7 @@ def pareto_reports(reports: list[TrialReport]) -> list[TrialReport]:
     completed = {
         r.trial_id: r
         for r in reports
-        if r.status == TrialStatus.COMPLETED and r.objective is not None
+        if r.status == TrialStatus.COMPLETED and finite(r.objective)
         and r.flops_per_particle
     }  # fmt: skip
     points = [

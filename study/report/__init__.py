@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 from study.durations import duration_text
-from study.errors import ConfigError
+from study.errors import ConfigError, DataError
 from study.names import study_dir
 from study.report import analysis, plots, render
-from study.report.collect import StudyRecord, TrialSummary, load_study, validation
+from study.report.collect import StudyRecord, TrialSummary, finite, load_study, validation
 from study.status import ENDED_REPORTS, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
 
@@ -64,7 +64,7 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
     best = study.best()
     rows, rank = [], 0
     for t in study.sorted_trials():
-        ranked = t.status == TrialStatus.COMPLETED and t.objective is not None
+        ranked = t.status == TrialStatus.COMPLETED and finite(t.objective)
         rank += ranked
         rows.append(_trial_row(rank if ranked else None, t, study.directory))
     card = study.retrained
@@ -145,14 +145,25 @@ def _links(study_dir: Path) -> dict:
     return links
 
 
+def report_dir(study_dir: Path) -> Path:
+    """`<study>/report/`, made if absent; a DataError if it is a symbolic link or not a
+    directory (the report never writes through a link another user planted)."""
+    out = Path(study_dir) / "report"
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise DataError(f"{out}: a symbolic link or not a directory; refused (remove it)")
+    out.mkdir(exist_ok=True)
+    if out.is_symlink() or not out.is_dir():  # planted between the check and mkdir
+        raise DataError(f"{out}: a symbolic link or not a directory; refused (remove it)")
+    return out
+
+
 def build_report(study_dir: Path, top: int = 5, finished: bool = False) -> dict:
     """Read the study, compute, draw and write `<study>/report/`; return the summary.
     `finished`: written by the study itself at its end (its own lock is not a running
     study)."""
     start = time.perf_counter()
     study = load_study(study_dir, finished)
-    out = Path(study_dir) / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    out = report_dir(study_dir)
     importance = analysis.importances(study)
     summary = summarise(study, importance)
     names = summary["hyperparameter_names"]

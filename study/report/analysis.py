@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from study.report.collect import StudyRecord, TrialSummary
+from study.names import shown
+from study.report.collect import StudyRecord, TrialSummary, finite
 from study.space import optuna_distributions, searched
 from study.status import TrialStatus
 from study.training import cost
@@ -27,9 +28,7 @@ def objective_series(study: StudyRecord) -> dict:
     ids, objective, pruned, best = [], [], [], []
     current = math.inf
     for t in study.trials:
-        value = (
-            t.objective if t.status == TrialStatus.COMPLETED and t.objective is not None else None
-        )
+        value = t.objective if t.status == TrialStatus.COMPLETED and finite(t.objective) else None
         if value is not None:
             current = min(current, value)
         ids.append(t.trial_id)
@@ -59,7 +58,7 @@ def importances(study: StudyRecord, seed: int = 0) -> dict:
     import optuna
 
     distributions = optuna_distributions(study.space)
-    done = [t for t in study.completed() if math.isfinite(t.objective)]
+    done = _in_space(study.completed(), distributions)
     if not distributions:
         return {"values": {}, "note": "no hyperparameter is searched"}
     needed = importance_trials(len(distributions))
@@ -70,15 +69,12 @@ def importances(study: StudyRecord, seed: int = 0) -> dict:
             f"hyperparameter, at least {MIN_IMPORTANCE_TRIALS}); this study has {len(done)}: "
             "a forest fitted to fewer says nothing",
         }
-    if len({t.objective for t in done}) < 2:
+    if len({t.value for t in done}) < 2:
         return {"values": {}, "note": "every completed trial has the same objective"}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ostudy = optuna.create_study(direction="minimize")
-    for t in done:
-        params = {name: t.hyperparameters[name] for name in distributions}
-        ostudy.add_trial(
-            optuna.trial.create_trial(params=params, distributions=distributions, value=t.objective)
-        )
+    for trial in done:
+        ostudy.add_trial(trial)
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
     values = optuna.importance.get_param_importances(ostudy, evaluator=evaluator, normalize=True)
     values = {name: float(v) for name, v in values.items()}
@@ -88,6 +84,25 @@ def importances(study: StudyRecord, seed: int = 0) -> dict:
         "values": dict(sorted(values.items(), key=lambda kv: -kv[1])),
         "note": f"fANOVA (Optuna) over {len(done)} completed trials",
     }
+
+
+def _in_space(trials: list[TrialSummary], distributions: dict) -> list:
+    """Optuna trials of `trials` (completed, finite objective); one whose value of a
+    searched hyperparameter lies outside the space (or is missing) is left out with a
+    warning naming it."""
+    import optuna
+
+    out = []
+    for t in trials:
+        try:
+            params = {name: t.hyperparameters[name] for name in distributions}
+            out.append(optuna.trial.create_trial(
+                params=params, distributions=distributions, value=t.objective
+            ))  # fmt: skip
+        except (KeyError, ValueError, TypeError):
+            log.warning("trial %s: a hyperparameter is missing or outside the search space; "
+                        "left out of the importances", shown(t.trial_id))  # fmt: skip
+    return out
 
 
 def top_trials(study: StudyRecord, k: int) -> list[TrialSummary]:

@@ -4,23 +4,31 @@ A study that is still running, or was killed, is read as it stands: its records
 are written atomically, so every file read here is whole. A trial whose record
 says RUNNING while no process holds the study's lock was running when the study
 was killed; it is shown as KILLED (a resume runs it again).
+
+Records are data that anyone with write access to the results folder may have
+filled: a record that cannot be read (not JSON, nested deeper than the reader's limit,
+a field of the wrong type, a metric that is no number) is skipped with a warning naming
+its file, and the report still renders. A NaN or infinite objective is never completed
+work to rank: `completed` and the best trial leave it out.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
 
 from study.choice import best_trial
-from study.errors import ConfigError
+from study.errors import ConfigError, DataError
+from study.names import shown
+from study.report.sane import finite, json_object, record_problem, usable_bins
 from study.space import Param, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import lock_holder
-from study.store.records import TrialReport, id_key
+from study.store.records import TrialReport, id_key, read_json
 from study.store.study_file import read_record
 from study.training.shape import Shape
 
@@ -83,12 +91,12 @@ class StudyRecord:
     def wall_seconds(self) -> float | None:
         """Wall time the study's runs spent, from budget.json (None if not written)."""
         budget = _read_json(self.directory / "budget.json") or {}
-        return budget.get("spent_s")
+        spent = budget.get("spent_s")
+        return spent if finite(spent) else None
 
     def completed(self) -> list[TrialSummary]:
-        return [
-            t for t in self.trials if t.status == TrialStatus.COMPLETED and t.objective is not None
-        ]
+        """The completed trials with a finite objective."""
+        return [t for t in self.trials if t.status == TrialStatus.COMPLETED and finite(t.objective)]
 
     def best(self) -> TrialSummary | None:
         return best_trial(self.trials)
@@ -98,7 +106,7 @@ class StudyRecord:
 
         def key(t: TrialSummary):
             rank = STATUS_ORDER.get(t.status, 5)
-            objective = t.objective if rank <= 1 and t.objective is not None else float("inf")
+            objective = t.objective if rank <= 1 and finite(t.objective) else math.inf
             return (rank, objective, id_key(t.trial_id))
 
         return sorted(self.trials, key=key)
@@ -127,7 +135,12 @@ def _retrained_card(export: Path) -> dict:
     (read there: the report renames nothing; the next study or retrain puts it back)."""
     old = export.with_name(export.name + ".old")
     source = export if export.exists() or not old.is_dir() else old
-    return _read_json(source / "model_card.json") or {}
+    card = _read_json(source / "model_card.json") or {}
+    metrics = card.get("test_metrics")
+    if metrics is not None and not isinstance(metrics, dict):
+        log.warning("%s: test_metrics is not an object; left out", source / "model_card.json")
+        card = {k: v for k, v in card.items() if k != "test_metrics"}
+    return card
 
 
 def _trial_dirs(study_dir: Path) -> list[Path]:
@@ -141,12 +154,17 @@ def _read_trial(directory: Path, live: bool) -> TrialSummary | None:
     report = _read_json(directory / "report.json")
     if report is None:
         return None
+    problem = record_problem(report)
+    if problem:
+        log.warning("%s: %s; trial skipped", directory / "report.json", problem)
+        return None
     status = report.get("status", TrialStatus.UNKNOWN)
+    if status not in TrialStatus.__members__:
+        log.warning("%s: status %s is not one this version knows; shown as it is",
+                    directory / "report.json", shown(status))  # fmt: skip
     if status == TrialStatus.RUNNING and not live:
         status = TrialStatus.KILLED
-    history = None
-    if (directory / "history.csv").is_file():
-        history = pd.read_csv(directory / "history.csv")
+    history = _read_history(directory / "history.csv")
     board = directory / "tensorboard"
     seconds = report.get("seconds")
     if status != TrialStatus.COMPLETED and history is not None and len(history):
@@ -160,14 +178,40 @@ def _read_trial(directory: Path, live: bool) -> TrialSummary | None:
     return TrialSummary(**known, history=history, tensorboard=board if board.is_dir() else None)
 
 
-def _read_json(path: Path) -> dict | None:
+HISTORY_NUMBERS = ("epoch", "val_bce", "seconds")
+
+
+def _read_history(path: Path) -> pd.DataFrame | None:
+    """history.csv as a table (None if absent, or with a warning if its epochs, val_bce or
+    seconds are not numbers)."""
+    if not path.is_file():
+        return None
     try:
-        return json.loads(path.read_text())
+        history = pd.read_csv(path)
+        for name in HISTORY_NUMBERS:
+            history[name] = pd.to_numeric(history[name], errors="raise").astype(float)
+    except (ValueError, TypeError, KeyError, OSError, pd.errors.ParserError) as err:
+        reason = (str(err).splitlines() or [""])[0][:80]
+        log.warning("%s: unreadable (%s); its curve is left out", path, shown(reason))
+        return None
+    return history
+
+
+def _read_json(path: Path) -> dict | None:
+    """The JSON object in `path`; None if absent, or with a warning naming the file if it
+    cannot be read (not JSON, too deep, not an object)."""
+    try:
+        record = read_json(path)
     except FileNotFoundError:
         return None
-    except ValueError:
-        log.warning("%s: not valid JSON; skipped (a resume of the study repairs it)", path)
+    except (DataError, OSError) as err:
+        first = (str(err).splitlines() or [""])[0]
+        log.warning("%s; skipped (a resume of the study repairs a torn record)", first)
         return None
+    if not isinstance(record, dict):
+        log.warning("%s: not a JSON object; skipped", path)
+        return None
+    return record
 
 
 def _same_id(a: str, b: str) -> bool:
@@ -193,13 +237,12 @@ def validation(study_dir: Path) -> dict | None:
     from study.best.validation_plots import WORST, worst_first, worst_name
 
     directory = Path(study_dir) / "best" / "validation"
-    try:
-        metrics = json.loads((directory / "metrics.json").read_text())
-    except (OSError, ValueError):
+    metrics = _read_json(directory / "metrics.json")
+    if metrics is None:
         return None
-    unit = metrics.get("kinematic_spec", {}).get("slice", {}).get("label", "")
+    unit = json_object(json_object(metrics, "kinematic_spec"), "slice").get("label", "")
     bins = []
-    for rank, m in enumerate(worst_first(metrics.get("kinematic_bins", [])), start=1):
+    for rank, m in enumerate(worst_first(usable_bins(directory / "metrics.json", metrics)), 1):
         figure = directory / "worst" / worst_name(rank, m)
         bins.append({
             "bin": f"{m['particle']} {m['p_low']:g}-{m['p_high']:g} {unit} {m['variable']}",

@@ -6,8 +6,10 @@ access to the results folder, or a dataset's author, may have filled: it is text
 never markup. `html_text` escapes it for HTML text and attribute values; `md_text`
 for Markdown (a table cell or a line of text: `<`, `>`, `&` as entities, Markdown's
 inline metacharacters backslash-escaped, newlines and control characters as
-spaces); `md_url` percent-encodes a relative link; `row_class` lets only a known
-status become a CSS class.
+spaces); `terminal_text` removes terminal escape sequences (an OSC 52 that fills
+the clipboard, a clear screen) and turns other controls into spaces; `md_url`
+percent-encodes a relative link; `row_class` lets only a known status become a CSS
+class.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import urllib.parse
 
 from study.status import TrialStatus
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+# C0 and C1 controls, DEL, line/paragraph separators and bidirectional overrides
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+# terminal escape sequences, 7-bit (ESC ...) and 8-bit (CSI, OSC, DCS ... as C1): removed
+# whole, so that neither their controls nor their arguments reach the terminal
+_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI: cursor, colours, clear screen
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS
+    r"|\x1b[ -/]*[0-~]?"  # any other ESC sequence
+)
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # emphasis, code, links, tables, strikethrough
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 CLASSES = frozenset({"best", "differ", *TrialStatus})  # the CSS classes render.CSS styles
@@ -30,8 +40,9 @@ def html_text(value) -> str:
 
 
 def terminal_text(value) -> str:
-    """`value` for a terminal line: control characters (escape sequences) as spaces."""
-    return _CONTROL.sub(" ", str(value))
+    """`value` for a terminal line: escape sequences removed, other control characters
+    (C0 with tab and newline, DEL, C1) as spaces."""
+    return _CONTROL.sub(" ", _SEQUENCE.sub("", str(value)))
 
 
 def md_text(value) -> str:

@@ -1,18 +1,26 @@
 """Figures of the report. `*_data` functions compute what a figure shows; `draw_*` draw it.
 
 Every draw function takes the data and the path of the PNG it writes (atomically),
-and returns that path.
+and returns that path. Text from records (trial ids, statuses, hyperparameter names and
+values) is drawn as it is, never as mathtext or LaTeX (`plain`, `no_tex`): a status
+`$\\frac{1}{0}$` is a label, not a formula matplotlib fails to parse.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from pathlib import Path
 
 import numpy as np
 
+from study.names import shown
 from study.report.collect import StudyRecord, TrialSummary
+from study.report.escape import terminal_text
 from study.status import TrialStatus
 from study.store.figures import pyplot, save_png
+
+log = logging.getLogger(__name__)
 
 STATUS_COLOURS = {
     TrialStatus.COMPLETED: "C0",
@@ -22,6 +30,25 @@ STATUS_COLOURS = {
     TrialStatus.KILLED: "C4",
     TrialStatus.INTERRUPTED: "C4",
 }
+
+
+def plain(text) -> str:
+    """`text` for a matplotlib label: every `$` escaped, so none starts mathtext; escape
+    sequences and control characters as for a terminal."""
+    return terminal_text(text).replace("$", r"\$")
+
+
+def no_tex(draw):
+    """`draw` run with LaTeX text rendering off, whatever a matplotlibrc says."""
+
+    @functools.wraps(draw)
+    def wrapped(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.usetex": False}):
+            return draw(*args, **kwargs)
+
+    return wrapped
 
 
 def integer_axis(axis) -> None:
@@ -74,6 +101,7 @@ def _no_data(ax, text: str) -> None:
     ax.set_yticks([])
 
 
+@no_tex
 def draw_objective(series: dict, failed: list[str], path: Path) -> Path:
     """Objective per trial (id order) with the best-so-far line; failed trials marked."""
     plt = pyplot()
@@ -111,18 +139,42 @@ def hyperparameter_data(study: StudyRecord, names: list[str]) -> list[dict]:
     out = []
     for name in names:
         p = study.space[name]
-        y = [t.objective for t in done]
         if p.kind == "choice":
             categories = [str(v) for v in p.values]
-            index = [categories.index(str(t.hyperparameters.get(name))) for t in done]
+            points = _points(done, name, lambda v, c=categories: c.index(str(v)))
+            index = [x for x, _ in points]
             x = (np.array(index, dtype=float) + rng.uniform(-0.15, 0.15, len(index))).tolist()
+            y = [y for _, y in points]
             out.append({"name": name, "kind": "choice", "categories": categories, "x": x, "y": y})
         else:
-            x = [float(t.hyperparameters.get(name)) for t in done]
+            points = _points(done, name, lambda v: _number(float(v)))
+            x, y = [x for x, _ in points], [y for _, y in points]
             out.append({"name": name, "kind": p.kind, "log": p.log, "x": x, "y": y})
     return out
 
 
+def _number(value: float) -> float:
+    if not np.isfinite(value):
+        raise ValueError(value)
+    return value
+
+
+def _points(trials: list[TrialSummary], name: str, position) -> list[tuple[float, float]]:
+    """(position of the trial's value of `name`, objective) of each trial; a value that
+    has no position (a choice the space lacks, a range value that is no number) is left
+    out with a warning naming the trial."""
+    out = []
+    for t in trials:
+        value = t.hyperparameters.get(name)
+        try:
+            out.append((position(value), t.objective))
+        except (ValueError, TypeError, OverflowError):
+            log.warning("trial %s: %s = %s is not in the search space; not drawn",
+                        shown(t.trial_id), name, shown(value))  # fmt: skip
+    return out
+
+
+@no_tex
 def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
     plt = pyplot()
     cols = 4
@@ -133,12 +185,13 @@ def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
     for ax, panel in zip(axes.ravel(), panels, strict=False):
         ax.plot(panel["x"], panel["y"], "o", alpha=0.7, color="C0")
         if panel["kind"] == "choice":
-            ax.set_xticks(range(len(panel["categories"])), panel["categories"], fontsize=8)
+            ticks = [plain(c) for c in panel["categories"]]
+            ax.set_xticks(range(len(ticks)), ticks, fontsize=8)
             ax.set_xlim(-0.5, len(panel["categories"]) - 0.5)
         elif panel["log"]:
             log_axis(ax, panel["x"])
             ax.tick_params(axis="x", labelsize=8)
-        ax.set_xlabel(panel["name"])
+        ax.set_xlabel(plain(panel["name"]))
         ax.set_ylabel("objective", fontsize=8)
     if not panels:
         _no_data(axes[0, 0], "no hyperparameter is searched")
@@ -159,13 +212,14 @@ def learning_curve_data(trials: list[TrialSummary]) -> list[dict]:
     ]
 
 
+@no_tex
 def draw_learning_curves(curves: list[dict], path: Path, title: str = "") -> Path:
     """Overlaid validation curves; a dotted line in each curve's colour marks its phase switch."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, c in enumerate(curves):
         colour = f"C{i % 10}"
-        ax.plot(c["epoch"], c["val_bce"], "-o", markersize=3, color=colour, label=c["label"])
+        ax.plot(c["epoch"], c["val_bce"], "-o", markersize=3, color=colour, label=plain(c["label"]))
         if c["switch_epoch"] is not None:
             ax.axvline(c["switch_epoch"] - 0.5, color=colour, linestyle=":", alpha=0.8)
     if curves:
@@ -175,23 +229,25 @@ def draw_learning_curves(curves: list[dict], path: Path, title: str = "") -> Pat
     integer_axis(ax.xaxis)
     ax.set_xlabel("global epoch (dotted: switch to the fine-tuning phase)")
     ax.set_ylabel("val_bce")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(plain(title), fontsize=9)
     return save_png(fig, path)
 
 
+@no_tex
 def draw_importances(values: dict, note: str, path: Path) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 0.4 * max(3, len(values)) + 1))
     if values:
         names = list(values)[::-1]
-        ax.barh(names, [values[n] for n in names], color="C0")
+        ax.barh([plain(n) for n in names], [values[n] for n in names], color="C0")
         ax.set_xlabel("importance (sums to 1)")
     else:
-        _no_data(ax, note)
-    ax.set_title(note, fontsize=8)
+        _no_data(ax, plain(note))
+    ax.set_title(plain(note), fontsize=8)
     return save_png(fig, path)
 
 
+@no_tex
 def draw_wall_time(trials: list[TrialSummary], path: Path) -> Path:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -199,8 +255,8 @@ def draw_wall_time(trials: list[TrialSummary], path: Path) -> Path:
     seconds = [t.seconds or 0.0 for t in trials]
     colours = [STATUS_COLOURS.get(t.status, "0.5") for t in trials]
     ax.bar(x, seconds, color=colours)
-    for status in sorted({t.status for t in trials}):
-        ax.bar([0], [0], color=STATUS_COLOURS.get(status, "0.5"), label=status.lower())
+    for status in sorted({str(t.status) for t in trials}):
+        ax.bar([0], [0], color=STATUS_COLOURS.get(status, "0.5"), label=plain(str(status).lower()))
     if trials:
         ax.legend(fontsize=8)
     integer_axis(ax.xaxis)
@@ -209,6 +265,7 @@ def draw_wall_time(trials: list[TrialSummary], path: Path) -> Path:
     return save_png(fig, path)
 
 
+@no_tex
 def draw_cost(front: dict, path: Path) -> Path:
     """Objective against estimated C ns a particle; the Pareto front joined and marked."""
     plt = pyplot()
@@ -220,7 +277,7 @@ def draw_cost(front: dict, path: Path) -> Path:
         ax.step(xs, ys, where="post", color="C3")
         ax.scatter(xs, ys, color="C3", s=24, label="Pareto front", zorder=3)
         for point_id in front["front"]:
-            ax.annotate(point_id, points[point_id], fontsize=7, xytext=(3, 3),
+            ax.annotate(plain(point_id), points[point_id], fontsize=7, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
         log_axis(ax, [ns for ns, _ in points.values()])
         ax.legend(fontsize=8)

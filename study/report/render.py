@@ -270,15 +270,15 @@ def _compare_rows(table: dict) -> tuple[list[list[str]], list[str]]:
 
 
 def compare_text(table: dict) -> str:
+    """The terminal table of a comparison, every cell through `terminal_text`."""
     rows, classes = _compare_rows(table)
-    header = ["", *table["columns"]]
+    rows = [[terminal_text(c) for c in r] for r in rows]
+    header = [terminal_text(c) for c in ["", *table["columns"]]]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [" ".join(c.rjust(w) for c, w in zip(header, widths, strict=True))]
-    for r, cls in zip(rows, classes, strict=True):
-        mark = " *" if cls else ""
-        lines.append(" ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + mark)
-    lines.append("(* hyperparameters that differ)")
-    return "\n".join(lines) + "\n"
+    for r, mark in zip(rows, classes, strict=True):
+        lines.append(" ".join(map(str.rjust, r, widths)) + " *" * bool(mark))
+    return "\n".join([*lines, "(* hyperparameters that differ)"]) + "\n"
 
 
 def compare_markdown(table: dict, figure: str) -> str:

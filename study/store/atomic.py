@@ -6,7 +6,9 @@ and swapped in (`swap_directory`: the old one renamed to `<name>.old`, the new o
 renamed into place, the old one removed). A kill at any moment leaves the old version
 or the new one, plus at most a temporary that the next run removes; a kill between
 the two renames leaves only `<name>.old`, which `restore_swapped` (called by the next
-swap and by the readers of a swapped directory) renames back.
+swap and by the readers of a swapped directory) renames back. A removal that fails
+(the old version set aside, or a stale `<name>.old`) is a StateError naming the path,
+never silence: a symbolic link there is unlinked, never followed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from study import faults
+from study.errors import StateError
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +71,26 @@ def swap_directory(tmp: Path, directory: Path, old: Path | None = None) -> None:
     old = old or directory.with_name(directory.name + ".old")
     restore_swapped(directory, old)
     if directory.exists():
-        shutil.rmtree(old, ignore_errors=True)
+        remove_tree(old)
         os.replace(directory, old)
         os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_tree(old)
     else:
         os.replace(tmp, directory)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove `path` (a directory tree, a file or a symbolic link, never what a link points
+    to); nothing there is fine; a failure is a StateError naming the path."""
+    path = Path(path)
+    try:
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            path.unlink()
+        elif path.exists():
+            shutil.rmtree(path)
+    except OSError as err:
+        where = err.filename or path
+        raise StateError(f"{path}: cannot be removed ({err.strerror} at {where})") from None
 
 
 def restore_swapped(directory: Path, old: Path | None = None) -> bool:
@@ -82,8 +99,8 @@ def restore_swapped(directory: Path, old: Path | None = None) -> bool:
     stale one, left for the next swap to remove once its successor is in place."""
     directory = Path(directory)
     old = old or directory.with_name(directory.name + ".old")
-    if directory.exists() or directory.is_symlink() or not old.is_dir():
-        return False
+    if directory.exists() or directory.is_symlink() or not old.is_dir() or old.is_symlink():
+        return False  # a linked `old` is never put in place (the next swap unlinks it)
     try:
         os.rename(old, directory)
     except FileNotFoundError:  # another process restored it (or swapped) first

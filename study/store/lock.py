@@ -4,19 +4,25 @@ The kernel drops an flock when its holder exits or is killed, so a lock whose
 holder is gone is free again without any clean-up; the pid and host written in
 the file only serve the message shown to a second process. On NFS, Linux maps
 flock onto POSIX byte-range locks, which hold across clients.
+
+The file is opened with O_NOFOLLOW and must be a plain file: a `.lock` that another
+user planted as a symbolic link (to a file of the study's owner, which the lock would
+truncate) or a FIFO is refused with a DataError, its target untouched.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
-from study.errors import StudyInUse
+from study.errors import DataError, StudyInUse
 
 log = logging.getLogger(__name__)
 NAME = ".lock"
@@ -31,7 +37,7 @@ class StudyLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_plain(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -75,12 +81,30 @@ class StudyLock:
         self.release()
 
 
+def open_plain(path: Path, flags: int, mode: int = 0o644) -> int:
+    """os.open of `path` that never follows a symbolic link and opens only a plain file
+    (never blocking on a FIFO); a DataError names the path otherwise."""
+    flags |= os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.EMLINK) or Path(path).is_symlink():
+            raise DataError(f"{path}: a symbolic link; refused (remove it)") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DataError(f"{path}: not a plain file; refused (remove it)")
+    os.set_blocking(fd, True)
+    return fd
+
+
 def _read(fd: int) -> dict:
     try:
         text = os.pread(fd, 4096, 0).decode()
-        return json.loads(text) if text.strip() else {}
-    except (OSError, ValueError):
+        record = json.loads(text) if text.strip() else {}
+    except (OSError, ValueError, RecursionError):
         return {}
+    return record if isinstance(record, dict) else {}
 
 
 def lock_holder(study_dir: Path) -> dict | None:
@@ -91,16 +115,20 @@ def lock_holder(study_dir: Path) -> dict | None:
     A holder on another host is taken at its word.
     """
     try:
-        record = json.loads((Path(study_dir) / NAME).read_text() or "{}")
-    except (OSError, ValueError):
+        fd = open_plain(Path(study_dir) / NAME, os.O_RDONLY)
+    except (OSError, DataError):
         return None
+    try:
+        record = _read(fd)
+    finally:
+        os.close(fd)
     if not record or "pid" not in record:
         return None
     if record.get("host") == socket.gethostname():
         try:
             os.kill(int(record["pid"]), 0)
-        except ProcessLookupError:
-            return None
+        except (ProcessLookupError, ValueError, TypeError, OverflowError):
+            return None  # gone, or no pid at all
         except PermissionError:
             pass  # alive, owned by another user
     return record

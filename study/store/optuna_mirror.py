@@ -17,6 +17,11 @@ connection is waited for (up to `WAIT_S`, then this write is skipped with a warn
 file SQLite cannot read (not a database, corrupt, another Optuna's schema) is moved aside
 as `optuna.db.torn` (`.torn.1`, ... when taken) and rebuilt from the records; any other
 failure (a full disk, no permission) raises, for the caller to warn about.
+
+Links are not followed: `.optuna.lock` is opened with O_NOFOLLOW, and `optuna.db` (and
+the journal, WAL and shared-memory files SQLite keeps beside it) must be plain files, the
+database created with O_NOFOLLOW before SQLite opens it; a symbolic link there (which
+would have Optuna's tables written into another database) is a DataError naming it.
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ import fcntl
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
 
 import optuna
 
+from study.errors import DataError
 from study.space import optuna_distributions, space_from_dict
 from study.status import TrialStatus
+from study.store.lock import open_plain
 from study.store.records import TrialRecords, read_history
 from study.store.study_file import read_record
 
@@ -123,7 +131,7 @@ class Mirror:
         records = TrialRecords(self.study_dir)
         mirrored = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
         ended = [
-            r for r in records.reports()
+            r for r in records.readable_reports()
             if r.status in STATES and str(r.trial_id) not in mirrored
         ]  # fmt: skip
         ended.sort(key=lambda r: (r.finished_at or 0.0, int(r.trial_id)))
@@ -135,22 +143,23 @@ class Mirror:
 
     def _open(self) -> optuna.Study:
         """The Optuna study in the file, opened again if the file was replaced since."""
-        inode = self.path.stat().st_ino if self.path.exists() else None
+        inode = check_plain(self.path)
         if self._study is not None and inode == self._inode:
             return self._study
         self._close()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         record = read_record(self.study_dir)
+        os.close(open_plain(self.path, os.O_RDWR | os.O_CREAT))  # never SQLite through a link
         self._distributions = optuna_distributions(space_from_dict(record["search_space"]))
         timeout = max(min(self.wait_s, 5.0), 0.1)  # SQLite's own wait; `sync` retries past it
         self._storage = optuna.storages.RDBStorage(
             storage_url(self.study_dir), engine_kwargs={"connect_args": {"timeout": timeout}}
-        )  # creates a missing file
+        )
         self._study = optuna.create_study(
             study_name=record["config"].get("study", self.study_dir.name),
             storage=self._storage, direction="minimize", load_if_exists=True,
         )  # fmt: skip
-        self._inode = self.path.stat().st_ino
+        self._inode = check_plain(self.path)
         return self._study
 
     def _close(self) -> None:
@@ -158,6 +167,23 @@ class Mirror:
             with contextlib.suppress(Exception):
                 self._storage.engine.dispose()
         self._study = self._storage = self._inode = None
+
+
+def check_plain(path: Path) -> int | None:
+    """The inode of database `path` (None if absent); a DataError if it or a file SQLite
+    keeps beside it is a symbolic link or not a plain file."""
+    inode = None
+    for name in ("", "-journal", "-wal", "-shm"):
+        side = path.with_name(path.name + name)
+        try:
+            info = side.lstat()
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a plain file"
+            raise DataError(f"{side}: {kind}; refused (remove it)")
+        inode = info.st_ino if not name else inode
+    return inode
 
 
 def _sql_errors() -> tuple[type[BaseException], ...]:
@@ -214,7 +240,7 @@ def set_aside(path: Path) -> Path:
 @contextlib.contextmanager
 def _file_lock(path: Path, deadline: float):
     """flock on `path` (created empty), waited for until `deadline` (TimeoutError after)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_plain(path, os.O_RDWR | os.O_CREAT)
     try:
         while True:
             try:

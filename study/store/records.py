@@ -1,6 +1,10 @@
 """Per-trial records of a study: trials/<id>/report.json, history.csv, and trials.csv.
 
 Every file is written atomically, so a killed study never leaves half a record.
+Records are data anyone with write access to the results folder may have filled:
+`read_json` reads at most MAX_BYTES nested at most MAX_DEPTH deep (a DataError naming
+the file otherwise, never a RecursionError), and `readable_reports` skips a bad
+report.json with a warning.
 """
 
 from __future__ import annotations
@@ -8,12 +12,64 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import os
+import re
+import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from study.errors import ConfigError
+from study.errors import ConfigError, DataError
 from study.names import shown, trial_id_problem
 from study.store.atomic import write_json_atomic, write_text_atomic
+
+log = logging.getLogger(__name__)
+MAX_DEPTH = 64  # deepest nesting of a record's JSON (a report.json is 3 deep)
+MAX_BYTES = 16 * 2**20
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON `text` (strings skipped)."""
+    depth = deepest = 0
+    for m in _BRACKET.finditer(_STRING.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def read_json(path: Path, max_depth: int = MAX_DEPTH):
+    """The JSON in `path`, read within MAX_BYTES and `max_depth`; FileNotFoundError if
+    absent, a one-line DataError naming the file for anything else that is wrong."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO planted there never blocks
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DataError(f"{path}: not a plain file; not read")
+        raw = f.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise DataError(f"{path}: larger than {MAX_BYTES} bytes; not read")
+    try:
+        text = raw.decode()
+        if json_depth(text) > max_depth:
+            raise DataError(f"{path}: JSON nested deeper than {max_depth}; not read")
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:
+        reason = (str(err).splitlines() or ["?"])[0][:120]
+        raise DataError(f"{path}: not valid JSON ({reason})") from None
+
+
+def read_report(path: Path) -> TrialReport:
+    """One report.json as a TrialReport; a DataError names the file if it is not one."""
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: not a JSON object")
+    try:
+        return TrialReport.from_dict(raw)
+    except TypeError as err:
+        raise DataError(f"{path}: not a trial report ({err})") from None
+
 
 HISTORY_COLUMNS = ["epoch", "phase", "learning_rate", "loss", "val_bce", "seconds"]
 TABLE_FIXED = [
@@ -128,8 +184,20 @@ class TrialRecords:
 
     def reports(self) -> list[TrialReport]:
         """Every trial's report.json, in trial-id order."""
-        paths = sorted(self.root.glob("*/report.json"), key=lambda p: id_key(p.parent.name))
-        return [TrialReport.from_dict(json.loads(p.read_text())) for p in paths]
+        return [read_report(p) for p in self._report_paths()]
+
+    def readable_reports(self) -> list[TrialReport]:
+        """`reports`, a report.json that cannot be read skipped with a warning naming it."""
+        out = []
+        for path in self._report_paths():
+            try:
+                out.append(read_report(path))
+            except (DataError, OSError) as err:
+                log.warning("%s; skipped", (str(err).splitlines() or [""])[0])
+        return out
+
+    def _report_paths(self) -> list[Path]:
+        return sorted(self.root.glob("*/report.json"), key=lambda p: id_key(p.parent.name))
 
     def write_table(self) -> Path:
         """Rewrite trials.csv: one row per trial, hyperparameters as columns."""

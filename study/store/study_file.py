@@ -8,18 +8,18 @@ before anything is written.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
 from pathlib import Path
 
 from study.config import StudyConfig
-from study.errors import ConfigError
+from study.errors import ConfigError, DataError
 from study.space import space_to_dict
 from study.store.atomic import restore_swapped, write_json_atomic
 from study.store.lock import NAME as LOCK_NAME
 from study.store.overwrite import check_study_removable, remove_study_contents
+from study.store.records import read_json
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,10 @@ def read_record(study_dir: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{study_dir}: no such study (no {FILE})")
     try:
-        record = json.loads(path.read_text())
+        record = read_json(path)
         StudyConfig.from_dict(record["config"], str(path))
         record["search_space"], record["data_fingerprint"]  # noqa: B018  (must be there)
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, DataError) as err:
         raise ConfigError(f"{path}: unreadable study record ({err!r})") from None
     return record
 
