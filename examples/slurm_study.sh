@@ -22,14 +22,18 @@ set -euo pipefail
 RESULTS=${RESULTS:-$PWD/results}
 STUDY=${STUDY:-default}
 TRIALS=${TRIALS:-50}
-PORT=${PORT:-8470}
+PORT=${PORT:-$((20000 + SLURM_JOB_ID % 40000))}   # per job; taken: the chief stops, no secret
 EXTRA=${EXTRA:-}                     # further study flags for the chief (--tuner tpe ...)
 CHIEF_HOST=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 ORACLE="$CHIEF_HOST:$PORT"
 
 # The chief: serves the oracle, holds the study's lock, writes trials.csv. No GPU.
-# It admits only callers with the study's secret, $RESULTS/$STUDY/chief.secret (mode 0600,
-# written by the chief, read by the workers on the shared filesystem; README: Security).
+# Each run it makes a new secret and, once the port is its own, writes it to
+# $RESULTS/$STUDY/chief.secret (mode 0600), which the workers read on the shared
+# filesystem. The secret never travels: the chief and each worker prove it to each other
+# by HMAC over fresh nonces, so whoever holds the port (before the chief, or after it
+# stops) learns nothing that admits them (README: Security). Across untrusted networks
+# add --tls-cert/--tls-key here and --tls-ca on the workers.
 # shellcheck disable=SC2086
 srun --nodes=1 --ntasks=1 --nodelist="$CHIEF_HOST" --gpus=0 --cpus-per-task=2 --exact \
     python run_study.py --trials "$TRIALS" --study "$STUDY" --results "$RESULTS" $EXTRA \

@@ -1,7 +1,8 @@
 """`--parallel N [--gpus LIST]`: N trials at once on this machine (N per GPU with --gpus).
 
 The study process becomes the chief of a distributed study on loopback (127.0.0.1, a
-free port; the chief's secret admits only its own workers, README: Security) and starts
+free port; its workers and the chief prove this run's secret to each other, which never
+travels: study/search/auth.py, README: Security) and starts
 N worker processes, each with its own share of the machine:
 - on CPU, `cores // N` threads each (TensorFlow's intra-op pool, OpenMP; JAX's XLA on
   one thread where the share is one core);
@@ -18,15 +19,20 @@ no other process can take the port in between. The workers' ids
 are `local0`, `local1`, ... (`local-gpu<G>-<k>` on GPUs), the same on every run, so a
 killed study run again gives each its running trial back; their output goes to
 `<results>/logs/<study>/<id>.log` (outside the study's directory, which the chief
-creates). A worker dies with the study (PR_SET_PDEATHSIG on Linux).
+creates; created 0600, a symlink there refused). A worker dies with the study
+(PR_SET_PDEATHSIG on Linux), and is stopped before the chief's server stops (before the
+final fit): none calls a port that another user could bind by then. None is started when
+the study has no trial left to run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -126,24 +132,43 @@ def log_dir(results, study: str) -> Path:
     return Path(results) / "logs" / study
 
 
+def open_log(path: Path):
+    """`path` opened to append (and read back), created 0600; a symlink there, or a file of
+    another user, is refused (ConfigError): the worker's output never lands elsewhere."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as err:
+        why = "a symlink" if err.errno == errno.ELOOP else err.strerror
+        raise ConfigError(f"{path}: cannot open the worker's log ({why})") from None
+    info = os.fstat(fd)
+    if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ConfigError(f"{path}: the worker's log is not a file of this user")
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab+")
+
+
 class Workers:
     """The worker processes of `slots`, started once the chief listens (`start`, its
-    `Role.on_serving`), watched (`why_stopped`, its `Role.watch`), stopped by `stop`."""
+    `Role.on_serving`, which returns `stop`), watched (`why_stopped`, its `Role.watch`),
+    stopped by `stop` (before the chief's server stops, and again, harmless, at the end)."""
 
     def __init__(self, slots: list[Slot], results, study: str, extra: list[str]):
         self.slots, self.results, self.study, self.extra = slots, str(results), study, extra
         self.logs = log_dir(results, study)
         self.started: list[tuple[subprocess.Popen, object, int]] = []  # process, log, offset
 
-    def start(self, address: str) -> None:
+    def start(self, address: str):
+        """Start a worker per slot calling the chief at `address`; returns `stop`."""
         root = str(Path(__file__).resolve().parents[2])  # this copy of the package
         path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-        self.logs.mkdir(parents=True, exist_ok=True)
         for slot in self.slots:
             command = [sys.executable, "-c", ENTRY, "--role", "worker", "--oracle", address]
             command += ["--worker-id", slot.worker_id, "--results", self.results]
             command += ["--study", self.study, *(["--gpu", slot.gpu] if slot.gpu else [])]
-            log = open(self.logs / f"{slot.worker_id}.log", "a")
+            log = open_log(self.logs / f"{slot.worker_id}.log")
             try:
                 process = subprocess.Popen(
                     [*command, *self.extra],
@@ -155,7 +180,8 @@ class Workers:
             except BaseException:
                 log.close()
                 raise
-            self.started.append((process, log, log.tell()))
+            self.started.append((process, log, log.seek(0, os.SEEK_END)))
+        return self.stop
 
     def why_stopped(self) -> str | None:
         """Why the study cannot go on (every worker has exited), or None."""
@@ -163,20 +189,20 @@ class Workers:
             return None
         last = []
         for slot, (process, log, offset) in zip(self.slots, self.started, strict=True):
-            log.flush()
-            with open(log.name, errors="replace") as f:
-                f.seek(offset)
-                lines = f.read().splitlines()  # this run's lines only
+            size = os.fstat(log.fileno()).st_size
+            text = os.pread(log.fileno(), max(0, size - offset), offset)  # this run's lines
+            lines = text.decode(errors="replace").splitlines()
             tail = lines[-1] if lines else "(no output)"
             last.append(f"{slot.worker_id} (exit {process.returncode}): {tail}")
         return "every worker of --parallel has exited before the search ended: " + "; ".join(last)
 
     def stop(self) -> None:
-        for process, _, _ in self.started:
+        started, self.started = self.started, []
+        for process, _, _ in started:
             if process.poll() is None:
                 process.terminate()
         deadline = time.monotonic() + 30
-        for process, log, _ in self.started:
+        for process, log, _ in started:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             if process.poll() is None:

@@ -1,43 +1,62 @@
-"""Who may talk to the chief: a per-study secret on every call, optional TLS.
+"""Who may talk to the chief: both sides prove the study's secret, which never travels.
 
 keras-tuner's gRPC server and client are plaintext and admit anyone who reaches the
 port: on a shared cluster any user could read the search space, create trials under
-made-up worker ids and report forged scores. The chief therefore admits only callers
-that send the study's secret as gRPC metadata (`x-study-secret`), checked on every
-method by a server interceptor (UNAUTHENTICATED otherwise; each refused host logged
-once). The secret is 32 random bytes in hex, created by the chief in the study
-folder (`chief.secret`, mode 0600: the workers run as the same user on the shared
-filesystem they already read) or read from `--auth-token-file`. Workers send it, and
-their process's instance id (`x-worker-instance`, a random id a process, which
-tells a second live worker under the same id from a restarted one).
+made-up worker ids and report forged scores. A secret sent as a bearer token is no
+better: after the chief stops, another user may bind its freed port and read the
+secret from the calls its workers keep making. So the secret is never sent (the
+handshake: study/search/proofs.py):
+- a worker opens a session with `Hello` (`/study.Auth/Hello`, its nonce); the chief
+  answers with its own nonce and an HMAC of both under the secret. The worker checks
+  it before it sends anything keyed: a server that cannot prove the secret is not the
+  study's chief (`ChiefImpostor`), and learns nothing from the worker;
+- every call then carries the session, a fresh call nonce and the worker's HMAC of the
+  method and that nonce under the session's key (refused: UNAUTHENTICATED, each host
+  logged once); the chief's answer carries its own HMAC of them, which the worker
+  checks before keras-tuner reads the answer;
+- the chief's nonces are tagged with a key of this chief run alone, so a session (and
+  anything overheard in it) is worthless to any later chief, even one that reuses an
+  `--auth-token-file`.
 
-The secret does not hide the traffic: where the network between nodes is not private,
-`--tls-cert/--tls-key` on the chief and `--tls-ca` on the workers encrypt it and let
-the workers check the chief's certificate.
+The secret is 32 random bytes in hex, new for every chief run, written after the chief
+has bound its port into the study folder (`chief.secret`, mode 0600, never through a
+symlink; workers run as the same user on the shared filesystem), or read from
+`--auth-token-file`. Workers also send their process's instance id
+(`x-worker-instance`, which tells a second live worker under one id from a restarted one).
+
+The proofs do not hide the traffic: where the network between nodes is not private,
+`--tls-cert/--tls-key` on the chief and `--tls-ca` on the workers encrypt it (a
+session overheard on the wire could be replayed while that chief runs).
 """
 
 from __future__ import annotations
 
-import collections
-import hmac
 import logging
 import os
 import re
 import secrets
 import stat
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from study.errors import ConfigError
+from study.errors import ChiefUnreachable, ConfigError
 
 log = logging.getLogger(__name__)
 
 _SECRET = re.compile(r"[!-~]+")  # gRPC metadata values: printable ASCII
 SECRET_FILE = "chief.secret"  # in the study folder, mode 0600
-SECRET_KEY = "x-study-secret"  # gRPC metadata keys (lower case, as gRPC requires)
+HELLO = "/study.Auth/Hello"  # the one method called without a session
+SESSION_KEY = "x-study-session"  # gRPC metadata keys (lower case, as gRPC requires)
+CALL_KEY = "x-study-call"
+PROOF_KEY = "x-study-proof"
+ANSWER_KEY = "x-study-answer"
 INSTANCE_KEY = "x-worker-instance"
 WILDCARDS = ("0.0.0.0", "::", "*", "")
+RELOAD_S = 10.0  # a worker re-reads a changed secret this long (a restarted chief's)
+
+
+class ChiefImpostor(ChiefUnreachable):
+    """The server at the chief's address could not prove the study's secret."""
 
 
 @dataclass
@@ -48,6 +67,7 @@ class Credentials:
     tls_cert: str | None = None  # chief: its certificate (PEM)
     tls_key: str | None = None  # chief: its private key (PEM)
     tls_ca: str | None = None  # worker: the certificate (or CA) it trusts for the chief
+    secret_path: str | None = None  # worker: where to re-read a restarted chief's secret
 
     @property
     def tls(self) -> bool:
@@ -61,9 +81,20 @@ def _read(path: Path, what: str) -> bytes:
         raise ConfigError(f"{path}: cannot read the {what} ({err.strerror})") from None
 
 
-def read_secret(path: Path) -> str:
+def _read_nofollow(path: Path) -> bytes:
+    """The bytes of `path`, refusing a symlink there (another user's planted file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the chief's secret ({err.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def read_secret(path: Path, follow: bool = True) -> str:
     """The secret in `path` (one line of at least 32 characters); ConfigError otherwise."""
-    text = _read(path, "chief's secret").decode("utf-8", "replace").strip()
+    raw = _read(path, "chief's secret") if follow else _read_nofollow(path)
+    text = raw.decode("utf-8", "replace").strip()
     if len(text) < 32 or not _SECRET.fullmatch(text):
         raise ConfigError(
             f"{path}: expected a secret of at least 32 printable ASCII characters, no spaces"
@@ -74,30 +105,39 @@ def read_secret(path: Path) -> str:
     return text
 
 
-def chief_secret(study_dir: Path, token_file: str | None) -> str:
-    """The chief's secret: from `token_file`, else the study's own (created, mode 0600)."""
-    if token_file:
-        return read_secret(Path(token_file))
+def chief_secret(token_file: str | None) -> str:
+    """The chief's secret: `token_file`'s, else a new one for this run (in memory until
+    `publish_secret`, once the chief has bound its port)."""
+    return read_secret(Path(token_file)) if token_file else secrets.token_hex(32)
+
+
+def publish_secret(study_dir: Path, secret: str) -> Path:
+    """Write `secret` as the study's `chief.secret`: created 0600 under a random name
+    (O_EXCL, O_NOFOLLOW: nothing planted there is followed), then renamed over the old."""
     path = Path(study_dir) / SECRET_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{SECRET_FILE}.{secrets.token_hex(8)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    fd = os.open(temporary, flags, 0o600)
+    try:
         with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
+            f.write(secret + "\n")
         os.replace(temporary, path)  # atomic: a worker never reads half a secret
-    return read_secret(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
 
 
-def worker_secret(study_dir: Path, token_file: str | None) -> str:
-    """The secret a worker sends: `token_file`, else the one its chief wrote."""
+def worker_secret(study_dir: Path, token_file: str | None) -> tuple[str, Path]:
+    """(the secret a worker proves, its file): `token_file`, else its chief's."""
     path = Path(token_file) if token_file else Path(study_dir) / SECRET_FILE
     if not path.exists():
         raise ConfigError(
             f"{path}: no chief's secret (the chief writes it in its study folder; "
             "workers need that folder, or --auth-token-file with the chief's)"
         )
-    return read_secret(path)
+    return read_secret(path, follow=bool(token_file)), path
 
 
 def check_tls(cert: str | None, key: str | None, ca: str | None, role: str) -> None:
@@ -117,50 +157,12 @@ def warn_if_wildcard(host: str) -> None:
     if host in WILDCARDS:
         log.warning(
             "the chief listens on every interface (%r): anyone who reaches this node can "
-            "knock; only holders of the study's secret are admitted",
+            "knock; only workers that prove the study's secret are admitted",
             host,
         )
 
 
 # -- the chief's side ------------------------------------------------------------------
-def _method_handler_deny(refused: set, lock: threading.Lock):
-    """The answer to a call without the secret: UNAUTHENTICATED at once. A streaming
-    handler, so that gRPC does not wait for a request body first: a unary handler's
-    thread blocks reading it, and a few half-open calls took every thread of the pool."""
-    import grpc
-
-    def deny(requests, context):
-        host = context.peer().rsplit(":", 1)[0]
-        with lock:
-            first = host not in refused
-            refused.add(host)
-        if first:
-            log.warning("refused a call from %s: no or wrong study secret", host)
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, "the study's secret is missing or wrong")
-
-    return grpc.stream_stream_rpc_method_handler(deny)
-
-
-def server_interceptor(secret: str):
-    """A gRPC server interceptor that admits only calls carrying `secret`."""
-    import grpc
-
-    expected = secret.encode()
-
-    class SecretCheck(grpc.ServerInterceptor):
-        def __init__(self):
-            self.refused: set[str] = set()
-            self._deny = _method_handler_deny(self.refused, threading.Lock())
-
-        def intercept_service(self, continuation, details):
-            given = dict(details.invocation_metadata or ()).get(SECRET_KEY, "")
-            if hmac.compare_digest(str(given).encode(), expected):
-                return continuation(details)
-            return self._deny
-
-    return SecretCheck()
-
-
 def add_port(server, address: str, credentials: Credentials) -> int:
     """Bind `address` on `server`, with TLS where the chief has a certificate."""
     import grpc
@@ -183,15 +185,6 @@ def caller_instance(context) -> str:
 INSTANCE = secrets.token_hex(8)  # this process's instance id
 
 
-class _Details(
-    collections.namedtuple(
-        "_Details",
-        ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression"),
-    ),
-):
-    """A call's details with metadata added (grpc.ClientCallDetails is abstract)."""
-
-
 def raw_channel(address: str, credentials: Credentials):
     """A channel to `address`, over TLS where the worker trusts a certificate."""
     import grpc
@@ -200,24 +193,3 @@ def raw_channel(address: str, credentials: Credentials):
         trusted = grpc.ssl_channel_credentials(_read(Path(credentials.tls_ca), "TLS CA"))
         return grpc.secure_channel(address, trusted)
     return grpc.insecure_channel(address)
-
-
-def channel(address: str, credentials: Credentials):
-    """A channel to the chief whose every call carries the secret and this instance's id."""
-    import grpc
-
-    metadata = ((SECRET_KEY, credentials.secret), (INSTANCE_KEY, INSTANCE))
-
-    class AddSecret(grpc.UnaryUnaryClientInterceptor):
-        def intercept_unary_unary(self, continuation, details, request):
-            added = _Details(
-                details.method,
-                details.timeout,
-                (*(details.metadata or ()), *metadata),
-                details.credentials,
-                details.wait_for_ready,
-                details.compression,
-            )
-            return continuation(added, request)
-
-    return grpc.intercept_channel(raw_channel(address, credentials), AddSecret())

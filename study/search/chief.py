@@ -20,6 +20,7 @@ import logging
 import time
 from pathlib import Path
 
+from study.errors import StudyStopped
 from study.search import chief_server, kt_compat
 from study.search.chief_server import WorkerIdInUse
 from study.search.distributed import SINGLE_ID, Role
@@ -216,13 +217,12 @@ def chief_class(oracle_class: type) -> type:
 
 
 def serve(tuner, role: Role, on_change=None) -> None:
-    """Serve `tuner.oracle` at `role.address` until every trial has ended.
+    """Serve `tuner.oracle` at `role.address` until every trial has ended; --parallel's
+    workers (`role.on_serving`) start only if a trial is left, and stop before the server.
 
     `on_change(started, ended, owners, ended_count)` is called from this thread when trials
     start or end (progress, trials.csv). Raises RuntimeError for the consecutive-failure stop.
     """
-    from study import signals
-
     oracle = tuner.oracle
     oracle.verbose = 0  # keras-tuner's own trial tables; the chief prints its own lines
     poll_s = min(2.0, role.heartbeat_s)
@@ -233,44 +233,53 @@ def serve(tuner, role: Role, on_change=None) -> None:
             return tuner.budget_stop()
 
         oracle.budget_stop = budget_stop
-    credentials = role.chief_credentials(tuner.config.study_dir)
-    server, servicer = chief_server.start(oracle, role, credentials, poll_s)
-    role.port = role.port or server.port  # port 0 (--parallel): the free one bound
-    tuner.save()  # the chief's tuner file: a restarted chief reloads the oracle from it
-    log.info(
-        "chief serving the oracle at %s (%s, the study's secret required); hand-over after "
-        "%.0f s of silence",
-        role.address,
-        "TLS" if credentials.tls else "plaintext",
-        role.handover_s,
-    )
-    if role.on_serving is not None:  # --parallel: its workers, now that it listens
-        role.on_serving(role.address)
+    server, servicer, credentials = chief_server.listen(tuner, role, poll_s)
+    mode = "TLS" if credentials.tls else "plaintext"
+    silence = f"hand-over after {role.handover_s:.0f} s of silence"
+    log.info("chief serving at %s (%s, the secret proved; %s)", role.address, mode, silence)
+    stop_workers = _start_workers(oracle, role)
+    try:
+        _serve_until_done(oracle, role, servicer, poll_s, on_change)
+    finally:
+        if stop_workers is not None:  # before the server stops: no worker outlives it
+            stop_workers()
+        server.stop(grace=1)
+        oracle.save()
+    if servicer.failure is not None:
+        raise servicer.failure
+
+
+def _start_workers(oracle, role: Role):
+    """--parallel: start the chief's workers (their stop, or None) unless nothing is left."""
+    if role.on_serving is None:
+        return None
+    if oracle.finished():
+        log.info("every trial of the study has ended: no worker started")
+        return None
+    return role.on_serving(role.address) or (lambda: None)
+
+
+def _serve_until_done(oracle, role: Role, servicer, poll_s: float, on_change) -> None:
+    """Answer the workers until every trial has ended (or the failure stop), then a moment
+    longer so that waiting workers hear STOPPED and leave."""
+    from study import signals
+
     running, end_order = trial_maps(oracle)
     if running:  # a restarted chief: its workers carry on with these
         log.info("still running: %s", ", ".join(f"trial {t} on {w}" for t, w in running.items()))
     seen = (set(running), len(end_order))
     done_at = None
-    try:
-        while True:
-            signals.check()
-            time.sleep(0.2)  # the oracle's work runs in the server's threads
-            gone = role.watch() if role.watch is not None and not oracle.finished() else None
-            if gone:
-                from study.errors import StudyStopped
-
-                raise StudyStopped(gone)
-            seen = _changes(oracle, seen, on_change)
-            if servicer.failure is not None or oracle.finished():
-                done_at = done_at or time.monotonic()
-                # keep answering a moment, so that waiting workers hear STOPPED
-                if not oracle.tuner_ids or time.monotonic() - done_at > 3 * poll_s + 1:
-                    break
-    finally:
-        server.stop(grace=1)
-        oracle.save()
-    if servicer.failure is not None:
-        raise servicer.failure
+    while True:
+        signals.check()
+        time.sleep(0.2)  # the oracle's work runs in the server's threads
+        gone = role.watch() if role.watch is not None and not oracle.finished() else None
+        if gone:
+            raise StudyStopped(gone)
+        seen = _changes(oracle, seen, on_change)
+        if servicer.failure is not None or oracle.finished():
+            done_at = done_at or time.monotonic()
+            if not oracle.tuner_ids or time.monotonic() - done_at > 3 * poll_s + 1:
+                return
 
 
 def trial_maps(oracle) -> tuple[dict, list]:

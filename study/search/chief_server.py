@@ -1,7 +1,7 @@
-"""The chief's gRPC server: keras-tuner's OracleServicer behind the study's secret.
+"""The chief's gRPC server: keras-tuner's OracleServicer behind the study's proofs.
 
 What it adds to keras-tuner's servicer (study/search/chief.py has the chief's oracle):
-- only callers with the study's secret get in (study/search/auth.py);
+- only workers that prove the study's secret get in (study/search/auth.py);
 - a bad call is an error answered: an unknown trial id is NOT_FOUND, any other failure
   INTERNAL, and the oracle's lock is released either way (kt_compat.synchronized);
 - a second live process under one worker id is refused (ALREADY_EXISTS);
@@ -17,7 +17,7 @@ import time
 from concurrent import futures
 
 from study.errors import ConfigError
-from study.search import auth, kt_compat
+from study.search import auth, kt_compat, proofs
 from study.search.distributed import Role
 from study.status import TrialStatus
 
@@ -120,16 +120,19 @@ def _servicer_class():
     return Servicer
 
 
-def start(oracle, role: Role, credentials: auth.Credentials, poll_s: float):
-    """(server, servicer): keras-tuner's service of `oracle` at `role.address`, started,
-    admitting only callers with `credentials.secret` (over TLS where it has a certificate).
-    Port 0 binds a free port: `server.port`."""
+def bind(oracle, role: Role, credentials: auth.Credentials, poll_s: float):
+    """(server, servicer): keras-tuner's service of `oracle` bound at `role.address`, not
+    started, admitting only workers that prove `credentials.secret` (proofs.Gate; over TLS
+    where it has a certificate). Port 0 binds a free port: `server.port`."""
     import grpc
 
+    gate = proofs.Gate(credentials.secret)
     servicer = _servicer_class()(oracle, poll_s, role.in_use_window_s)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16),
-        interceptors=[auth.server_interceptor(credentials.secret)],
+        handlers=[proofs.hello_handler(gate)],
+        interceptors=[proofs.server_interceptor(gate)],
+        options=[("grpc.so_reuseport", 0)],  # a port another process holds is not shared
     )
     kt_compat.protos().get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
@@ -142,6 +145,29 @@ def start(oracle, role: Role, credentials: auth.Credentials, poll_s: float):
             + (" a valid PEM certificate and key?)" if credentials.tls_cert else ")")
         )
     auth.warn_if_wildcard(role.host)
-    server.start()
     server.port = bound
     return server, servicer
+
+
+def start(oracle, role: Role, credentials: auth.Credentials, poll_s: float):
+    """`bind`, then started."""
+    server, servicer = bind(oracle, role, credentials, poll_s)
+    server.start()
+    return server, servicer
+
+
+def listen(tuner, role: Role, poll_s: float):
+    """(server, servicer, credentials): the chief's server bound, this run's secret written
+    for the workers once the port is its own (a chief that cannot bind writes none), then
+    started; the chief's tuner file saved (a restarted chief reloads the oracle from it)."""
+    credentials = role.chief_credentials()
+    server, servicer = bind(tuner.oracle, role, credentials, poll_s)
+    role.port = role.port or server.port  # port 0 (--parallel): the free one bound
+    try:
+        role.publish_secret(tuner.config.study_dir, credentials)
+        server.start()
+        tuner.save()
+    except BaseException:
+        server.stop(grace=0)
+        raise
+    return server, servicer, credentials

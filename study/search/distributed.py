@@ -15,7 +15,7 @@ The chief's oracle and server are in study/search/chief.py.
 A worker killed and restarted with the same id gets back the trial it was
 running (keras-tuner keeps `ongoing_trials` by worker id); a chief killed and
 restarted reloads its state, and the workers' calls wait for it (gRPC
-`wait_for_ready`, up to `connect_timeout_s`).
+`wait_for_ready`, up to `connect_timeout_s`) and re-read its new secret.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from study.errors import ChiefUnreachable, ConfigError
-from study.search import auth, kt_compat
+from study.search import auth, kt_compat, proofs
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,16 @@ class Role:
     handover_s: float = 600.0  # chief: a trial silent this long goes to another worker
     connect_timeout_s: float = 600.0  # worker: how long to wait for the chief
     gpu: str | None = None  # worker: the one GPU it may use
-    token_file: str | None = None  # the study's secret (None: the chief's chief.secret)
+    token_file: str | None = None  # the study's secret (None: the chief run's chief.secret)
     tls_cert: str | None = None  # chief: TLS certificate and key (PEM); None: plaintext
     tls_key: str | None = None
     tls_ca: str | None = None  # worker: the certificate it trusts for the chief
     credentials: auth.Credentials | None = None  # a worker's, once it has read the secret
     local: bool = False  # chief: of --parallel (its workers on this machine, the budget kept)
     watch: object = None  # chief of --parallel: () -> why its workers cannot go on, or None
-    on_serving: object = None  # chief of --parallel: (address) -> None, once it listens
+    # chief of --parallel: (address) -> a callable that stops its workers, called once it
+    # listens (not at all when nothing is left to run); the stop runs before the server stops
+    on_serving: object = None
 
     @property
     def address(self) -> str:
@@ -74,16 +76,22 @@ class Role:
         """A worker id heard from this recently by another process is in use (3 beats)."""
         return min(self.handover_s, 3 * self.heartbeat_s)
 
-    def chief_credentials(self, study_dir: Path) -> auth.Credentials:
-        """The chief's secret (created in `study_dir` unless --auth-token-file) and TLS."""
-        secret = auth.chief_secret(study_dir, self.token_file)
+    def chief_credentials(self) -> auth.Credentials:
+        """The chief's secret (new for this run unless --auth-token-file) and TLS files;
+        `publish_secret` writes it for the workers once the chief has bound its port."""
+        secret = auth.chief_secret(self.token_file)
         return auth.Credentials(secret, tls_cert=self.tls_cert, tls_key=self.tls_key)
+
+    def publish_secret(self, study_dir: Path, credentials: auth.Credentials) -> None:
+        """The chief's: its new secret written in `study_dir` (none with --auth-token-file)."""
+        if not self.token_file:
+            auth.publish_secret(study_dir, credentials.secret)
 
     def read_credentials(self, study_dir: Path) -> auth.Credentials:
         """A worker's: the secret its chief wrote (or --auth-token-file) and the TLS CA."""
-        self.credentials = auth.Credentials(
-            auth.worker_secret(study_dir, self.token_file), tls_ca=self.tls_ca
-        )
+        secret, path = auth.worker_secret(study_dir, self.token_file)
+        reread = None if self.token_file else str(path)  # a restarted chief writes anew
+        self.credentials = auth.Credentials(secret, tls_ca=self.tls_ca, secret_path=reread)
         return self.credentials
 
 
@@ -184,9 +192,9 @@ def wait_for_study(study_json: Path, timeout_s: float) -> None:
 
 
 def worker_client(client, role: Role) -> PatientClient:
-    """keras-tuner's OracleClient of a worker, calling with the study's secret (and TLS)
+    """keras-tuner's OracleClient of a worker, proving the study's secret (and over TLS)
     and patient with the chief (PatientClient)."""
-    kt_compat.set_client_channel(client, auth.channel(role.address, role.credentials))
+    kt_compat.set_client_channel(client, proofs.channel(role.address, role.credentials))
     return PatientClient(client, role.connect_timeout_s, 4 * role.in_use_window_s)
 
 
@@ -218,8 +226,8 @@ class PatientClient:
                         self._in_use(err, waited)
                     elif err.code() == grpc.StatusCode.UNAUTHENTICATED:
                         raise ConfigError(
-                            f"the chief refused this worker: {err.details()} (a chief started "
-                            "afresh has a new secret; workers of the old one must restart)"
+                            f"the chief refused this worker: {err.details()} (a chief run "
+                            "with another --auth-token-file than this worker's?)"
                         ) from None
                     elif err.code() != grpc.StatusCode.UNAVAILABLE or waited > self._timeout_s:
                         raise

@@ -19,7 +19,7 @@ from test_distributed import Cluster, events
 
 from study import faults
 from study.errors import ConfigError
-from study.search import auth, chief, chief_server, distributed, kt_compat, recovery
+from study.search import auth, chief, chief_server, distributed, kt_compat, proofs, recovery
 from study.search.oracles import OBJECTIVE
 from study.store.records import TrialRecords
 
@@ -28,7 +28,9 @@ from study.store.records import TrialRecords
 class Served:
     """A chief oracle served on a free loopback port with the study's secret."""
 
-    def __init__(self, tmp_path, trials=3, max_failures=3, handover_s=5.0, credentials=None):
+    def __init__(
+        self, tmp_path, trials=3, max_failures=3, handover_s=5.0, credentials=None, port=0
+    ):
         oracle = chief.chief_class(recovery.RandomOracle)(
             objective=OBJECTIVE, max_trials=trials, seed=1,
             max_consecutive_failed_trials=max_failures,
@@ -40,9 +42,9 @@ class Served:
         oracle.start_chief(handover_s, tmp_path / "events.jsonl")
         oracle.save()
         self.oracle, self.tmp = oracle, tmp_path
-        self.secret = auth.chief_secret(tmp_path, None)
+        self.secret = auth.chief_secret(None)
         self.credentials = credentials or auth.Credentials(self.secret)
-        role = distributed.Role("chief", "127.0.0.1", 0, handover_s=handover_s)
+        role = distributed.Role("chief", "127.0.0.1", port, handover_s=handover_s)
         self.server, self.servicer = chief_server.start(oracle, role, self.credentials, 0.1)
         self.address = f"{'localhost' if self.credentials.tls else '127.0.0.1'}:{self.server.port}"
 
@@ -50,7 +52,7 @@ class Served:
         channel = (
             grpc.insecure_channel(self.address)
             if plain
-            else auth.channel(self.address, credentials or auth.Credentials(self.secret))
+            else proofs.channel(self.address, credentials or auth.Credentials(self.secret))
         )
         return kt_compat.protos().get_service_grpc().OracleStub(channel)
 
@@ -102,6 +104,35 @@ def calls(stub):
     }
 
 
+LEGACY_KEY = "x-study-secret"  # the secret as a bearer token, as chiefs once took it
+
+
+def session_proofs(address: str, secret: str, method: str = "") -> tuple:
+    """The metadata of a forger who opens a real session but proves it with `secret`."""
+    hello = grpc.insecure_channel(address).unary_unary(auth.HELLO)
+    worker_nonce = "1" * 64
+    answer = hello(b"", metadata=((auth.SESSION_KEY, worker_nonce),), timeout=5)
+    chief_nonce = answer.decode().split()[0]
+    key = proofs.session_key(secret.encode(), worker_nonce, chief_nonce)
+    call = "2" * 32
+    return (
+        (auth.SESSION_KEY, f"{worker_nonce}.{chief_nonce}"),
+        (auth.CALL_KEY, call),
+        (auth.PROOF_KEY, proofs.mac(key, "call", method, call)),
+    )
+
+
+def forging_stub(address: str, metadata: tuple):
+    """A keras-tuner stub whose every call carries `metadata` as it is."""
+
+    class Add(grpc.UnaryUnaryClientInterceptor):
+        def intercept_unary_unary(self, continuation, details, request):
+            return continuation(proofs._with(details, metadata), request)
+
+    channel = grpc.intercept_channel(grpc.insecure_channel(address), Add())
+    return kt_compat.protos().get_service_grpc().OracleStub(channel)
+
+
 def code_of(call) -> grpc.StatusCode | None:
     try:
         call()
@@ -112,8 +143,10 @@ def code_of(call) -> grpc.StatusCode | None:
 
 def test_a_client_without_the_secret_is_refused_by_every_method(served, caplog):
     before = served.oracle_json()
-    for secret in (None, "0" * 64):  # a plain keras-tuner client, then a wrong secret
-        stub = served.stub(auth.Credentials(secret) if secret else None, plain=secret is None)
+    plain = served.stub(plain=True)  # a plain keras-tuner client
+    bearer = forging_stub(served.address, ((LEGACY_KEY, served.secret),))  # the old token
+    wrong = forging_stub(served.address, session_proofs(served.address, "0" * 64))
+    for stub in (plain, bearer, wrong):
         found = {name: code_of(call) for name, call in calls(stub).items()}
         assert found == dict.fromkeys(found, grpc.StatusCode.UNAUTHENTICATED)
     assert served.oracle_json() == before
@@ -123,11 +156,11 @@ def test_a_client_without_the_secret_is_refused_by_every_method(served, caplog):
 
 
 def test_the_secret_is_created_private_and_a_worker_reads_it(tmp_path):
-    secret = auth.chief_secret(tmp_path, None)
-    path = tmp_path / auth.SECRET_FILE
+    secret = auth.chief_secret(None)
+    path = auth.publish_secret(tmp_path, secret)
     assert len(secret) == 64 and oct(path.stat().st_mode & 0o777) == "0o600"
-    assert auth.chief_secret(tmp_path, None) == secret  # a restarted chief keeps it
-    assert auth.worker_secret(tmp_path, None) == secret
+    assert auth.chief_secret(None) != secret  # a new one every chief run
+    assert auth.worker_secret(tmp_path, None) == (secret, path)
     with pytest.raises(ConfigError, match="no chief's secret"):
         auth.worker_secret(tmp_path / "elsewhere", None)
     short = tmp_path / "short"
@@ -241,14 +274,12 @@ class _beats:
     def __init__(self, served, instance, trial_id):
         self.stop = threading.Event()
         svc = service()
-        metadata = ((auth.SECRET_KEY, served.secret), (auth.INSTANCE_KEY, instance))
-        stub = (
-            kt_compat.protos().get_service_grpc().OracleStub(grpc.insecure_channel(served.address))
-        )
+        channel = proofs.channel(served.address, auth.Credentials(served.secret), instance)
+        stub = kt_compat.protos().get_service_grpc().OracleStub(channel)
 
         def beat():
             while not self.stop.wait(0.3):
-                stub.GetTrial(svc.GetTrialRequest(trial_id=trial_id), metadata=metadata)
+                stub.GetTrial(svc.GetTrialRequest(trial_id=trial_id))
 
         self.thread = threading.Thread(target=beat, daemon=True)
 
@@ -269,7 +300,7 @@ def test_tls_chief_and_worker(tmp_path):
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
-    secret = auth.chief_secret(tmp_path, None)
+    secret = auth.chief_secret(None)
     served = Served(tmp_path, credentials=auth.Credentials(secret, str(cert), str(key)))
     try:
         trusted = auth.Credentials(secret, tls_ca=str(cert))
@@ -327,7 +358,7 @@ def test_a_live_chief_admits_only_its_workers_and_survives_an_unknown_trial_id(
         "intruder", "--role", "worker", "--worker-id", "intruder", "--auth-token-file", str(other)
     )
     assert cluster.workers.pop("intruder").wait(120) == 2
-    assert "the chief refused this worker" in cluster.log("intruder")
+    assert "could not prove the study's secret" in cluster.log("intruder")
     assert oracle_json.read_bytes() == before
     cluster.worker("w1")
     cluster.running_with_epochs("w1")
@@ -335,7 +366,7 @@ def test_a_live_chief_admits_only_its_workers_and_survives_an_unknown_trial_id(
         kt_compat.protos()
         .get_service_grpc()
         .OracleStub(
-            auth.channel(cluster.address, auth.Credentials(secret_file.read_text().strip()))
+            proofs.channel(cluster.address, auth.Credentials(secret_file.read_text().strip()))
         )
     )
     unknown = service().GetTrialRequest(trial_id="no-such-id")
