@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 from study.durations import duration_text
-from study.errors import ConfigError, DataError
+from study.errors import ConfigError
 from study.names import study_dir
 from study.report import analysis, plots, render
 from study.report.collect import StudyRecord, TrialSummary, finite, load_study, validation
 from study.status import ENDED_REPORTS, TrialStatus
-from study.store.atomic import write_json_atomic, write_text_atomic
+from study.store.atomic import plain_directory, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +148,7 @@ def _links(study_dir: Path) -> dict:
 def report_dir(study_dir: Path) -> Path:
     """`<study>/report/`, made if absent; a DataError if it is a symbolic link or not a
     directory (the report never writes through a link another user planted)."""
-    out = Path(study_dir) / "report"
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise DataError(f"{out}: a symbolic link or not a directory; refused (remove it)")
-    out.mkdir(exist_ok=True)
-    if out.is_symlink() or not out.is_dir():  # planted between the check and mkdir
-        raise DataError(f"{out}: a symbolic link or not a directory; refused (remove it)")
-    return out
+    return plain_directory(Path(study_dir) / "report", Path(study_dir))
 
 
 def build_report(study_dir: Path, top: int = 5, finished: bool = False) -> dict:

@@ -14,6 +14,7 @@ work to rank: `completed` and the best trial leave it out.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from dataclasses import dataclass, field, fields
@@ -24,11 +25,12 @@ import pandas as pd
 from study.choice import best_trial
 from study.errors import ConfigError, DataError
 from study.names import shown
+from study.report.escape import terminal_text
 from study.report.sane import finite, json_object, record_problem, usable_bins
 from study.space import Param, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import lock_holder
-from study.store.records import TrialReport, id_key, read_json
+from study.store.records import TrialReport, id_key, read_json, read_plain, trial_dirs
 from study.store.study_file import read_record
 from study.training.shape import Shape
 
@@ -79,7 +81,7 @@ class StudyRecord:
         for t in self.trials:
             if t.trial_id == trial_id or _same_id(t.trial_id, trial_id):
                 return t
-        known = ", ".join(t.trial_id for t in self.trials) or "none"
+        known = terminal_text(", ".join(t.trial_id for t in self.trials)) or "none"  # a line
         raise ConfigError(f"{self.directory}: no trial {trial_id!r} (trials: {known})")
 
     def counts(self) -> dict[str, int]:
@@ -118,7 +120,7 @@ def load_study(study_dir: Path, finished: bool = False) -> StudyRecord:
     study_dir = Path(study_dir)
     meta = read_record(study_dir)
     holder = None if finished else lock_holder(study_dir)
-    trials = [_read_trial(d, live=holder is not None) for d in _trial_dirs(study_dir)]
+    trials = [_read_trial(d, live=holder is not None) for d in trial_dirs(study_dir / "trials")]
     return StudyRecord(
         name=meta["config"].get("study", study_dir.name),
         directory=study_dir,
@@ -141,13 +143,6 @@ def _retrained_card(export: Path) -> dict:
         log.warning("%s: test_metrics is not an object; left out", source / "model_card.json")
         card = {k: v for k, v in card.items() if k != "test_metrics"}
     return card
-
-
-def _trial_dirs(study_dir: Path) -> list[Path]:
-    root = study_dir / "trials"
-    if not root.is_dir():
-        return []
-    return sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: id_key(d.name))
 
 
 def _read_trial(directory: Path, live: bool) -> TrialSummary | None:
@@ -184,13 +179,13 @@ HISTORY_NUMBERS = ("epoch", "val_bce", "seconds")
 def _read_history(path: Path) -> pd.DataFrame | None:
     """history.csv as a table (None if absent, or with a warning if its epochs, val_bce or
     seconds are not numbers)."""
-    if not path.is_file():
-        return None
     try:
-        history = pd.read_csv(path)
+        history = pd.read_csv(io.BytesIO(read_plain(path)))
         for name in HISTORY_NUMBERS:
             history[name] = pd.to_numeric(history[name], errors="raise").astype(float)
-    except (ValueError, TypeError, KeyError, OSError, pd.errors.ParserError) as err:
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError, OSError, DataError, pd.errors.ParserError) as err:
         reason = (str(err).splitlines() or [""])[0][:80]
         log.warning("%s: unreadable (%s); its curve is left out", path, shown(reason))
         return None

@@ -1,54 +1,18 @@
 """What a record must hold for the report to show it: numbers where numbers belong,
 objects and text where they belong. Records are data anyone with write access to the
 results folder may have filled (study/report/collect.py skips what fails here, with a
-warning naming the file)."""
+warning naming the file). The rule for a trial's report.json, `record_problem`, is the
+store's (study/store/records.py), shared with the optuna.db mirror."""
 
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
+from study.store.records import finite, number, record_problem
+
 log = logging.getLogger(__name__)
-
-
-NUMBERS = (
-    "objective",
-    "epochs_1",
-    "epochs_2",
-    "switch_epoch",
-    "best_epoch",
-    "parameters",
-    "flops_per_particle",
-    "c_ns_estimate",
-    "seconds",
-    "finished_at",
-    "rows_per_second",
-    "epochs",
-)  # fmt: skip  (fields of report.json that must be numbers, or absent / null)
-
-
-def finite(value) -> bool:
-    """A number (not a bool) that is neither NaN nor infinite."""
-    return number(value) and math.isfinite(value)
-
-
-def number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def record_problem(report) -> str:
-    """What makes a report.json unusable by the report ("" if nothing)."""
-    if not isinstance(report, dict):
-        return "not a JSON object"
-    wrong = [k for k in NUMBERS if report.get(k) is not None and not number(report[k])]
-    if wrong:
-        return f"{wrong[0]} is not a number"
-    if not isinstance(report.get("hyperparameters") or {}, dict):
-        return "hyperparameters is not an object"
-    if not isinstance(report.get("status", ""), str):
-        return "status is not a string"
-    return ""
+__all__ = ["finite", "json_object", "number", "record_problem", "usable_bins"]
 
 
 BIN_NUMBERS = (

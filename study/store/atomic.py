@@ -8,7 +8,9 @@ or the new one, plus at most a temporary that the next run removes; a kill betwe
 the two renames leaves only `<name>.old`, which `restore_swapped` (called by the next
 swap and by the readers of a swapped directory) renames back. A removal that fails
 (the old version set aside, or a stale `<name>.old`) is a StateError naming the path,
-never silence: a symbolic link there is unlinked, never followed.
+never silence: a symbolic link there is unlinked, never followed. `plain_directory`
+makes the folders below a study's root that a file is written into, refusing one that is
+a link (the rename would otherwise land in the folder it points to).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from study import faults
-from study.errors import StateError
+from study.errors import DataError, StateError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,28 @@ def write_atomic(path: Path, write) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def plain_directory(path: Path, root: Path) -> Path:
+    """`path`, a folder below `root`, made with its parents from `root` down (`root`
+    itself is the caller's); a DataError names the first that is a symbolic link or not
+    a directory, checked again after mkdir (a link planted in between)."""
+    path, root = Path(path), Path(root)
+    parts = path.relative_to(root).parts
+    for depth in range(1, len(parts) + 1):
+        folder = root.joinpath(*parts[:depth])
+        _check_folder(folder)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            pass
+        _check_folder(folder)
+    return path
+
+
+def _check_folder(folder: Path) -> None:
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise DataError(f"{folder}: a symbolic link or not a directory; refused (remove it)")
 
 
 def swap_directory(tmp: Path, directory: Path, old: Path | None = None) -> None:

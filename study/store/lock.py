@@ -7,7 +7,9 @@ flock onto POSIX byte-range locks, which hold across clients.
 
 The file is opened with O_NOFOLLOW and must be a plain file: a `.lock` that another
 user planted as a symbolic link (to a file of the study's owner, which the lock would
-truncate) or a FIFO is refused with a DataError, its target untouched.
+truncate) or a FIFO is refused with a DataError, its target untouched. `open_plain` and
+`check_plain` (a file and those beside it, such as SQLite's journals) are the store's
+openers of such files.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from study.errors import DataError, StudyInUse
 
 log = logging.getLogger(__name__)
 NAME = ".lock"
+SQLITE_SIDES = ("-journal", "-wal", "-shm")  # files SQLite keeps beside a database
 
 
 class StudyLock:
@@ -96,6 +99,24 @@ def open_plain(path: Path, flags: int, mode: int = 0o644) -> int:
         raise DataError(f"{path}: not a plain file; refused (remove it)")
     os.set_blocking(fd, True)
     return fd
+
+
+def check_plain(path: Path, sides: tuple[str, ...] = SQLITE_SIDES) -> int | None:
+    """The inode of `path` (None if absent); a DataError if it or a file beside it named
+    `path` + one of `sides` (by default those SQLite keeps beside a database) is a symbolic
+    link or not a plain file."""
+    inode = None
+    for name in ("", *sides):
+        side = path.with_name(path.name + name)
+        try:
+            info = side.lstat()
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a plain file"
+            raise DataError(f"{side}: {kind}; refused (remove it)")
+        inode = info.st_ino if not name else inode
+    return inode
 
 
 def _read(fd: int) -> dict:

@@ -18,6 +18,11 @@ file SQLite cannot read (not a database, corrupt, another Optuna's schema) is mo
 as `optuna.db.torn` (`.torn.1`, ... when taken) and rebuilt from the records; any other
 failure (a full disk, no permission) raises, for the caller to warn about.
 
+Records are data: a report.json that is not one (a field that is no number, JSON too
+deep) is skipped with a warning, a history.csv that cannot be read leaves its trial
+without a curve (a warning), and a COMPLETED trial whose objective is NaN or infinite is
+mirrored as FAIL (Optuna's rule for such a value: never the best).
+
 Links are not followed: `.optuna.lock` is opened with O_NOFOLLOW, and `optuna.db` (and
 the journal, WAL and shared-memory files SQLite keeps beside it) must be plain files, the
 database created with O_NOFOLLOW before SQLite opens it; a symbolic link there (which
@@ -31,18 +36,18 @@ import fcntl
 import logging
 import os
 import sqlite3
-import stat
 import threading
 import time
 from pathlib import Path
 
 import optuna
 
-from study.errors import DataError
+from study.errors import ConfigError, DataError
+from study.names import shown
 from study.space import optuna_distributions, space_from_dict
 from study.status import TrialStatus
-from study.store.lock import open_plain
-from study.store.records import TrialRecords, read_history
+from study.store.lock import check_plain, open_plain
+from study.store.records import TrialRecords, finite, id_key, read_history
 from study.store.study_file import read_record
 
 log = logging.getLogger(__name__)
@@ -134,12 +139,19 @@ class Mirror:
             r for r in records.readable_reports()
             if r.status in STATES and str(r.trial_id) not in mirrored
         ]  # fmt: skip
-        ended.sort(key=lambda r: (r.finished_at or 0.0, int(r.trial_id)))
-        distributions = self._distributions
+        ended.sort(key=lambda r: (r.finished_at if finite(r.finished_at) else 0.0,
+                                  id_key(str(r.trial_id))))  # fmt: skip
+        added = 0
         for report in ended:
-            history = read_history(records.trial_dir(report.trial_id) / "history.csv")
-            study.add_trial(frozen_trial(report.to_dict(), history, distributions))
-        return len(ended)
+            try:
+                trial = frozen_trial(report.to_dict(), _history(records, report),
+                                     self._distributions)  # fmt: skip
+            except (TypeError, ValueError) as err:  # Optuna's own checks of a hostile record
+                log.warning("trial %s: not mirrored (%s)", shown(report.trial_id), _reason(err))
+                continue
+            study.add_trial(trial)
+            added += 1
+        return added
 
     def _open(self) -> optuna.Study:
         """The Optuna study in the file, opened again if the file was replaced since."""
@@ -167,23 +179,6 @@ class Mirror:
             with contextlib.suppress(Exception):
                 self._storage.engine.dispose()
         self._study = self._storage = self._inode = None
-
-
-def check_plain(path: Path) -> int | None:
-    """The inode of database `path` (None if absent); a DataError if it or a file SQLite
-    keeps beside it is a symbolic link or not a plain file."""
-    inode = None
-    for name in ("", "-journal", "-wal", "-shm"):
-        side = path.with_name(path.name + name)
-        try:
-            info = side.lstat()
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a plain file"
-            raise DataError(f"{side}: {kind}; refused (remove it)")
-        inode = info.st_ino if not name else inode
-    return inode
 
 
 def _sql_errors() -> tuple[type[BaseException], ...]:
@@ -255,6 +250,16 @@ def _file_lock(path: Path, deadline: float):
         os.close(fd)  # releases the flock
 
 
+def _history(records: TrialRecords, report) -> list[dict]:
+    """The rows of a trial's history.csv; [] with a warning if they cannot be read."""
+    try:
+        return read_history(records.trial_dir(str(report.trial_id)) / "history.csv")
+    except (ConfigError, DataError, OSError) as err:
+        first = (str(err).splitlines() or [""])[0]
+        log.warning("%s; trial %s mirrored without its curve", first, shown(report.trial_id))
+        return []
+
+
 def frozen_trial(report: dict, history: list[dict], distributions: dict):
     """The Optuna trial of one ended report.json and its history.csv rows."""
     values = report.get("hyperparameters", {})
@@ -266,10 +271,14 @@ def frozen_trial(report: dict, history: list[dict], distributions: dict):
     attrs = {"trial_id": str(report["trial_id"]), "status": report["status"]}
     attrs.update({k: report[k] for k in ATTRIBUTES if report.get(k) is not None})
     attrs.update({f"outside_space/{k}": v for k, v in outside.items()})
-    steps = {int(row["epoch"]): row["val_bce"] for row in history if "val_bce" in row}
+    steps = {
+        int(row["epoch"]): row["val_bce"]
+        for row in history if finite(row.get("epoch")) and finite(row.get("val_bce"))
+    }  # fmt: skip
     value = report.get("objective") if state == _done.COMPLETE else None
-    if state == _done.COMPLETE and value is None:
-        state = _done.FAIL
+    if state == _done.COMPLETE and not finite(value):  # none, NaN or infinite: never a best
+        state, value = _done.FAIL, None
+        attrs["objective"] = str(report.get("objective"))
     return optuna.trial.create_trial(
         state=state,
         value=value,

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 
 from study.errors import ConfigError, DataError
+from study.store.atomic import remove_tree
 from study.store.lock import NAME as LOCK_NAME
 
 log = logging.getLogger(__name__)
@@ -91,16 +91,14 @@ def _contents(study_dir: Path, keep: tuple[str, ...] = (LOCK_NAME,)) -> list[Pat
 
 def remove_study_contents(study_dir: Path, results: Path, data_dir: Path, keep: str) -> None:
     """Check `study_dir` (`check_study_removable`), then delete its contents but `keep`
-    (the lock this process holds)."""
+    (the lock this process holds); a removal that fails is a StateError naming the path,
+    the entries before it gone."""
     check_study_removable(study_dir, results, data_dir)
     if not study_dir.is_dir():
         return
     log.info("--overwrite: removing the contents of %s", study_dir)
     for entry in _contents(study_dir, (keep,)):
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
+        remove_tree(entry)  # a link unlinked, never followed; a failure a StateError
 
 
 def check_dataset_replaceable(output: Path) -> None:

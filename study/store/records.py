@@ -1,18 +1,19 @@
 """Per-trial records of a study: trials/<id>/report.json, history.csv, and trials.csv.
 
-Every file is written atomically, so a killed study never leaves half a record.
-Records are data anyone with write access to the results folder may have filled:
-`read_json` reads at most MAX_BYTES nested at most MAX_DEPTH deep (a DataError naming
-the file otherwise, never a RecursionError), and `readable_reports` skips a bad
-report.json with a warning.
-"""
+Every file is written atomically, so a killed study never leaves half a record. Records
+are data anyone with write access to the results folder may have filled: `read_json` reads
+a plain file (never a link) of at most MAX_BYTES nested at most MAX_DEPTH deep (else a
+DataError naming it), `readable_reports` skips a report.json that `record_problem` finds
+unusable, with a warning; a linked `trials/` or `trials/<id>/` is never read nor written."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
+import math
 import os
 import re
 import stat
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from study.errors import ConfigError, DataError
 from study.names import shown, trial_id_problem
-from study.store.atomic import write_json_atomic, write_text_atomic
+from study.store.atomic import plain_directory, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 MAX_DEPTH = 64  # deepest nesting of a record's JSON (a report.json is 3 deep)
@@ -39,25 +40,69 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-def read_json(path: Path, max_depth: int = MAX_DEPTH):
-    """The JSON in `path`, read within MAX_BYTES and `max_depth`; FileNotFoundError if
-    absent, a one-line DataError naming the file for anything else that is wrong."""
-    path = Path(path)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO planted there never blocks
+def read_plain(path: Path) -> bytes:
+    """The bytes of `path`, a plain file of at most MAX_BYTES; FileNotFoundError if absent,
+    a DataError naming the file for a symbolic link (never followed: its target may be
+    another user's file), a FIFO (never blocked on) or a file too large."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise DataError(f"{path}: a symbolic link; not read") from None
+        raise
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise DataError(f"{path}: not a plain file; not read")
         raw = f.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
         raise DataError(f"{path}: larger than {MAX_BYTES} bytes; not read")
+    return raw
+
+
+def read_json(path: Path, max_depth: int = MAX_DEPTH):
+    """The JSON in `path`, read within MAX_BYTES and `max_depth`; FileNotFoundError if
+    absent, a one-line DataError naming the file for anything else that is wrong."""
+    path = Path(path)
     try:
-        text = raw.decode()
+        text = read_plain(path).decode()
         if json_depth(text) > max_depth:
             raise DataError(f"{path}: JSON nested deeper than {max_depth}; not read")
         return json.loads(text)
     except (ValueError, RecursionError) as err:
         reason = (str(err).splitlines() or ["?"])[0][:120]
         raise DataError(f"{path}: not valid JSON ({reason})") from None
+
+
+# fields of report.json that must be numbers, or absent / null
+NUMBERS = (
+    "objective", "epochs_1", "epochs_2", "switch_epoch", "best_epoch", "parameters",
+    "flops_per_particle", "c_ns_estimate", "seconds", "finished_at", "rows_per_second",
+    "epochs", "training_rows", "validation_rows", "data_seconds", "build_seconds",
+)  # fmt: skip
+
+
+def number(value) -> bool:
+    """An int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def finite(value) -> bool:
+    """A number (not a bool) that is neither NaN nor infinite."""
+    return number(value) and math.isfinite(value)
+
+
+def record_problem(report) -> str:
+    """What makes a report.json unusable ("" if nothing)."""
+    if not isinstance(report, dict):
+        return "not a JSON object"
+    wrong = [k for k in NUMBERS if report.get(k) is not None and not number(report[k])]
+    if wrong:
+        return f"{wrong[0]} is not a number"
+    if not isinstance(report.get("hyperparameters") or {}, dict):
+        return "hyperparameters is not an object"
+    texts = {"status": str, "trial_id": (str, int)}
+    wrong = [k for k, kind in texts.items() if not isinstance(report.get(k, ""), kind)]
+    return f"{wrong[0]} is not text" if wrong else ""
 
 
 def read_report(path: Path) -> TrialReport:
@@ -73,17 +118,9 @@ def read_report(path: Path) -> TrialReport:
 
 HISTORY_COLUMNS = ["epoch", "phase", "learning_rate", "loss", "val_bce", "seconds"]
 TABLE_FIXED = [
-    "trial_id",
-    "status",
-    "objective",
-    "epochs_1",
-    "epochs_2",
-    "switch_epoch",
-    "best_epoch",
-    "seconds",
-    "rows_per_second",
-    "parameters",
-]
+    "trial_id", "status", "objective", "epochs_1", "epochs_2", "switch_epoch", "best_epoch",
+    "seconds", "rows_per_second", "parameters",
+]  # fmt: skip
 
 
 @dataclass
@@ -154,11 +191,21 @@ def write_history(path: Path, history: list) -> None:
 
 
 def read_history(path: Path) -> list[dict]:
-    """history.csv as dicts of numbers ([] if absent)."""
-    if not path.exists():
+    """history.csv as dicts of numbers ([] if absent); a DataError names the file and the
+    row if it is not a plain file, too large, or holds a value that is no number."""
+    try:
+        raw = read_plain(Path(path))
+    except FileNotFoundError:
         return []
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+    rows = csv.DictReader(io.StringIO(raw.decode(errors="replace"), newline=""))
+    return [_history_row(path, n, row) for n, row in enumerate(rows, 2)]
+
+
+def _history_row(path: Path, line: int, row: dict) -> dict:
+    try:
+        return {k: float(v) for k, v in row.items() if v not in ("", None)}
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: line {line}: a value that is no number; not read") from None
 
 
 class TrialRecords:
@@ -176,28 +223,37 @@ class TrialRecords:
             raise ConfigError(f"trial id {shown(trial_id)}: {problem}")
         return self.root / trial_id
 
+    def plain_trial_dir(self, trial_id: str) -> Path:
+        """`trial_dir`, made; a DataError if it or trials/ is a symbolic link."""
+        return plain_directory(self.trial_dir(trial_id), self.study_dir)
+
     def write_history(self, trial_id: str, history: list) -> None:
-        write_history(self.trial_dir(trial_id) / "history.csv", history)
+        write_history(self.plain_trial_dir(trial_id) / "history.csv", history)
 
     def write_report(self, report: TrialReport) -> None:
-        write_json_atomic(self.trial_dir(report.trial_id) / "report.json", report.to_dict())
+        path = self.plain_trial_dir(report.trial_id) / "report.json"
+        write_json_atomic(path, report.to_dict())
 
     def reports(self) -> list[TrialReport]:
         """Every trial's report.json, in trial-id order."""
         return [read_report(p) for p in self._report_paths()]
 
     def readable_reports(self) -> list[TrialReport]:
-        """`reports`, a report.json that cannot be read skipped with a warning naming it."""
+        """`reports`, a report.json that cannot be read or used (`record_problem`) skipped
+        with a warning naming it."""
         out = []
         for path in self._report_paths():
             try:
+                problem = record_problem(read_json(path))
+                if problem:
+                    raise DataError(f"{path}: {problem}")
                 out.append(read_report(path))
             except (DataError, OSError) as err:
                 log.warning("%s; skipped", (str(err).splitlines() or [""])[0])
         return out
 
     def _report_paths(self) -> list[Path]:
-        return sorted(self.root.glob("*/report.json"), key=lambda p: id_key(p.parent.name))
+        return [d / "report.json" for d in trial_dirs(self.root) if (d / "report.json").exists()]
 
     def write_table(self) -> Path:
         """Rewrite trials.csv: one row per trial, hyperparameters as columns."""
@@ -213,6 +269,18 @@ class TrialRecords:
         path = self.study_dir / "trials.csv"
         write_text_atomic(path, out.getvalue())
         return path
+
+
+def trial_dirs(root: Path) -> list[Path]:
+    """The folders of trials/ in id order; one that is a symbolic link or whose name is no
+    trial id is left out with a warning (a record is never read through a link)."""
+    root, out = Path(root), []
+    for d in root.iterdir() if root.is_dir() else ():
+        if d.is_symlink() or (d.is_dir() and trial_id_problem(d.name)):
+            log.warning("%s/%s: a link or no trial id; not read", root, shown(d.name))
+        elif d.is_dir():
+            out.append(d)
+    return sorted(out, key=lambda d: id_key(d.name))
 
 
 def _fmt(value):

@@ -143,3 +143,37 @@ def test_8_a_nan_or_infinite_objective_is_never_the_best(study_dir):
     ranks = {r["trial_id"]: r["rank"] for r in summary["trials"]}
     assert ranks["0"] is None and ranks["1"] is None
     assert best_trial(TrialRecords(study_dir).reports()).trial_id == summary["best"]["trial_id"]
+
+
+def test_9_linked_records_and_a_history_fifo_are_left_out_and_the_report_renders(
+    study_dir, tmp_path, caplog
+):
+    import os
+
+    trials = study_dir / "trials"
+    private = tmp_path / "private.json"
+    private.write_text(json.dumps({"trial_id": "1", "status": "FAILED", "message": "secret"}))
+    (trials / "1" / "report.json").unlink()
+    (trials / "1" / "report.json").symlink_to(private)
+    (trials / "2").rename(tmp_path / "2")
+    (trials / "2").symlink_to(tmp_path / "2", target_is_directory=True)
+    (trials / "3" / "history.csv").unlink()
+    os.mkfifo(trials / "3" / "history.csv")  # read without blocking: refused
+    summary = _renders(study_dir)
+    assert sorted(r["trial_id"] for r in summary["trials"]) == ["0", "3", "4"]
+    assert "secret" not in (study_dir / "report" / "report.json").read_text()
+    assert "trials/1/report.json: a symbolic link; not read" in caplog.text
+    assert "trials/'2': a link or no trial id; not read" in caplog.text
+    assert "trials/3/history.csv: unreadable" in caplog.text
+    assert private.read_text().count("secret") == 1 and not (tmp_path / "2" / "report").exists()
+
+
+def test_10_an_error_line_naming_record_ids_carries_no_escape_sequence(tmp_path, capsys):
+    study_dir = write_study(tmp_path, "a", ["COMPLETED"] * 2, seed=1)
+    _edit(study_dir / "trials" / "1" / "report.json", trial_id=f"1{OSC52}")
+    write_study(tmp_path, "b", ["COMPLETED"], seed=1)
+    argv = ["compare", "a:7", "b", "--results", str(tmp_path), "--output", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no trial '7' (trials: 0, 1)" in err and "SGVsbG8=" not in err
+    assert not any(ord(c) < 32 and c != "\n" or 0x7F <= ord(c) <= 0x9F for c in err)

@@ -1,12 +1,14 @@
 """Links another local user plants in a study folder are refused, never followed (issue 35):
 `.lock`, `.optuna.lock`, `optuna.db` and its journal, and a `<name>.old` that a swap
 removes; a removal that fails is an error, never silence; a record nested too deep or
-that is not JSON is a one-line DataError naming its file."""
+that is not JSON is a one-line DataError naming its file; a record is never written into
+nor read from a linked `trials/` or `trials/<id>/`, nor read through a linked file."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 
 import pytest
@@ -15,7 +17,7 @@ from study.errors import DataError, StateError, StudyError
 from study.store import optuna_mirror
 from study.store.atomic import swap_directory
 from study.store.lock import StudyLock, lock_holder
-from study.store.records import TrialRecords, read_json
+from study.store.records import TrialRecords, read_history, read_json
 from study.testing.scripted import write_study
 
 SECRET = b"the owner's data, never to be truncated\n"
@@ -176,3 +178,99 @@ def test_13_a_linked_old_is_never_restored_in_place(tmp_path):
     (tmp_path / "export.old").symlink_to(target)
     assert restore_swapped(tmp_path / "export") is False
     assert not (tmp_path / "export").exists()
+
+
+def test_14_a_linked_trial_folder_or_trials_is_refused_never_written_through(tmp_path):
+    from study.store.records import TrialReport
+
+    study_dir = write_study(tmp_path, "s", ["COMPLETED"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "report.json").write_bytes(SECRET)
+    (study_dir / "trials" / "1").symlink_to(elsewhere, target_is_directory=True)
+    records = TrialRecords(study_dir)
+    with pytest.raises(DataError, match=r"trials/1: a symbolic link or not a directory; refused"):
+        records.write_report(TrialReport("1", "RUNNING"))
+    with pytest.raises(DataError, match=r"trials/1: a symbolic link"):
+        records.write_history("1", [])
+    assert [p.name for p in elsewhere.iterdir()] == ["report.json"]
+    assert (elsewhere / "report.json").read_bytes() == SECRET
+    other = tmp_path / "t"
+    (study_dir / "trials").rename(other)
+    (study_dir / "trials").symlink_to(other, target_is_directory=True)
+    with pytest.raises(DataError, match=r"s/trials: a symbolic link or not a directory"):
+        records.write_report(TrialReport("5", "RUNNING"))
+    assert not (other / "5").exists()
+
+
+def test_15_a_linked_record_is_never_read(tmp_path, caplog):
+    study_dir = write_study(tmp_path, "s", ["COMPLETED", "COMPLETED"])
+    private = tmp_path / "private.json"
+    private.write_text(json.dumps({"trial_id": "1", "status": "FAILED", "message": "secret"}))
+    report = study_dir / "trials" / "1" / "report.json"
+    report.unlink()
+    report.symlink_to(private)
+    with pytest.raises(DataError, match=r"trials/1/report\.json: a symbolic link; not read"):
+        read_json(report)
+    assert [r.trial_id for r in TrialRecords(study_dir).readable_reports()] == ["0"]
+    assert "report.json: a symbolic link; not read; skipped" in caplog.text
+    history = study_dir / "trials" / "0" / "history.csv"
+    history.unlink()
+    history.symlink_to(private)
+    with pytest.raises(DataError, match=r"history\.csv: a symbolic link; not read"):
+        read_history(history)
+
+
+def test_16_a_history_fifo_or_a_value_that_is_no_number_is_a_data_error(tmp_path):
+    path = tmp_path / "history.csv"
+    os.mkfifo(path)
+    with pytest.raises(DataError, match=r"history\.csv: not a plain file; not read"):
+        read_history(path)  # returns at once: never blocked on the FIFO
+    path.unlink()
+    path.write_text("epoch,val_bce\n0,0.3\n1,lots\n")
+    with pytest.raises(DataError, match=r"history\.csv: line 3: a value that is no number"):
+        read_history(path)
+    assert read_history(tmp_path / "absent.csv") == []
+
+
+def test_17_a_linked_or_oddly_named_trial_folder_is_not_read(tmp_path, caplog):
+    study_dir = write_study(tmp_path, "s", ["COMPLETED", "COMPLETED"])
+    other = write_study(tmp_path, "other", ["COMPLETED"] * 3)
+    trials = study_dir / "trials"
+    (trials / "2").symlink_to(other / "trials" / "2", target_is_directory=True)
+    odd = trials / "9\x1b]52;c;SGVsbG8=\x07"
+    shutil.copytree(trials / "1", odd)
+    assert [r.trial_id for r in TrialRecords(study_dir).reports()] == ["0", "1"]
+    assert "trials/'2': a link or no trial id; not read" in caplog.text
+    assert "\x1b" not in caplog.text and "a link or no trial id" in caplog.messages[-1]
+
+
+def test_18_an_overwrite_whose_removal_fails_is_an_error(tmp_path, monkeypatch):
+    from study.store.overwrite import remove_study_contents
+
+    study_dir = write_study(tmp_path, "s", ["COMPLETED"])
+
+    def refuse(path, *args, **kwargs):
+        assert not kwargs.get("ignore_errors")  # a failure is never ignored
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("study.store.atomic.shutil.rmtree", refuse)
+    with pytest.raises(StateError, match=r"s/trials: cannot be removed \(Permission") as caught:
+        remove_study_contents(study_dir, tmp_path, tmp_path / "data", ".lock")
+    assert "\n" not in str(caught.value)
+    assert (study_dir / "trials" / "0" / "report.json").is_file()
+
+
+def test_19_a_journal_link_planted_past_the_check_is_refused_by_sqlite(tmp_path, monkeypatch):
+    study_dir = write_study(tmp_path, "s", ["COMPLETED", "RUNNING"])
+    mirror = optuna_mirror.Mirror(study_dir)
+    assert mirror.sync() == 1
+    report = study_dir / "trials" / "1" / "report.json"
+    report.write_text(json.dumps({**json.loads(report.read_text()), "status": "FAILED"}))
+    victim = _victim(tmp_path)
+    (study_dir / "optuna.db-journal").symlink_to(victim)
+    monkeypatch.setattr(optuna_mirror, "check_plain", lambda path: mirror._inode)  # the race
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - Optuna's wrapper of SQLite's
+        mirror.sync()  # SQLite opens its journal without following the link
+    assert "unable to open database file" in optuna_mirror._reason(caught.value)
+    assert victim.read_bytes() == SECRET and (study_dir / "optuna.db-journal").is_symlink()
