@@ -43,8 +43,11 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     from study.store.checkpoint import Checkpoint
     from study.store.study_file import restore_study
 
+    from study.store.atomic import plain_directory
+
     best_dir = config.study_dir / "best"
     restore_study(config.study_dir)  # a swap of best/export cut between its renames
+    plain_directory(best_dir / "validation", config.study_dir)  # a linked best/ refused
     trial, done = _retrain(config, dataset, trial_id, budget)
     metrics, _ = _validate(config, dataset, trial, done)
     card = _card(config, dataset, trial, done, metrics)

@@ -119,3 +119,22 @@ def test_export_refuses_data_that_is_not_the_study_s(study, tmp_path, capsys):
     assert code == 2
     assert "not the data this export was validated on" in capsys.readouterr().err
     assert (directory / "best" / "export" / "model_card.json").read_text() == card
+
+
+def test_a_linked_validation_folder_is_refused_before_training(study, tmp_path, capsys):
+    """best/validation/ linked to another user's folder: retrain stops with one line
+    before it trains, and nothing lands in the link's target."""
+    results, directory = study
+    validation = directory / "best" / "validation"
+    aside = tmp_path / "validation.aside"
+    validation.rename(aside)
+    victim = tmp_path / "theirs"
+    victim.mkdir()
+    validation.symlink_to(victim)
+    try:
+        assert main(["retrain", "--results", str(results), "--study", "s"]) == 2
+        assert "a symbolic link or not a directory; refused" in capsys.readouterr().err
+        assert list(victim.iterdir()) == []
+    finally:
+        validation.unlink()
+        aside.rename(validation)
