@@ -40,10 +40,9 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     """Retrain, validate and export; return the summary figures. A time budget (a
     study.budget.Budget) leaves the retrain what the final stages do not need."""
     from study.errors import CCheckFailed
+    from study.store.atomic import plain_directory
     from study.store.checkpoint import Checkpoint
     from study.store.study_file import restore_study
-
-    from study.store.atomic import plain_directory
 
     best_dir = config.study_dir / "best"
     restore_study(config.study_dir)  # a swap of best/export cut between its renames
