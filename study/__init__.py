@@ -103,9 +103,11 @@ def compare(specs: list[str], results="results", output=None) -> Path:
     return Path(compare_trials(list(specs), Path(results), output)["files"]["html"])
 
 
-def load_export(directory, engine: str = "savedmodel"):
+def load_export(directory, engine: str = "keras"):
     """An export directory (best/export) loaded for prediction: `.predict(frame or array)`,
-    `.features`, `.card` (model_card.json); engine "c": the compiled C library."""
+    `.features`, `.card` (model_card.json). engine "keras" (the default): model.keras in
+    Keras's safe mode, nothing in the export runs; "c": the compiled C library;
+    "savedmodel": runs the export's TensorFlow graph (only for exports one trusts)."""
     from study.best.exported import load_export as load
 
     return load(directory, engine)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from study import faults, seeds
 from study.config import StudyConfig
+from study.errors import ConfigError
 from study.store.checkpoint import Checkpoint
 from study.store.figures import pyplot, save_png
 from study.store.records import TrialReport
@@ -37,6 +38,22 @@ class Retrained:
     trial: TrialReport  # the trial's report.json
     convergence: dict  # {"converged": bool, "reason": str | None}, see schedule.convergence
     kept: dict | None = None  # which weights `model` holds and both figures (`keep_better`)
+
+
+def check_study_data(config: StudyConfig, dataset) -> None:
+    """Refuse (ConfigError) data other than the study's: `dataset`'s fingerprint against
+    the one study.json recorded, before any training (its data path may now hold
+    another dataset, whose quantiles the export would carry)."""
+    from study.store.study_file import FILE, read_record
+
+    recorded, found = read_record(config.study_dir).get("data_fingerprint"), dataset.fingerprint()
+    if found != recorded:
+        recorded = recorded if isinstance(recorded, str) else "(none)"
+        raise ConfigError(
+            f"{dataset.path}: not this study's data (fingerprint {found[:16]}, "
+            f"{config.study_dir / FILE} recorded {recorded[:16]}); retrain trains only on "
+            "the data the study searched on"
+        )
 
 
 def retrain(

@@ -73,6 +73,9 @@ def cmd_retrain(args) -> None:
     from study.store.lock import StudyLock
 
     dataset = load_dataset(config)
+    from study.best.retrain import check_study_data
+
+    check_study_data(config, dataset)  # study.json's data_fingerprint, before any training
     with StudyLock(config.study_dir):
         failed = run_best(config, dataset, args.trial)
     if failed is not None:
@@ -124,10 +127,12 @@ def _say_export(card: dict, directory, finished: bool) -> None:
 
 def cmd_predict(args) -> None:
     from study.backend import has_tensorflow
-    from study.best.exported import predict
+    from study.best.exported import predict, select_keras_backend
 
-    if args.engine != "c" and has_tensorflow():
-        quiet_import()  # the SavedModel's TensorFlow (without it: the export says what to do)
+    if args.engine == "keras":
+        select_keras_backend()  # model.keras serves on either backend
+    if args.engine == "keras" or (args.engine == "savedmodel" and has_tensorflow()):
+        quiet_import()  # without TensorFlow the SavedModel's engine says what to do
     rows = predict(args.model, args.input, args.output, engine=args.engine)
     print(f"predicted {rows} rows into {args.output} ({args.engine})")
 

@@ -93,10 +93,13 @@ def _predict_parser(sub) -> None:
     p.add_argument("--output", type=Path, required=True, help="output feather file")
     p.add_argument(
         "--engine",
-        choices=("savedmodel", "c"),
-        default="savedmodel",
-        help="savedmodel: the TensorFlow SavedModel (default); c: the compiled C library "
-        "(c/NAME.so, no TensorFlow)",
+        choices=("keras", "c", "savedmodel"),
+        default="keras",
+        help="keras (default): model.keras in Keras's safe mode, refused unless it is the "
+        "study's network, behind preprocessing.json in numpy; runs no code from the export. "
+        "c: the compiled C library (c/NAME.so: machine code, run as the export's author "
+        "built it). savedmodel: the TensorFlow SavedModel, which RUNS CODE FROM THE EXPORT "
+        "(its graph may write files): only for an export you trust",
     )
 
 

@@ -91,11 +91,15 @@ def test_a_study_without_tensorflow_exports_checked_c_and_export_adds_the_savedm
     assert card["c"]["compiled"] and card["c"]["check"]["against"] == "Keras model"
     assert card["c"]["check"]["max_abs_difference"] <= 1e-5
     assert card["export_check"]["saved_model"].startswith("not written")
-    predicted = subprocess.run(
-        [sys.executable, "run_study.py", "predict", "--model", str(export), "--input",
-         str(tiny_dataset), "--output", str(tmp_path / "p.feather")],
-        cwd=ROOT, env=blocked, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    predict = [sys.executable, "run_study.py", "predict", "--model", str(export), "--input",
+               str(tiny_dataset / "test"), "--output", str(tmp_path / "p.feather")]  # fmt: skip
+    # the default engine (keras: model.keras in safe mode) serves it on JAX; the SavedModel
+    # engine, asked for, says in one line what serves it instead
+    served = subprocess.run(predict, cwd=ROOT, env=blocked, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert served.returncode == 0 and "(keras)" in served.stdout, served.stderr[-2000:]
+    predicted = subprocess.run([*predict, "--engine", "savedmodel"], cwd=ROOT, env=blocked,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
     assert predicted.returncode == 2 and "--engine c" in predicted.stderr, predicted.stderr
     export_command = [
         sys.executable, "run_study.py", "export", "--results", str(tmp_path), "--study", "s",

@@ -70,13 +70,14 @@ def test_the_export_carries_checked_compiled_c_and_predict_serves_it(finished, t
     assert (export / "c" / "acceptance.so").exists() and (export / "c" / "acceptance.h").exists()
     raw = next(synthetic.generate(300, seed=78))
     raw.to_feather(tmp_path / "raw.feather")
-    for engine in ("savedmodel", "c"):
+    for engine in ("keras", "savedmodel", "c"):
         argv = ["predict", "--model", str(export), "--input", str(tmp_path / "raw.feather"),
                 "--output", str(tmp_path / f"{engine}.feather"), "--engine", engine]  # fmt: skip
         assert main(argv) == 0
-    c_p = pd.read_feather(tmp_path / "c.feather")["predicted_acceptance"].to_numpy()
-    tf_p = pd.read_feather(tmp_path / "savedmodel.feather")["predicted_acceptance"].to_numpy()
-    assert np.max(np.abs(c_p - tf_p)) <= 1e-5
+    p = {e: pd.read_feather(tmp_path / f"{e}.feather")["predicted_acceptance"].to_numpy()
+         for e in ("keras", "savedmodel", "c")}  # fmt: skip
+    assert np.max(np.abs(p["c"] - p["savedmodel"])) <= 1e-5
+    assert np.max(np.abs(p["keras"] - p["savedmodel"])) <= 1e-5
 
 
 def test_predict_matches_a_tensorflow_only_process(finished, tiny_dataset, tmp_path):
@@ -150,7 +151,7 @@ def test_predict_bad_inputs(finished, tmp_path, capsys):
             str(tmp_path / "o.feather"),
         ]
     )
-    assert code == 2 and "saved_model: missing" in capsys.readouterr().err
+    assert code == 2 and "model.keras: missing" in capsys.readouterr().err  # the default engine
     assert not (tmp_path / "o.feather").exists()
 
 

@@ -362,7 +362,7 @@ def test_bad_input_to_other_commands(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "out.feather"
     assert main(["predict", "--model", str(model), "--input", "x", "--output", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "saved_model: missing" in err and len(err.strip().splitlines()) == 1
+    assert "model.keras: missing" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
     assert main(["retrain", "--study", "nope", "--results", str(tmp_path)]) == 2
     assert "no such study" in capsys.readouterr().err

@@ -101,6 +101,6 @@ def test_a_dataset_replace_killed_between_renames_is_put_back(tiny_dataset, tmp_
 def test_loading_an_export_puts_it_back_first(tmp_path):
     export = _directory(tmp_path / "export", "card")
     files = _killed_between_renames(export)
-    with pytest.raises(DataError, match="saved_model: missing"):  # a fake export, but restored
+    with pytest.raises(DataError, match="model.keras: missing"):  # a fake export, but restored
         load_export(export)
     assert _tree(export) == files
