@@ -10,9 +10,11 @@ handshake: study/search/proofs.py):
   answers with its own nonce and an HMAC of both under the secret. The worker checks
   it before it sends anything keyed: a server that cannot prove the secret is not the
   study's chief (`ChiefImpostor`), and learns nothing from the worker;
-- every call then carries the session, a fresh call nonce and the worker's HMAC of the
-  method and that nonce under the session's key (refused: UNAUTHENTICATED, each host
-  logged once); the chief's answer carries its own HMAC of them, which the worker
+- every call then carries the session, a fresh call nonce, its time and the worker's HMAC
+  of the method, nonce and time under the session's key (refused: UNAUTHENTICATED, each
+  host logged once; so is a call whose time is more than `WINDOW_S` off the chief's
+  clock, or whose nonce the chief has seen: a call overheard is not replayed); the
+  chief's answer carries its own HMAC of them, which the worker
   checks before keras-tuner reads the answer;
 - the chief's nonces are tagged with a key of this chief run alone, so a session (and
   anything overheard in it) is worthless to any later chief, even one that reuses an
@@ -25,8 +27,9 @@ symlink; workers run as the same user on the shared filesystem), or read from
 (`x-worker-instance`, which tells a second live worker under one id from a restarted one).
 
 The proofs do not hide the traffic: where the network between nodes is not private,
-`--tls-cert/--tls-key` on the chief and `--tls-ca` on the workers encrypt it (a
-session overheard on the wire could be replayed while that chief runs).
+`--tls-cert/--tls-key` on the chief and `--tls-ca` on the workers encrypt it (the proofs
+cover a call's method, nonce and time, not its body: someone on the wire could read the
+trials, or alter a call in flight, but not replay one).
 """
 
 from __future__ import annotations
@@ -48,10 +51,12 @@ SECRET_FILE = "chief.secret"  # in the study folder, mode 0600
 HELLO = "/study.Auth/Hello"  # the one method called without a session
 SESSION_KEY = "x-study-session"  # gRPC metadata keys (lower case, as gRPC requires)
 CALL_KEY = "x-study-call"
+TIME_KEY = "x-study-time"  # the call's Unix time in whole seconds
 PROOF_KEY = "x-study-proof"
 ANSWER_KEY = "x-study-answer"
 INSTANCE_KEY = "x-worker-instance"
 WILDCARDS = ("0.0.0.0", "::", "*", "")
+WINDOW_S = 300  # a call's time may be this far off the chief's clock (nodes' skew)
 RELOAD_S = 10.0  # a worker re-reads a changed secret this long (a restarted chief's)
 
 

@@ -226,8 +226,9 @@ class PatientClient:
                         self._in_use(err, waited)
                     elif err.code() == grpc.StatusCode.UNAUTHENTICATED:
                         raise ConfigError(
-                            f"the chief refused this worker: {err.details()} (a chief run "
-                            "with another --auth-token-file than this worker's?)"
+                            f"the chief refused this worker: {err.details()} (another "
+                            "--auth-token-file than the chief's? this node's clock more than "
+                            f"{auth.WINDOW_S} s off the chief's?)"
                         ) from None
                     elif err.code() != grpc.StatusCode.UNAVAILABLE or waited > self._timeout_s:
                         raise

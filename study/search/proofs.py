@@ -3,9 +3,10 @@
 The rule and why: study/search/auth.py. A worker's `Hello` (its nonce as metadata) gets
 the chief's nonce and the chief's HMAC of both under the secret; the worker checks it
 before it sends anything keyed (`Session`). Each call then carries the session, a fresh
-call nonce and the worker's HMAC of the method and nonce under the session key; the
-chief checks it (`server_interceptor`, `Gate.answer`) and sends its own HMAC of them
-with its answer, which the worker checks before keras-tuner reads the answer (`channel`).
+call nonce, its time and the worker's HMAC of the method, nonce and time under the
+session key; the chief checks it, admits each nonce once (`server_interceptor`,
+`Gate.answer`, `Replays`) and sends its own HMAC of them with its answer, which the
+worker checks before keras-tuner reads the answer (`channel`).
 """
 
 from __future__ import annotations
@@ -30,16 +31,21 @@ from study.search.auth import (
     PROOF_KEY,
     RELOAD_S,
     SESSION_KEY,
+    TIME_KEY,
+    WINDOW_S,
     ChiefImpostor,
     Credentials,
     raw_channel,
     read_secret,
 )
+from study.search.replays import Replays
 
 log = logging.getLogger(__name__)
 
 _NONCE = re.compile(r"[0-9a-f]{64}")  # 32 random bytes in hex
 _CALL = re.compile(r"[0-9a-f]{32}")  # 16
+_TIME = re.compile(r"[0-9]{1,12}")  # Unix seconds
+SEEN_LIMIT = 1 << 16  # call nonces the chief remembers (of proven calls only)
 
 
 def mac(key: bytes, *parts: str) -> str:
@@ -52,6 +58,11 @@ def session_key(secret: bytes, worker_nonce: str, chief_nonce: str) -> bytes:
     return bytes.fromhex(mac(secret, "session", worker_nonce, chief_nonce))
 
 
+def call_proof(key: bytes, method: str, call: str, stamp: str) -> str:
+    """The worker's proof of one call: the method, its nonce and its time under `key`."""
+    return mac(key, "call", method, call, stamp)
+
+
 def _same(given, expected: str) -> bool:
     return hmac.compare_digest(str(given).encode(), expected.encode())
 
@@ -59,9 +70,10 @@ def _same(given, expected: str) -> bool:
 class Gate:
     """The chief's side: opens sessions (`hello`) and checks each call (`answer`)."""
 
-    def __init__(self, secret: str):
+    def __init__(self, secret: str, window_s: float = WINDOW_S, limit: int = SEEN_LIMIT):
         self._secret = secret.encode()
         self._run = secrets.token_bytes(32)  # this chief run's: its sessions end with it
+        self._seen = Replays(window_s, limit)
 
     def hello(self, worker_nonce: str) -> tuple[str, str]:
         """(the chief's nonce, its proof of the secret over both nonces)."""
@@ -72,19 +84,22 @@ class Gate:
     def answer(self, method: str, metadata: dict) -> str | None:
         """The chief's proof for its answer to a call whose worker proof holds, else None."""
         worker_nonce, _, chief_nonce = str(metadata.get(SESSION_KEY, "")).partition(".")
-        call = str(metadata.get(CALL_KEY, ""))
+        call, stamp = str(metadata.get(CALL_KEY, "")), str(metadata.get(TIME_KEY, ""))
         if not (_NONCE.fullmatch(worker_nonce) and _NONCE.fullmatch(chief_nonce)):
             return None
+        if not (_CALL.fullmatch(call) and _TIME.fullmatch(stamp)):
+            return None
         r, tag = chief_nonce[:32], chief_nonce[32:]
-        if not _CALL.fullmatch(call) or not _same(tag, mac(self._run, "nonce", r)[:32]):
+        if not _same(tag, mac(self._run, "nonce", r)[:32]):
             return None  # a session another chief (or no chief) opened
         key = session_key(self._secret, worker_nonce, chief_nonce)
-        if not _same(metadata.get(PROOF_KEY, ""), mac(key, "call", method, call)):
+        if not _same(metadata.get(PROOF_KEY, ""), call_proof(key, method, call, stamp)):
             return None
+        if not self._seen.first(call, int(stamp)):
+            return None  # a replay, or a call too far off the chief's clock
         return mac(key, "answer", method, call)
 
 
-# -- the chief's side ------------------------------------------------------------------
 def _method_handler_deny(refused: set, lock: threading.Lock):
     """The answer to a call without a valid proof: UNAUTHENTICATED at once. A streaming
     handler, so that gRPC does not wait for a request body first: a unary handler's
@@ -252,11 +267,11 @@ def channel(address: str, credentials: Credentials, instance: str | None = None)
         def intercept_unary_unary(self, continuation, details, request):
             for attempt in range(2):
                 session_id, key = session.current(details.timeout)
-                call = secrets.token_hex(16)
-                proof = mac(key, "call", details.method, call)
+                call, stamp = secrets.token_hex(16), str(int(time.time()))
+                proof = call_proof(key, details.method, call, stamp)
                 metadata = (
-                    (SESSION_KEY, session_id), (CALL_KEY, call), (PROOF_KEY, proof),
-                    (INSTANCE_KEY, instance or auth.INSTANCE),
+                    (SESSION_KEY, session_id), (CALL_KEY, call), (TIME_KEY, stamp),
+                    (PROOF_KEY, proof), (INSTANCE_KEY, instance or auth.INSTANCE),
                 )  # fmt: skip
                 outcome = continuation(_with(details, metadata), request)
                 code = outcome.code()

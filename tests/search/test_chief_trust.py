@@ -114,11 +114,12 @@ def session_proofs(address: str, secret: str, method: str = "") -> tuple:
     answer = hello(b"", metadata=((auth.SESSION_KEY, worker_nonce),), timeout=5)
     chief_nonce = answer.decode().split()[0]
     key = proofs.session_key(secret.encode(), worker_nonce, chief_nonce)
-    call = "2" * 32
+    call, stamp = "2" * 32, str(int(time.time()))
     return (
         (auth.SESSION_KEY, f"{worker_nonce}.{chief_nonce}"),
         (auth.CALL_KEY, call),
-        (auth.PROOF_KEY, proofs.mac(key, "call", method, call)),
+        (auth.TIME_KEY, stamp),
+        (auth.PROOF_KEY, proofs.call_proof(key, method, call, stamp)),
     )
 
 
