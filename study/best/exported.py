@@ -27,6 +27,7 @@ from study.data.checks import check_values, feather_files, read_schema
 from study.data.preprocessing import Preprocessing
 from study.errors import DataError
 from study.store.atomic import restore_swapped, write_atomic
+from study.store.records import read_json
 
 ENGINES = ("keras", "c", "savedmodel")
 NEEDS = {"keras": "model.keras", "c": "c/build.json", "savedmodel": "saved_model"}
@@ -61,7 +62,7 @@ class ExportedModel:
         self.pre = Preprocessing.load(self.directory / "preprocessing.json")
         self.features = self.pre.features
         card = self.directory / "model_card.json"
-        self.card = json.loads(card.read_text()) if card.exists() else {}
+        self.card = read_json(card) if card.exists() else {}  # bounded: a results file
         {"keras": self._load_keras, "c": self._load_c, "savedmodel": self._load_saved}[engine]()
 
     def _missing(self, needed: str) -> None:
