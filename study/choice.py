@@ -12,14 +12,13 @@
 from __future__ import annotations
 
 import logging
-import math
 
 from study.budget import retrain_seconds
 from study.config import StudyConfig
 from study.durations import duration_text
 from study.errors import ConfigError
 from study.status import TrialStatus
-from study.store.records import TrialRecords, TrialReport, id_key
+from study.store.records import TrialRecords, TrialReport, finite, id_key
 from study.training import cost
 
 log = logging.getLogger(__name__)
@@ -82,11 +81,6 @@ def pick(
         return ranked[0], estimate(ranked[0])
     chosen = max(fitting, key=lambda r: (_count(r.parameters), -r.objective))
     return chosen, estimate(chosen)
-
-
-def finite(value) -> bool:
-    """A number (not a bool) that is neither NaN nor infinite: an objective to rank."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _count(value) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 from importlib import metadata
 from pathlib import Path
 
@@ -113,13 +112,11 @@ def versions() -> dict:
 def fresh_directory(path: Path) -> Path:
     """`path` as a new, empty directory of ours: a link or file there is removed (never
     followed), a leftover directory removed whole; a removal that fails is an error."""
-    path = Path(path)
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    return path
+    from study.store.atomic import remove_tree
+
+    remove_tree(path)
+    Path(path).mkdir(parents=True)
+    return Path(path)
 
 
 def export_model(
