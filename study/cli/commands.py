@@ -4,7 +4,7 @@ The study command itself (search, retrain, report; chief and worker) is in study
     python run_study.py [--trials N] [--study NAME] [--data DIR] [--tuner KIND] ...
 python run_study.py ... --role chief --oracle HOST:PORT      (a distributed study's chief)
 python run_study.py --role worker --oracle HOST:PORT         (and its workers)
-python run_study.py generate --rows N --output DIR [--seed S]
+python run_study.py generate [--profile NAME] [--rows N] --output DIR [--seed S]
 python run_study.py prepare --input RAW --output DIR [--label NAME] [--flags a,b]
 python run_study.py check --data DIR
 python run_study.py export --study NAME     (finish an export, or its SavedModel and C later)
@@ -45,9 +45,14 @@ def _print_stats(stats: dict) -> None:
 def cmd_generate(args) -> None:
     from study.data.prepare import generate_dataset
 
-    stats = generate_dataset(args.rows, args.output, args.seed, args.overwrite)
-    print(f"generated {stats['rows']} rows into {args.output}")
+    from study.data.prepare import BINNING_FILE
+    from study.data.zoo import PROFILES
+
+    rows = args.rows if args.rows is not None else PROFILES[args.profile].rows
+    stats = generate_dataset(rows, args.output, args.seed, args.overwrite, profile=args.profile)
+    print(f"generated {stats['rows']} rows of profile {args.profile} into {args.output}")
     _print_stats(stats)
+    print(f"kinematic binning: --validation-bins {args.output / BINNING_FILE}")
 
 
 def cmd_prepare(args) -> None:

@@ -14,8 +14,20 @@ def _csv(text: str) -> list[str]:
 
 
 def _generate_parser(sub) -> None:
-    p = sub.add_parser("generate", help="write the embedded LHCb-like sample as a prepared dataset")
-    p.add_argument("--rows", type=int, required=True, help="number of particles")
+    from study.data.zoo import PROFILES
+
+    p = sub.add_parser(
+        "generate", help="write a generated sample with known truth as a prepared dataset"
+    )
+    p.add_argument(
+        "--profile", choices=list(PROFILES), default="default",
+        help="which sample: "
+        + "; ".join(f"{k}: {v.about}".replace("%", "%%") for k, v in PROFILES.items())
+        + " (default: default, the embedded sample)",
+    )  # fmt: skip
+    p.add_argument(
+        "--rows", type=int, default=None, help="number of particles (default: the profile's)"
+    )
     p.add_argument("--output", type=Path, required=True, help="prepared dataset directory")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")

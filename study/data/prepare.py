@@ -8,6 +8,7 @@ end, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -43,6 +44,7 @@ from study.store.atomic import restore_swapped, swap_directory
 from study.store.overwrite import check_dataset_replaceable, is_prepared_dataset
 
 log = logging.getLogger(__name__)
+BINNING_FILE = "validation_bins.json"  # a generated dataset's kinematic binning (--validation-bins)
 
 
 def _assign_splits(seed: int, index: int, n: int) -> np.ndarray:
@@ -152,20 +154,21 @@ def generate_dataset(
     overwrite: bool = False,
     chunk_size: int = 500_000,
     rows_per_file: int = 250_000,
+    profile: str = "default",
 ) -> dict:
-    """Write the embedded sample as a prepared dataset; returns its statistics."""
-    output = Path(output)
+    """Write a generated sample (the embedded one, or a profile of study/data/zoo.py) as a
+    prepared dataset with its kinematic binning (BINNING_FILE); returns its statistics."""
+    from study.data import zoo
+
+    output, chosen = Path(output), zoo.PROFILES[profile]
     tmp = _staging(output, overwrite)
     try:
-        chunks = synthetic.generate(n_rows, seed, chunk_size)
+        chunks = zoo.generate(chosen, n_rows, seed, chunk_size)
         first = next(chunks)
         train = first[_assign_splits(seed, 0, len(first)) == 0]
-        pre = Preprocessing.fit(train, synthetic.FEATURES, synthetic.FLAGS)
-        definitions = {
-            "features": synthetic.FEATURES,
-            "labels": [synthetic.LABEL],
-            "extras": [synthetic.TRUTH],
-        }
+        pre = Preprocessing.fit(train, chosen.features, chosen.flags)
+        labels, extras = [synthetic.LABEL], [synthetic.TRUTH]
+        definitions = {"features": chosen.features, "labels": labels, "extras": extras}
         writer = _Writer(tmp, definitions, pre, seed, rows_per_file)
         label_sum, entropy_sum = [0.0], [0.0]
 
@@ -177,15 +180,13 @@ def generate_dataset(
 
         _write_all(counted(_chain(first, chunks)), writer, n_rows, "generate")
         pre.save(tmp / "preprocessing.json")
+        (tmp / BINNING_FILE).write_text(json.dumps(chosen.binning, indent=1))
         stats = _summary(tmp)
         _publish(tmp, output, overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    stats.update(
-        output=str(output),
-        accepted_fraction=label_sum[0] / n_rows,
-        bayes_cross_entropy=entropy_sum[0] / n_rows,
-    )
+    stats.update(output=str(output), profile=profile, accepted_fraction=label_sum[0] / n_rows)
+    stats.update(bayes_cross_entropy=entropy_sum[0] / n_rows)
     return stats
 
 

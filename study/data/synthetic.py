@@ -108,12 +108,12 @@ def _station_position(x0, y0, z0, tx, ty, charge, p):
     return x, y
 
 
-def _velo_probability(x0, y0, z0):
+def _velo_probability(x0, y0, z0, smear=1.0):
     rho = np.hypot(x0, y0)
     return (
-        special.ndtr((z0 + 300.0) / 20.0)
-        * special.ndtr((500.0 - z0) / 20.0)
-        * special.ndtr((8.0 - rho) / 1.0)
+        special.ndtr((z0 + 300.0) / (20.0 * smear))
+        * special.ndtr((500.0 - z0) / (20.0 * smear))
+        * special.ndtr((8.0 - rho) / smear)
     )
 
 
@@ -125,31 +125,34 @@ def _survival(name: str, p: np.ndarray, path: np.ndarray) -> np.ndarray:
     return decay * np.exp(-INTERACTION * (1.0 + 0.5 / p) / strength)
 
 
-def _electron_probability(x0, y0, z0, tx, ty, charge, p):
+def _electron_probability(x0, y0, z0, tx, ty, charge, p, smear=1.0):
     """Aperture probability averaged over the bremsstrahlung retained fraction."""
     total = np.zeros_like(p)
     for f in _BREM_F:
         x, y = _station_position(x0, y0, z0, tx, ty, charge, f * p)
-        total += aperture_probability(x, y, MS_WIDTH / (f * p))
+        total += aperture_probability(x, y, smear * MS_WIDTH / (f * p))
     return total / len(_BREM_F)
 
 
-def true_probability(frame: pd.DataFrame) -> np.ndarray:
-    """The exact acceptance probability of each particle from its (raw) features."""
+def true_probability(frame: pd.DataFrame, smear: float = 1.0) -> np.ndarray:
+    """The exact acceptance probability of each particle from its (raw) features; `smear`
+    scales every resolution (multiple scattering, the VELO's edges): below 1 the
+    acceptance's boundaries are sharper, above 1 smoother (the zoo's profiles)."""
     x0, y0, z0 = (frame[c].to_numpy(np.float64) for c in ("mc_x", "mc_y", "mc_z"))
     tx, ty = frame["mc_tx"].to_numpy(np.float64), frame["mc_ty"].to_numpy(np.float64)
     charge = frame["mc_charge"].to_numpy(np.float64)
     p = 10.0 ** (frame["mc_log10_p"].to_numpy(np.float64) - 3.0)
     path = (Z_STATIONS - z0) * np.sqrt(1.0 + tx**2 + ty**2)
-    geometric = _velo_probability(x0, y0, z0) * magnet_probability(
-        x0, y0, z0, tx, ty, 0.5 * MS_WIDTH / p
+    width = smear * MS_WIDTH
+    geometric = _velo_probability(x0, y0, z0, smear) * magnet_probability(
+        x0, y0, z0, tx, ty, 0.5 * width / p
     )
 
     prob = np.zeros_like(p)
     is_h, is_mu, is_e = (frame[c].to_numpy() > 0 for c in ("mc_is_h", "mc_is_mu", "mc_is_e"))
     straight = is_h | is_mu
     x, y = _station_position(x0, y0, z0, tx, ty, charge, p)
-    box = aperture_probability(x[straight], y[straight], MS_WIDTH / p[straight])
+    box = aperture_probability(x[straight], y[straight], width / p[straight])
     weights = np.array([SPECIES[s][0] for s in HADRONS])
     survival_h = sum(
         w * _survival(s, p, path) for w, s in zip(weights / weights.sum(), HADRONS, strict=False)
@@ -157,7 +160,7 @@ def true_probability(frame: pd.DataFrame) -> np.ndarray:
     survival = np.where(is_h, survival_h, _survival("mu", p, path))
     prob[straight] = box * survival[straight]
     prob[is_e] = _electron_probability(
-        x0[is_e], y0[is_e], z0[is_e], tx[is_e], ty[is_e], charge[is_e], p[is_e]
+        x0[is_e], y0[is_e], z0[is_e], tx[is_e], ty[is_e], charge[is_e], p[is_e], smear
     )
     return np.clip(geometric * prob, 0.0, 1.0)
 
