@@ -3,7 +3,7 @@
 - `best_trial`: the completed trial with the lowest objective (the study's, the
   report's and the retrain's rule);
 - `pick`: under a time budget, the best trial whose final fit fits in what is left
-  (within PICK_TOLERANCE of the best objective), else the best;
+  (within PICK_TOLERANCE, a share, of the best objective), else the best;
 - `pareto_reports`: a multi-objective study's front of (estimated C ns, objective);
 - `choose_trial`: the trial the retrain takes (`--trial`, the best, or the pick),
   never one above the cost bound (`--max-ns-per-particle`).
@@ -22,11 +22,17 @@ from study.store.records import TrialRecords, TrialReport, finite, id_key
 from study.training import cost
 
 log = logging.getLogger(__name__)
-# A trial that fits is taken instead of the best only if its objective is within this many
-# nats of the best's: a cheap but poor trial retrained to convergence loses to the best one
-# cut by the deadline (a 2.5 M-row study retrained a trial at 0.302 instead of the best at
-# 0.171 because only the former "fit"). 0.005 is about 3 % of a subsample trial's val_bce.
-PICK_TOLERANCE = 0.005
+# A trial that fits is taken instead of the best only if its objective is within this share
+# of the best's (a relative figure: the objective's scale is the data's, from the Bayes
+# cross-entropy up): a cheap but poor trial retrained to convergence loses to the best one
+# cut by the deadline (a study once retrained a trial at 0.302 instead of the best at
+# 0.171 because only the former "fit").
+PICK_TOLERANCE = 0.03
+
+
+def tolerance(best_objective: float) -> float:
+    """How far above the best objective a trial may be and still be picked (nats)."""
+    return PICK_TOLERANCE * abs(best_objective)
 
 
 def best_trial(trials):
@@ -42,11 +48,19 @@ def best_trial(trials):
     return min(done, key=lambda t: (t.objective, id_key(str(t.trial_id))))
 
 
+def full_data_of(config: StudyConfig, split_rows: dict):
+    """Whether the final fit of a trial (a TrialReport) trains with the full-data recipe."""
+    from study.best.recipe import recipe_of
+
+    rows = int(split_rows.get("train", 0))
+    return lambda report: recipe_of(config, report, rows) == "full-data"
+
+
 def pick(
     reports: list[TrialReport],
     split_rows: dict,
     seconds_left: float | None,
-    full_data: bool = True,
+    full_data=lambda report: True,
 ) -> tuple[TrialReport | None, float | None]:
     """The completed trial to retrain and its estimated retrain seconds: of the trials within
     PICK_TOLERANCE of the best objective whose retrain fits in `seconds_left` (None: no
@@ -67,10 +81,12 @@ def pick(
         if not rate:
             return None
         rows = split_rows.get("train", 0), split_rows.get("validation", 0)
-        return retrain_seconds(rate, *rows, full_data)
+        return retrain_seconds(rate, *rows, full_data(report))
 
     ranked = sorted(completed, key=lambda r: r.objective)
-    near = [r for r in ranked if r.objective <= ranked[0].objective + PICK_TOLERANCE]
+    near = [
+        r for r in ranked if r.objective <= ranked[0].objective + tolerance(ranked[0].objective)
+    ]
 
     def fits(report: TrialReport) -> bool:
         seconds = estimate(report)
@@ -117,7 +133,7 @@ def choose_trial(
     if best is None:
         raise ConfigError(f"{config.study_dir}: no completed trial to retrain")
     completed = [r for r in reports if r.status == TrialStatus.COMPLETED]
-    full_data = config.retrain_recipe == "full-data"
+    full_data = full_data_of(config, split_rows or {})
     chosen, seconds = pick(completed, split_rows or {}, seconds_left, full_data)
     if chosen is not best:
         fits = "" if seconds_left is None else (
@@ -126,8 +142,9 @@ def choose_trial(
         )  # fmt: skip
         log.info(
             "retrain: trial %s (objective %.5f, %s parameters) is the largest network within "
-            "%g nats of the best%s; the best is trial %s (%.5f, %s parameters)",
-            chosen.trial_id, chosen.objective, f"{_count(chosen.parameters):,}", PICK_TOLERANCE,
+            "%.2g nats (%g %%) of the best%s; the best is trial %s (%.5f, %s parameters)",
+            chosen.trial_id, chosen.objective, f"{_count(chosen.parameters):,}",
+            tolerance(best.objective), 100 * PICK_TOLERANCE,
             fits, best.trial_id, best.objective, f"{_count(best.parameters):,}",
         )  # fmt: skip
     return chosen

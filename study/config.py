@@ -16,7 +16,7 @@ OBJECTIVES = ("val_bce", "val_bce,cost")  # cost: estimated compiled-C ns a part
 MULTI_OBJECTIVE_TUNERS = ("tpe", "gp")  # Optuna's samplers with multi-objective support
 PRUNERS = ("none", "median", "hyperband")
 RETRAIN_STARTS = ("trial", "scratch")  # where the final fit starts (study/best/recipe.py)
-RETRAIN_RECIPES = ("full-data", "trial")  # its optimizer, rates and batch
+RETRAIN_RECIPES = ("auto", "full-data", "trial")  # its optimizer, rates and batch
 NEEDS = {"cmaes": "cmaes", "gp": "torch"}  # the package an Optuna sampler needs
 
 
@@ -67,8 +67,9 @@ class StudyConfig:
     retrain_from: str = "scratch"  # scratch: the final fit starts from a fresh seeded
     # initialisation; trial: from the chosen trial's weights (trials/<id>/checkpoint), faster
     # but worse on the default sample (study/best/recipe.py)
-    retrain_recipe: str = "full-data"  # full-data: the final fit's optimizer, rates and batch
-    # measured on the full split (study/best/recipe.py); trial: the chosen trial's own
+    retrain_recipe: str = "auto"  # auto: the final fit's optimizer, rates and batch by the
+    # rule of study/best/recipe.py (the trial's own, or full-data's by the split's size);
+    # full-data or trial: that one
     label_smoothing: float = 0.01  # phase 1's label smoothing, in the trials and the final fit
     default_rows: int = 2_500_000  # rows of the generated default sample (train gets half)
     search_rows: int = 100_000  # training rows of each trial, a seeded subsample (0: all);

@@ -98,7 +98,7 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
         "retraining trial %s (search objective %.5f) on all %s training rows, validating on "
         "%s, %s, both phases to early stopping (patience %d and %d, cap %d epochs a phase%s)",
         trial.trial_id, trial.objective, f"{dataset.train.num_rows:,}",
-        f"{dataset.validation.num_rows:,}", describe(config, trial),
+        f"{dataset.validation.num_rows:,}", describe(config, trial, dataset.train.num_rows),
         config.retrain_patience, config.retrain_patience_2, config.retrain_max_epochs,
         f"; {budget.status()}" if budget and budget.total_s else "",
     )  # fmt: skip

@@ -1,16 +1,15 @@
 """The final fit's recipe and start: what the retrain trains, at what rates, from where.
 
-A trial searches on a 100,000-row subsample for a few epochs, so its optimizer, rates
-and batch size are what suits that, not a fit on the whole training split. With
-`retrain_recipe` "full-data" (the default) the final fit keeps the trial's network
-(blocks, width, activation, L2) and trains it with FULL_DATA, a recipe measured on the
-full split of the default sample (bench/README.md, "bench_recipe.py"); "trial" keeps
-the trial's own values. With `retrain_from` "trial" it starts from the weights the
-trial ended with (`trials/<id>/checkpoint/`, which every trial process writes at its
-last epoch); with "scratch" (the default) from a fresh seeded initialisation.
-Measured on the full split of the default sample (10 x 100 gelu, the recipe below):
-from the trial's weights 0.00526 nats in 461 s, from scratch 0.00460 in 829 s; both fit
-in the time a 30-minute budget leaves the final fit, so the default is the better one.
+A trial searches on a subsample (`search_rows`) for a few epochs, so its optimizer,
+rates and batch size are what suits that much data. The final fit keeps the trial's
+network (blocks, width, activation, L2) and trains it on the whole training split with
+`retrain_recipe`: "auto" (the default) takes the trial's own values where the split is
+less than FULL_DATA_MIN_GROWTH times the rows the trial trained on, and FULL_DATA (with a
+weight average whose horizon is a share of an epoch's steps) from there on; "full-data"
+and "trial" force one of the two. With `retrain_from` "trial" it starts from the weights
+the trial ended with (`trials/<id>/checkpoint/`, which every trial process writes at its
+last epoch); with "scratch" (the default) from a fresh seeded initialisation, which ended
+better on the default sample (bench/README.md, "bench_recipe.py").
 """
 
 from __future__ import annotations
@@ -23,29 +22,53 @@ from study.store.records import TrialReport
 
 log = logging.getLogger(__name__)
 NETWORK = ("n_blocks", "width", "activation", "l2")  # what the final fit takes from a trial
-# Measured on the full split of the default sample (bench/README.md): Adam 2e-3, then
-# 3e-4, batch 2048 (an epoch of 1.25 M rows costs less per row, and is less noisy, than at
-# a trial's 512).
+# The full-data recipe: Adam 2e-3, then x 0.15, batch 2048 (on a split many times the
+# search's subsample an epoch at 2048 costs less per row, and is less noisy, than at a
+# trial's 512), and a moving average of the weights (bench/README.md, "bench_recipe.py").
 FULL_DATA = {"optimizer": "adam", "learning_rate": 2e-3, "fine_tune_factor": 0.15,
              "batch_size": 2048}  # fmt: skip
-# and a moving average of the weights (momentum 0.99, copied into the model every epoch):
-# continuing a trial's weights, 0.00526 nats against 0.00628 without (bench/README.md)
-FULL_DATA_SCHEDULE = {"decay_2": 1.0, "ema_momentum": 0.99}
+# The rule between the two (`retrain_recipe` "auto"): the search tuned optimizer, rate and
+# batch on `training_rows` rows for a few epochs; where the final fit's split is less than
+# FULL_DATA_MIN_GROWTH times that, those are the values tuned for about this much data, and
+# the final fit keeps them; from that growth on, the full-data recipe (bench/README.md,
+# "bench_zoo.py": measured on profiles of 25,000 to 1.25 M training rows).
+FULL_DATA_MIN_GROWTH = 4.0
+# The weight average's horizon 1 / (1 - momentum) in optimizer steps: EMA_EPOCH_SHARE of an
+# epoch's steps (the average is copied into the model once an epoch, so a longer horizon
+# drags the weights back towards where they were epochs ago); none under EMA_MIN_STEPS.
+EMA_EPOCH_SHARE, EMA_MIN_STEPS = 1 / 6, 10
 
 
-def final_values(config: StudyConfig, trial: TrialReport) -> dict:
+def recipe_of(config: StudyConfig, trial: TrialReport, train_rows: int) -> str:
+    """ "full-data" or "trial": `retrain_recipe`, or under "auto" the rule above."""
+    if config.retrain_recipe != "auto":
+        return config.retrain_recipe
+    searched = trial.training_rows if isinstance(trial.training_rows, int) else 0
+    searched = searched if searched > 0 else train_rows
+    return "full-data" if train_rows >= FULL_DATA_MIN_GROWTH * searched else "trial"
+
+
+def final_values(config: StudyConfig, trial: TrialReport, train_rows: int) -> dict:
     """The hyperparameter values the final fit trains: the trial's network with the recipe."""
     values = dict(trial.hyperparameters)
-    if config.retrain_recipe == "full-data":
+    if recipe_of(config, trial, train_rows) == "full-data":
         values.update(FULL_DATA)
     return values
 
 
-def final_schedule(config: StudyConfig) -> dict:
-    """TwoPhaseSchedule settings of the final fit beyond patience and caps."""
+def ema_momentum(train_rows: int, batch_size: int) -> float:
+    """The weight average's momentum for an epoch of ceil(rows / batch) steps (0: none)."""
+    horizon = EMA_EPOCH_SHARE * -(-train_rows // max(int(batch_size), 1))
+    return 0.0 if horizon < EMA_MIN_STEPS else 1.0 - 1.0 / horizon
+
+
+def final_schedule(config: StudyConfig, trial: TrialReport, train_rows: int) -> dict:
+    """TwoPhaseSchedule settings of the final fit beyond patience and caps: the weight
+    average with the full-data recipe."""
     settings = {"label_smoothing_1": config.label_smoothing}
-    if config.retrain_recipe == "full-data":
-        settings.update(FULL_DATA_SCHEDULE)
+    if recipe_of(config, trial, train_rows) == "full-data":
+        batch = FULL_DATA["batch_size"]
+        settings.update(decay_2=1.0, ema_momentum=ema_momentum(train_rows, batch))
     return settings
 
 
@@ -78,11 +101,13 @@ def continue_from_trial(config: StudyConfig, model, trial: TrialReport) -> bool:
     return True
 
 
-def describe(config: StudyConfig, trial: TrialReport) -> str:
+def describe(config: StudyConfig, trial: TrialReport, train_rows: int) -> str:
     """The final fit's start and recipe in words, for the terminal."""
-    values, settings = final_values(config, trial), final_schedule(config)
+    values = final_values(config, trial, train_rows)
+    settings = final_schedule(config, trial, train_rows)
     rate = float(values["learning_rate"])
     words = [
+        f"{recipe_of(config, trial, train_rows)} recipe",
         "from the trial's weights" if config.retrain_from == "trial" else "from scratch",
         f"{values['optimizer']} {rate:.2g} then {rate * float(values['fine_tune_factor']):.2g}",
         f"batch {values['batch_size']}",

@@ -66,14 +66,15 @@ def retrain(
     from study.best.recipe import final_schedule, final_values
     from study.training import fit
 
-    values = final_values(config, trial)
+    rows = dataset.train.num_rows
+    values, settings = final_values(config, trial, rows), final_schedule(config, trial, rows)
     key = {
         "trial_id": trial.trial_id,
         "hyperparameters": values,
         "max_epochs": config.retrain_max_epochs,
         "seed": seeds.final_fit_seed(config.seed),
         "from": config.retrain_from,
-        "schedule": final_schedule(config),
+        "schedule": settings,
     }
     checkpoint = Checkpoint(config.study_dir / "best" / "checkpoint")
     train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
@@ -82,7 +83,7 @@ def retrain(
         values, train[0].shape[1], seeds.final_fit_seed(config.seed), restored,
         patience_1=config.retrain_patience, patience_2=config.retrain_patience_2,
         max_epochs_1=config.retrain_max_epochs, max_epochs_2=config.retrain_max_epochs,
-        **final_schedule(config),
+        **settings,
     )  # fmt: skip
     schedule = start.schedule
     if start.resumed:

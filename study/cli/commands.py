@@ -43,9 +43,7 @@ def _print_stats(stats: dict) -> None:
 
 
 def cmd_generate(args) -> None:
-    from study.data.prepare import generate_dataset
-
-    from study.data.prepare import BINNING_FILE
+    from study.data.prepare import BINNING_FILE, generate_dataset
     from study.data.zoo import PROFILES
 
     rows = args.rows if args.rows is not None else PROFILES[args.profile].rows

@@ -184,4 +184,3 @@ def generate(
     for k, child in enumerate(children):
         n = min(chunk_size, n_rows - k * chunk_size)
         yield generate_chunk(profile, np.random.default_rng(child), n)
-

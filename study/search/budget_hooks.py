@@ -46,7 +46,7 @@ class BudgetHooks:
         left = self.budget.left() if self.budget else None
         if left is not None:  # the final fit gets at most its share of the budget
             left = min(left - finish_s, budget_module.retrain_reserve(self.budget, None))
-        full_data = self.config.retrain_recipe == "full-data"
+        full_data = choice.full_data_of(self.config, self.split_rows)
         _, retrain_s = choice.pick(reports, self.split_rows, left, full_data)
         return retrain_s, finish_s, seconds
 

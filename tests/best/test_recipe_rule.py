@@ -1,0 +1,64 @@
+"""The final fit's recipe follows the data: the trial's own values where the training split
+is under FULL_DATA_MIN_GROWTH x the rows the trial trained on, the full-data recipe from
+there, and a weight average whose horizon is a share of an epoch's steps."""
+
+import pytest
+
+from study.best import recipe
+from study.config import StudyConfig
+from study.store.records import TrialReport
+
+TRIAL = {"n_blocks": 2, "width": 16, "activation": "tanh", "l2": 0.0, "optimizer": "rmsprop",
+         "learning_rate": 1e-3, "fine_tune_factor": 0.1, "batch_size": 512}  # fmt: skip
+
+
+def trial(training_rows):
+    return TrialReport("3", "COMPLETED", 0.2, hyperparameters=TRIAL, training_rows=training_rows)
+
+
+def test_two_datasets_of_different_sizes_get_the_recipes_the_rule_says(tmp_path):
+    config = StudyConfig(results=tmp_path)
+    assert config.retrain_recipe == "auto"
+    searched = trial(25_000)  # the trial's subsample: all of a small split, or 25,000 rows
+    # 25,000 training rows: the trial trained on all of them; its own values
+    assert recipe.recipe_of(config, searched, 25_000) == "trial"
+    assert recipe.final_values(config, searched, 25_000) == TRIAL
+    assert "ema_momentum" not in recipe.final_schedule(config, searched, 25_000)
+    assert recipe.describe(config, searched, 25_000).startswith("trial recipe, from scratch")
+    # 99,999 rows: still under 4 x 25,000
+    assert recipe.recipe_of(config, searched, 99_999) == "trial"
+    # 100,000 rows and more: the full-data recipe, the network the trial's
+    values = recipe.final_values(config, searched, 100_000)
+    assert values == {**TRIAL, **recipe.FULL_DATA}
+    assert (values["optimizer"], values["batch_size"], values["n_blocks"]) == ("adam", 2048, 2)
+    assert recipe.describe(config, searched, 100_000).startswith("full-data recipe")
+
+
+def test_the_forced_recipes_ignore_the_rule(tmp_path):
+    small = trial(25_000)
+    full = StudyConfig(results=tmp_path, retrain_recipe="full-data")
+    assert recipe.final_values(full, small, 25_000)["batch_size"] == 2048
+    own = StudyConfig(results=tmp_path, retrain_recipe="trial")
+    assert recipe.final_values(own, small, 10_000_000) == TRIAL
+
+
+def test_a_trial_without_its_rows_is_taken_as_trained_on_the_whole_split(tmp_path):
+    config = StudyConfig(results=tmp_path)
+    assert recipe.recipe_of(config, trial(None), 1_000_000) == "trial"
+    assert recipe.recipe_of(config, trial(0), 1_000_000) == "trial"
+
+
+@pytest.mark.parametrize(
+    "rows, momentum",
+    [
+        (1_250_000, 1 - 6 / 611),  # 611 steps an epoch at 2048: a horizon of ~102 steps
+        (250_000, 1 - 6 / 123),  # 123 steps: ~20.5
+        (79_704, 0.0),  # 39 steps: a horizon of 6.5 steps, under 10: no average
+        (4_000, 0.0),
+    ],
+)
+def test_the_weight_average_s_horizon_is_a_sixth_of_an_epoch_s_steps(rows, momentum, tmp_path):
+    assert recipe.ema_momentum(rows, 2048) == pytest.approx(momentum, abs=1e-12)
+    config = StudyConfig(results=tmp_path, retrain_recipe="full-data")
+    settings = recipe.final_schedule(config, trial(rows // 10), rows)
+    assert settings["ema_momentum"] == pytest.approx(momentum, abs=1e-12)
