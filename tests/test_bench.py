@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_train.py", {"trial_rows_per_s", "fit_rows_per_s", "gemm_limit_rows_per_s"}),
         ("bench_recipe.py", {"excess_nats", "wall_s", "training_rows"}),
         (
+            "bench_zoo.py",
+            {"small_study_excess_nats", "small_trial_excess_nats", "few_hgb_excess_over_study",
+             "few_mlp_excess_over_study", "few_final_fit_val_bce", "few_kept_trial_weights"},
+        ),  # fmt: skip
+        (
             "gpu_check.py",
             {
                 "k1_trial_rows_per_s",
