@@ -1,10 +1,11 @@
-"""Which trial is best, and which one the final fit takes: one module for both.
+"""Which trial is best, and which one the final fit takes, with which recipe.
 
 - `best_trial`: the completed trial with the lowest objective (the study's, the
   report's and the retrain's rule);
 - `pick`: under a time budget, the best trial whose final fit fits in what is left
   (within PICK_TOLERANCE, a share, of the best objective), else the best;
 - `pareto_reports`: a multi-objective study's front of (estimated C ns, objective);
+- `recipe_of`: the recipe the final fit of a trial trains with (its own or full-data's);
 - `choose_trial`: the trial the retrain takes (`--trial`, the best, or the pick),
   never one above the cost bound (`--max-ns-per-particle`).
 """
@@ -29,6 +30,14 @@ log = logging.getLogger(__name__)
 # 0.171 because only the former "fit").
 PICK_TOLERANCE = 0.03
 
+# The final fit's recipe under `retrain_recipe` "auto", the trial's own or the full-data one
+# (study/best/recipe.py): the search tuned optimizer, rate and
+# batch on `training_rows` rows for a few epochs; where the final fit's split is less than
+# FULL_DATA_MIN_GROWTH times that, those are the values tuned for about this much data, and
+# the final fit keeps them; from that growth on, the full-data recipe (bench/README.md,
+# "bench_zoo.py": measured on profiles of 25,000 to 1.25 M training rows).
+FULL_DATA_MIN_GROWTH = 4.0
+
 
 def tolerance(best_objective: float) -> float:
     """How far above the best objective a trial may be and still be picked (nats)."""
@@ -48,10 +57,17 @@ def best_trial(trials):
     return min(done, key=lambda t: (t.objective, id_key(str(t.trial_id))))
 
 
+def recipe_of(config: StudyConfig, trial: TrialReport, train_rows: int) -> str:
+    """ "full-data" or "trial": `retrain_recipe`, or under "auto" the rule above."""
+    if config.retrain_recipe != "auto":
+        return config.retrain_recipe
+    searched = trial.training_rows if isinstance(trial.training_rows, int) else 0
+    searched = searched if searched > 0 else train_rows
+    return "full-data" if train_rows >= FULL_DATA_MIN_GROWTH * searched else "trial"
+
+
 def full_data_of(config: StudyConfig, split_rows: dict):
     """Whether the final fit of a trial (a TrialReport) trains with the full-data recipe."""
-    from study.best.recipe import recipe_of
-
     rows = int(split_rows.get("train", 0))
     return lambda report: recipe_of(config, report, rows) == "full-data"
 

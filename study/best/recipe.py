@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from study.choice import recipe_of
 from study.config import StudyConfig
 from study.store.records import TrialReport
 
@@ -27,25 +28,10 @@ NETWORK = ("n_blocks", "width", "activation", "l2")  # what the final fit takes 
 # trial's 512), and a moving average of the weights (bench/README.md, "bench_recipe.py").
 FULL_DATA = {"optimizer": "adam", "learning_rate": 2e-3, "fine_tune_factor": 0.15,
              "batch_size": 2048}  # fmt: skip
-# The rule between the two (`retrain_recipe` "auto"): the search tuned optimizer, rate and
-# batch on `training_rows` rows for a few epochs; where the final fit's split is less than
-# FULL_DATA_MIN_GROWTH times that, those are the values tuned for about this much data, and
-# the final fit keeps them; from that growth on, the full-data recipe (bench/README.md,
-# "bench_zoo.py": measured on profiles of 25,000 to 1.25 M training rows).
-FULL_DATA_MIN_GROWTH = 4.0
 # The weight average's horizon 1 / (1 - momentum) in optimizer steps: EMA_EPOCH_SHARE of an
 # epoch's steps (the average is copied into the model once an epoch, so a longer horizon
 # drags the weights back towards where they were epochs ago); none under EMA_MIN_STEPS.
 EMA_EPOCH_SHARE, EMA_MIN_STEPS = 1 / 6, 10
-
-
-def recipe_of(config: StudyConfig, trial: TrialReport, train_rows: int) -> str:
-    """ "full-data" or "trial": `retrain_recipe`, or under "auto" the rule above."""
-    if config.retrain_recipe != "auto":
-        return config.retrain_recipe
-    searched = trial.training_rows if isinstance(trial.training_rows, int) else 0
-    searched = searched if searched > 0 else train_rows
-    return "full-data" if train_rows >= FULL_DATA_MIN_GROWTH * searched else "trial"
 
 
 def final_values(config: StudyConfig, trial: TrialReport, train_rows: int) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SITECUSTOMIZE = '''\
+SITECUSTOMIZE = """\
 import importlib.abc
 import importlib.util
 import sys
@@ -37,7 +37,7 @@ def _find_spec_without(name, package=None):
 
 
 importlib.util.find_spec = _find_spec_without
-'''
+"""
 
 
 def install(directory: Path) -> Path:
