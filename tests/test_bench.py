@@ -22,8 +22,16 @@ ROOT = Path(__file__).resolve().parents[1]
         ("bench_recipe.py", {"excess_nats", "wall_s", "training_rows"}),
         (
             "bench_zoo.py",
-            {"small_study_excess_nats", "small_trial_excess_nats", "few_hgb_excess_over_study",
-             "few_mlp_excess_over_study", "few_final_fit_val_bce", "few_kept_trial_weights"},
+            {
+                "small_study_excess_nats",
+                "small_trial_excess_nats",
+                "few_hgb_excess_over_study",
+                "few_mlp_excess_over_study",
+                "few_final_fit_val_bce",
+                "few_kept_trial_weights",
+                "few_hgb_kl_excess_nats",
+                "small_trial_excess_over_study",
+            },
         ),  # fmt: skip
         (
             "gpu_check.py",
