@@ -76,14 +76,17 @@ def _continued(rung: dict | None):
 
 
 def _rung_saver(rung: dict | None):
-    """Saves the trial's checkpoint at its last epoch: for a Hyperband rung that continues
-    it, and for the final fit that continues from the chosen trial (study/best/recipe.py)."""
+    """Saves the trial's checkpoint at its last epoch, whatever ended it (its rung, phase 2's
+    patience or cap, the deadline): for a Hyperband rung that continues it, for the final
+    fit that continues from the chosen trial, and for the guard that compares the final fit
+    with the trial's own weights (study/best/recipe.py, retrain.py)."""
     if not rung:
         return None
     checkpoint = Checkpoint(rung["save"])
 
     def save(model, schedule, history, best_weights):
-        if schedule.rung_done() or (schedule.phase == 2 and schedule.phase_done()):
+        ended = schedule.phase == 2 and schedule.phase_done()
+        if schedule.rung_done() or ended or schedule.out_of_time:
             checkpoint.save(model, schedule, history, best_weights, RUNG_KEY)
 
     return save

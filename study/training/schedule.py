@@ -174,11 +174,13 @@ def _callback(schedule, history, on_epoch, best_weights, on_checkpoint):
             if improved:
                 self.best_weights = self.model.get_weights()
             history.append(record)
+            # before the checkpoint: a phase the deadline ends is marked `out_of_time`, so
+            # that a trial's last epoch is saved whatever ended it
+            late = decision != STOP and schedule.time_is_up(time.monotonic(), record.seconds)
             if on_checkpoint is not None:
                 on_checkpoint(self.model, schedule, history, self.best_weights)
             if on_epoch is not None:
                 on_epoch(record, schedule.best_overall)
-            late = decision != STOP and schedule.time_is_up(time.monotonic(), record.seconds)
             if decision != CONTINUE or late:
                 self.model.stop_training = True
                 self.epoch_seconds = record.seconds
