@@ -20,9 +20,10 @@ are `local0`, `local1`, ... (`local-gpu<G>-<k>` on GPUs), the same on every run,
 killed study run again gives each its running trial back; their output goes to
 `<results>/logs/<study>/<id>.log` (outside the study's directory, which the chief
 creates; created 0600, a symlink there refused). A worker dies with the study
-(PR_SET_PDEATHSIG on Linux), and is stopped before the chief's server stops (before the
-final fit): none calls a port that another user could bind by then. None is started when
-the study has no trial left to run.
+(PR_SET_PDEATHSIG on Linux, set by the worker itself as it starts: no Python code runs
+between fork and exec in a process whose gRPC threads may hold locks), and is stopped
+before the chief's server stops (before the final fit): none calls a port that another
+user could bind by then. None is started when the study has no trial left to run.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ from study.errors import ConfigError
 
 MEMORY_SHARE = 0.9  # of a GPU's memory, split between the workers on it
 LOOPBACK = "127.0.0.1"
-ENTRY = "from study.cli import main; raise SystemExit(main())"
+ENTRY = (
+    "from study.cli.parallel import die_with_parent; die_with_parent(); "
+    "from study.cli import main; raise SystemExit(main())"
+)
+PARENT = "ACCEPTANCE_STUDY_PARENT"  # the pid of the study that started the worker
 
 
 @dataclass
@@ -122,10 +127,17 @@ def check_gpus(gpus: list[str], known: dict) -> None:
         )
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the study's process dies (Linux)."""
+def die_with_parent() -> None:
+    """In a --parallel worker, first thing: SIGTERM when the study's process dies (Linux),
+    and an exit if it died already (before the signal was asked for)."""
+    parent = os.environ.pop(PARENT, "")
+    if not parent or not sys.platform.startswith("linux"):
+        return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if str(os.getppid()) != parent:
+        print("the study that started this worker has exited", flush=True)
+        raise SystemExit(0)
 
 
 def log_dir(results, study: str) -> Path:
@@ -172,10 +184,9 @@ class Workers:
             try:
                 process = subprocess.Popen(
                     [*command, *self.extra],
-                    env={**os.environ, **slot.env, "PYTHONPATH": path},
+                    env={**os.environ, **slot.env, "PYTHONPATH": path, PARENT: str(os.getpid())},
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
                 )
             except BaseException:
                 log.close()
