@@ -178,7 +178,7 @@ def add_final_fit(g, default: str = "") -> None:
         dest="retrain_recipe",
         help="the final fit's optimizer, rates and batch: full-data (Adam 2e-3 then 3e-4, "
         "batch 2048, weights averaged), the trial's own, or auto: the trial's where the "
-        "training split is under 4 x the rows the trial trained on, else full-data "
+        "training split is under 2 x the rows the trial trained on, else full-data "
         f"(default{default} auto)",
     )
 

@@ -25,13 +25,13 @@ def test_two_datasets_of_different_sizes_get_the_recipes_the_rule_says(tmp_path)
     assert recipe.final_values(config, searched, 25_000) == TRIAL
     assert "ema_momentum" not in recipe.final_schedule(config, searched, 25_000)
     assert recipe.describe(config, searched, 25_000).startswith("trial recipe, from scratch")
-    # 99,999 rows: still under 4 x 25,000
-    assert recipe.recipe_of(config, searched, 99_999) == "trial"
-    # 100,000 rows and more: the full-data recipe, the network the trial's
-    values = recipe.final_values(config, searched, 100_000)
+    # 49,999 rows: still under 2 x 25,000
+    assert recipe.recipe_of(config, searched, 49_999) == "trial"
+    # 50,000 rows and more: the full-data recipe, the network the trial's
+    values = recipe.final_values(config, searched, 50_000)
     assert values == {**TRIAL, **recipe.FULL_DATA}
     assert (values["optimizer"], values["batch_size"], values["n_blocks"]) == ("adam", 2048, 2)
-    assert recipe.describe(config, searched, 100_000).startswith("full-data recipe")
+    assert recipe.describe(config, searched, 50_000).startswith("full-data recipe")
 
 
 def test_the_forced_recipes_ignore_the_rule(tmp_path):
