@@ -84,3 +84,36 @@ class Bookkeeping:
         with contextlib.suppress(OSError):
             write_json_atomic(self.study_dir / FILE, summary)
         return summary
+
+
+ENDED = ("COMPLETED", "FAILED", "INVALID", "STOPPED")
+EVENTS_MAX_BYTES = 64 << 20  # the chief's event log read back at most this far
+
+
+def missing_ends(events: Path | None, trials: dict) -> list[dict]:
+    """The "end" events a killed chief never wrote: for each trial keras-tuner's state has
+    ended (`trials`: id -> keras-tuner Trial) without an "end" line in the chief's event log
+    `events` (the chief saves the state, then appends the line), the event to append, with
+    the worker of its last start. A log too large or unreadable recovers nothing."""
+    import json
+
+    try:
+        if events is None or Path(events).stat().st_size > EVENTS_MAX_BYTES:
+            return []
+        lines = Path(events).read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    ended, worker = set(), {}
+    for line in lines:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            record = json.loads(line)
+            trial = str(record.get("trial"))
+            if record.get("event") == "end":
+                ended.add(trial)
+            elif record.get("event") in ("start", "resume", "handover"):
+                worker[trial] = str(record.get("worker"))
+    return [
+        {"trial": tid, "worker": worker.get(tid, "?"), "status": str(t.status), "score": t.score}
+        for tid, t in trials.items()
+        if str(t.status) in ENDED and tid in worker and tid not in ended
+    ]

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from study.errors import StudyStopped
-from study.search import chief_server, kt_compat
+from study.search import bookkeeping, chief_server, kt_compat
 from study.search.chief_server import WorkerIdInUse
 from study.search.distributed import SINGLE_ID, Role
 
@@ -54,10 +54,12 @@ class ChiefMixin:
 
     def reload(self):
         """keras-tuner re-queues the trials that were running when the state was saved; a
-        restarted chief gives them back to their workers, which are still running them
-        (a worker that is gone loses its trial by hand-over, as usual)."""
+        restarted chief gives them back to their workers, which are still running them (one
+        that is gone loses its trial by hand-over), and logs the ends it was killed before."""
         self._saved_owners = {}
         super().reload()
+        for end in bookkeeping.missing_ends(self._events, self.trials):
+            self._log_event("end", end.pop("trial"), end.pop("worker"), **end, recovered=True)
         for worker, trial_id in self._saved_owners.items():
             queue = kt_compat.retry_queue(self)
             if worker != SINGLE_ID and trial_id in queue:
@@ -90,9 +92,8 @@ class ChiefMixin:
         said STOPPED with no trial running."""
         if self.ongoing_trials:
             return False
-        if self.budget_spent or self._exhausted:
-            return True
-        return len(self.trials) >= self.max_trials and not kt_compat.retry_queue(self)
+        done = len(self.trials) >= self.max_trials and not kt_compat.retry_queue(self)
+        return bool(self.budget_spent or self._exhausted or done)
 
     # keras-tuner's servicer calls these from its threads: each under the oracle's lock,
     # released also when the call raises (kt_compat.synchronized)
