@@ -22,17 +22,17 @@ from study.store.atomic import write_json_atomic
 
 log = logging.getLogger(__name__)
 FILE = "budget.json"
-# Epochs a final fit from scratch on the full split needs (both phases, patience 5): 30 + 8
-# measured for 10 x 100 gelu, 23 + 7 for 7 x 213 gelu (bench/README.md, issue 26), and
-# ~20 % more, so that phase 1 (which leaves phase 2 its patience plus 2 epochs, best/retrain.py)
-# gets its 30.
+# Epochs a final fit from scratch needs (both phases to early stopping, patience 5 and 3).
+# Measured with bench_zoo.py on profiles of 24,833 to 1,250,088 training rows (49 to 610
+# optimizer steps an epoch, bench/README.md "What the final fit's estimate rests on"): the
+# converged final fits took 20 to 45 epochs, a count that follows the patience (in epochs)
+# rather than the steps; RETRAIN_EPOCHS holds all of them.
 RETRAIN_EPOCHS = 45
 RETRAIN_SHARE = 0.6  # at most this share of the budget is held back from the search for it
-# A full-data epoch at the full-data recipe's batch (2048) costs about half of what a trial's
-# rate (its batch, often 512, and its per-epoch costs spread over 12x fewer rows) implies:
-# 36 s against 72 s for 7 x 213 gelu, 20 s against 36 s for 10 x 100 gelu (default sample,
-# 2026-12-02). With the trial's own recipe (--retrain-recipe trial) the rate is taken as is.
-FULL_DATA_EPOCH_COST = 0.5
+# What a validation row costs against a training row (a forward pass, no backward one).
+VALIDATION_ROW_COST = 1 / 3
+# The fewest trials, of two batch sizes at least, from which a change of batch is estimated.
+BATCH_FIT_MIN_TRIALS = 4
 # validation, export and report: a fixed part and the test rows' share (measured: ~50 s for
 # the default sample's 1 M test rows, ~10 s for a few thousand)
 FINISH_SECONDS = 10.0
@@ -91,18 +91,52 @@ def finish_seconds(test_rows: int) -> float:
     return FINISH_SECONDS + test_rows / FINISH_ROWS_PER_SECOND
 
 
-def retrain_seconds(
-    rows_per_second: float, train_rows: int, validation_rows: int, full_data: bool = True
-) -> float:
-    """A final fit of RETRAIN_EPOCHS epochs on the full splits at a trial's measured rate
-    (times FULL_DATA_EPOCH_COST with the full-data recipe).
+def epoch_work(train_rows: int, validation_rows: int) -> float:
+    """An epoch's work in training rows: its training pass and its validation pass."""
+    return train_rows + VALIDATION_ROW_COST * validation_rows
 
-    The rate is a trial's training rows per second of its whole epochs (validation
-    included); a validation row costs about a third of a training row (no backward pass).
+
+def final_epoch_seconds(
+    rows_per_second: float, trial_rows: tuple[int, int], final_rows: tuple[int, int]
+) -> float:
+    """One epoch of the final fit on `final_rows` (training, validation) at the rate a trial
+    measured on `trial_rows`: the trial's epoch (its training rows at `rows_per_second`,
+    validation included) scaled by the work of the two epochs."""
+    trial_epoch_s = trial_rows[0] / max(rows_per_second, 1e-9)
+    return trial_epoch_s * epoch_work(*final_rows) / max(epoch_work(*trial_rows), 1.0)
+
+
+def retrain_seconds(epoch_seconds: float) -> float:
+    """A final fit of RETRAIN_EPOCHS epochs of `epoch_seconds` each."""
+    return RETRAIN_EPOCHS * epoch_seconds
+
+
+def batch_cost_ratio(
+    samples: list[tuple[float, int, float]], flops: float, batch: int, to_batch: int
+) -> float:
+    """How a row's seconds change from `batch` to `to_batch` for a network of `flops` a row.
+
+    `samples` are this study's trials as (flops a row, batch size, seconds a row of work);
+    the fit, a * flops + b / batch + c with a, b, c >= 0 (a per-row arithmetic, a per-step
+    and a fixed share), weighs each trial by its relative error. 1 where the trials cannot
+    tell: fewer than BATCH_FIT_MIN_TRIALS of them, or a single batch size.
     """
-    epoch_rows = train_rows + validation_rows / 3
-    cost = FULL_DATA_EPOCH_COST if full_data else 1.0
-    return RETRAIN_EPOCHS * cost * epoch_rows / max(rows_per_second, 1.0)
+    usable = [s for s in samples if s[0] > 0 and s[1] > 0 and s[2] > 0]
+    if batch == to_batch or len(usable) < BATCH_FIT_MIN_TRIALS or len({s[1] for s in usable}) < 2:
+        return 1.0
+    import numpy as np
+    from scipy.optimize import nnls
+
+    x = np.array([[f, 1.0 / b, 1.0] for f, b, _ in usable])
+    scale = x.max(axis=0)
+    y = np.array([s[2] for s in usable])
+    coef, _ = nnls(x / scale / y[:, None], np.ones(len(y)))
+    coef = coef / scale
+
+    def per_row(size: int) -> float:
+        return float(coef @ [flops, 1.0 / size, 1.0])
+
+    return per_row(to_batch) / per_row(batch) if per_row(batch) > 0 else 1.0
 
 
 def retrain_reserve(budget: Budget, retrain_s: float | None) -> float:

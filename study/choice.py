@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from study.budget import retrain_seconds
+from study.budget import batch_cost_ratio, epoch_work, final_epoch_seconds, retrain_seconds
 from study.config import StudyConfig
 from study.durations import duration_text
 from study.errors import ConfigError
@@ -40,6 +40,7 @@ PICK_TOLERANCE = 0.03
 # against 0.215); at 2.5 (123 steps) full-data's did, on both profiles tried (test
 # excess 0.012 against 0.022, 0.022 against 0.036). The threshold lies between the two.
 FULL_DATA_MIN_GROWTH = 2.0
+FULL_DATA_BATCH = 2048  # the full-data recipe's batch size (study/best/recipe.py)
 
 
 def tolerance(best_objective: float) -> float:
@@ -95,12 +96,10 @@ def pick(
     if not completed:
         return None, None
 
+    samples = cost_samples(completed, split_rows)
+
     def estimate(report: TrialReport) -> float | None:
-        rate = report.rows_per_second
-        if not rate:
-            return None
-        rows = split_rows.get("train", 0), split_rows.get("validation", 0)
-        return retrain_seconds(rate, *rows, full_data(report))
+        return fit_seconds(report, samples, split_rows, full_data(report))
 
     ranked = sorted(completed, key=lambda r: r.objective)
     near = [
@@ -116,6 +115,56 @@ def pick(
         return ranked[0], estimate(ranked[0])
     chosen = max(fitting, key=lambda r: (_count(r.parameters), -r.objective))
     return chosen, estimate(chosen)
+
+
+def cost_samples(reports: list[TrialReport], split_rows: dict) -> list[tuple]:
+    """(FLOPs a row, batch size, seconds a row of work) of each trial that measured them,
+    the samples of budget.batch_cost_ratio."""
+    final_rows = (_rows(split_rows.get("train")), _rows(split_rows.get("validation")))
+    samples = [_cost_sample(r, final_rows) for r in reports]
+    return [s for s in samples if s is not None]
+
+
+def fit_seconds(
+    report: TrialReport, samples: list[tuple], split_rows: dict, full_data: bool
+) -> float | None:
+    """The estimated seconds of the final fit of `report` on the splits of `split_rows`
+    (None where the trial measured no rate): RETRAIN_EPOCHS of its epoch scaled by the
+    work of the splits, and with the full-data recipe by the batch cost of `samples`."""
+    rate = report.rows_per_second
+    if not rate:
+        return None
+    final_rows = (_rows(split_rows.get("train")), _rows(split_rows.get("validation")))
+    epoch_s = final_epoch_seconds(rate, _trial_rows(report, final_rows), final_rows)
+    batch = _rows(report.hyperparameters.get("batch_size"))
+    if full_data and batch:
+        flops = _rows(report.flops_per_particle)
+        epoch_s *= batch_cost_ratio(samples, flops, batch, FULL_DATA_BATCH)
+    return retrain_seconds(epoch_s)
+
+
+def _rows(value) -> int:
+    """A record's count (rows, batch size, FLOPs), 0 where it holds none (or no number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _trial_rows(report: TrialReport, final_rows: tuple[int, int]) -> tuple[int, int]:
+    """The (training, validation) rows a trial's epochs covered; the splits' where its
+    record does not say (a study of an older version)."""
+    train, validation = _rows(report.training_rows), _rows(report.validation_rows)
+    return (train or final_rows[0], validation or final_rows[1])
+
+
+def _cost_sample(report: TrialReport, final_rows: tuple[int, int]):
+    """(FLOPs a row, batch size, seconds a row of work) of a trial, for batch_cost_ratio."""
+    batch, flops = _rows(report.hyperparameters.get("batch_size")), _rows(report.flops_per_particle)
+    rate = report.rows_per_second
+    if not (batch and flops and isinstance(rate, (int, float)) and rate > 0):
+        return None
+    train, validation = _trial_rows(report, final_rows)
+    if not train:  # no rows recorded and no splits given: nothing to divide by
+        return None
+    return flops, batch, train / rate / epoch_work(train, validation)
 
 
 def _count(value) -> int:

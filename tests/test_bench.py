@@ -72,3 +72,36 @@ def test_quick_bench(script, keys, tmp_path):
     assert keys <= set(figures)
     assert all(isinstance(v, (int, float)) for v in figures.values())
     assert all(figures[k] > 0 for k in keys if k.endswith("_per_s"))
+
+
+def test_bench_estimate_reads_a_finished_study(tmp_path):
+    """bench_estimate on a hand-made study: a final fit of 3 epochs (10 s, then 4 and 6 s:
+    median 5 s after the first) against the estimate from its trial's steady epoch (2 s after
+    a first of 9 s) scaled by the work of the splits, and the old rule on its all-epoch rate."""
+    study = tmp_path / "r" / "s"
+    (study / "best" / "export").mkdir(parents=True)
+    card = {"trial_id": "0", "training_rows": 200_000, "converged": True}
+    (study / "best/export/model_card.json").write_text(json.dumps(card))
+    rows = ["epoch,phase,learning_rate,loss,val_bce,seconds"]
+    fit = rows + [f"{i},1,0.002,0.5,0.4,{s}" for i, s in enumerate([10, 4, 6])]
+    (study / "best/history.csv").write_text("\n".join(fit) + "\n")
+    (study.parent / "s.log").write_text(
+        "retraining trial 0 on all 200,000 training rows, validating on 30,000, trial recipe\n"
+    )
+    trial = study / "trials" / "00"
+    trial.mkdir(parents=True)
+    report = {"trial_id": "0", "status": "COMPLETED", "objective": 0.4,
+              "rows_per_second": 100_000 * 2 / 11, "training_rows": 100_000,
+              "validation_rows": 30_000, "hyperparameters": {"batch_size": 512}}  # fmt: skip
+    (trial / "report.json").write_text(json.dumps(report))
+    epochs = ["0,1,0.01,0.5,0.4,9", "1,1,0.01,0.5,0.4,2"]
+    (trial / "history.csv").write_text("\n".join(rows + epochs) + "\n")
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from bench_estimate import measure
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    m = measure(study)
+    assert m["recipe"] == "trial" and m["epochs"] == "3+0" and m["epoch_s"] == 5.0
+    assert m["estimate_s"] == pytest.approx(2.0 * 210_000 / 110_000)  # work 200k+10k / 100k+10k
+    assert m["old_estimate_s"] == pytest.approx(210_000 / (100_000 * 2 / 11))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from study.budget import Budget, retrain_seconds, search_should_stop
+from study.budget import Budget, final_epoch_seconds, retrain_seconds, search_should_stop
 from study.durations import parse_duration
 from study.errors import ConfigError
 from study.store.records import TrialReport
@@ -37,11 +37,34 @@ def test_a_resumed_budget_counts_the_earlier_runs(tmp_path):
     assert json.loads((tmp_path / "budget.json").read_text())["budget_s"] == 600.0
 
 
-def test_retrain_estimate_scales_with_the_full_split():
-    # 45 epochs of 1,000,000 training rows + 300,000 validation rows (a third each) at
-    # 100k/s, at half the trial's cost an epoch with the full-data recipe's batch
-    assert retrain_seconds(100_000, 1_000_000, 300_000) == pytest.approx(45 * 0.5 * 11.0)
-    assert retrain_seconds(100_000, 1_000_000, 300_000, full_data=False) == pytest.approx(495)
+def test_retrain_estimate_scales_a_trials_epoch_by_the_work_of_the_final_fits():
+    # a trial's epoch: 100,000 training rows at 10,000 rows/s = 10 s, with the validation
+    # pass of its 60,000 rows (a third of a training row each): 120,000 rows of work; the
+    # final fit's: 1,000,000 + 300,000 / 3 = 1,100,000, so 10 s x 1.1 M / 120 k a epoch
+    epoch_s = final_epoch_seconds(10_000, (100_000, 60_000), (1_000_000, 300_000))
+    assert epoch_s == pytest.approx(10.0 * 1_100_000 / 120_000)
+    assert retrain_seconds(epoch_s) == pytest.approx(45 * epoch_s)
+    assert final_epoch_seconds(10_000, (100_000, 60_000), (100_000, 60_000)) == 10.0
+
+
+def test_the_batch_cost_ratio_is_fitted_to_the_trials_of_the_study():
+    """Trials timed by a known cost a row (1e-11 s a FLOP + 2e-3 s a step / batch + 1e-6 s)
+    give back the change of batch of that cost; trials of one batch size, or too few, say
+    nothing (1)."""
+    from study.budget import batch_cost_ratio
+
+    def cost(flops, batch):
+        return 1e-11 * flops + 2e-3 / batch + 1e-6
+
+    shapes = [(40_000, 512), (200_000, 1024), (650_000, 512), (1_000_000, 4096), (7_000, 2048)]
+    samples = [(f, b, cost(f, b)) for f, b in shapes]
+    expected = cost(206_200, 2048) / cost(206_200, 512)
+    assert batch_cost_ratio(samples, 206_200, 512, 2048) == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(0.5796, abs=1e-4)  # a step's share falls with 4x the batch
+    assert batch_cost_ratio(samples, 206_200, 2048, 2048) == 1.0
+    one_batch = [(f, 512, cost(f, 512)) for f, _ in shapes]
+    assert batch_cost_ratio(one_batch, 206_200, 512, 2048) == 1.0
+    assert batch_cost_ratio(samples[:3], 206_200, 512, 2048) == 1.0  # under 4 trials
 
 
 def test_a_study_that_ends_with_minutes_left_says_why():
@@ -69,23 +92,53 @@ def test_search_stops_when_trial_retrain_and_finish_no_longer_fit():
 def test_pick_prefers_the_best_trial_whose_retrain_fits():
     from study.choice import pick
 
-    rows = {"train": 1_000_000, "validation": 300_000}  # 45 x 0.5 x 1.1 M rows an estimate
+    rows = {"train": 1_000_000, "validation": 300_000}  # 1.1 M rows of work an epoch
 
     def report(trial_id, objective, rate, status="COMPLETED"):
-        return TrialReport(trial_id, status, objective=objective, rows_per_second=rate)
+        return TrialReport(trial_id, status, objective=objective, rows_per_second=rate,
+                           training_rows=100_000, validation_rows=50_000)  # fmt: skip
+
+    def fit_s(rate):  # 45 epochs of the trial's epoch x 1.1 M / 116,667 rows of work
+        return 45 * 100_000 / rate * 1_100_000 / (100_000 + 50_000 / 3)
 
     slow_best, fast = report("0", 0.15, 11_000), report("1", 0.154, 110_000)
     poor = report("3", 0.30, 1_100_000)  # fits any budget, 0.15 nats worse than the best
     reports = [slow_best, fast, report("2", 0.10, 1e6, status="PRUNED"), poor]
-    assert pick(reports, rows, None) == (slow_best, pytest.approx(2250.0))
-    assert pick(reports, rows, 2250.0)[0] is slow_best  # fits
-    assert pick(reports, rows, 2200.0) == (fast, pytest.approx(225.0))  # within 3 % (0.0045)
-    trial_recipe = lambda report: False  # noqa: E731 (the final fit at the trial's rate)
-    assert pick(reports, rows, 2200.0, trial_recipe) == (fast, pytest.approx(450.0))
+    assert pick(reports, rows, None) == (slow_best, pytest.approx(fit_s(11_000)))
+    assert fit_s(11_000) == pytest.approx(3857.1, abs=0.1)
+    assert pick(reports, rows, 3860.0)[0] is slow_best  # fits
+    assert pick(reports, rows, 3800.0) == (fast, pytest.approx(fit_s(110_000)))  # within 3 %
     assert pick(reports, rows, 100.0)[0] is slow_best  # only the poor one fits: the best
     fast.objective = 0.16  # beyond PICK_TOLERANCE of the best: never taken for its speed
-    assert pick(reports, rows, 2200.0)[0] is slow_best
+    assert pick(reports, rows, 3800.0)[0] is slow_best
     assert pick([reports[2]], rows, None) == (None, None)
+    old = TrialReport("4", "COMPLETED", 0.15, rows_per_second=11_000)  # no rows recorded
+    assert pick([old], rows, None)[1] == pytest.approx(45 * 1_000_000 / 11_000)  # the splits'
+
+
+def test_pick_scales_a_full_data_fit_by_the_batch_cost_the_trials_measured():
+    """Trials at batch 512 to 4096 timed by one cost a row: the full-data recipe's fit (batch
+    2048) of a trial at 512 is estimated at that cost's ratio; the trial recipe's as is."""
+    from study.choice import pick
+
+    def cost(flops, batch):  # seconds a row of work
+        return 1e-11 * flops + 2e-3 / batch + 1e-6
+
+    def report(trial_id, objective, flops, batch):
+        rate = 1 / (cost(flops, batch) * (100_000 + 50_000 / 3) / 100_000)
+        return TrialReport(
+            trial_id, "COMPLETED", objective, rows_per_second=rate, training_rows=100_000,
+            validation_rows=50_000, flops_per_particle=flops, hyperparameters={"batch_size": batch},
+        )  # fmt: skip
+
+    best = report("0", 0.15, 206_200, 512)
+    reports = [best, report("1", 0.2, 40_000, 1024), report("2", 0.2, 650_000, 4096),
+               report("3", 0.2, 7_000, 2048)]  # fmt: skip
+    rows = {"train": 1_000_000, "validation": 300_000}
+    trial_recipe = pick(reports, rows, None, lambda r: False)[1]
+    assert trial_recipe == pytest.approx(45 * 1_100_000 * cost(206_200, 512))
+    full_data = pick(reports, rows, None)[1]
+    assert full_data == pytest.approx(trial_recipe * cost(206_200, 2048) / cost(206_200, 512))
 
 
 def test_retrain_reserve_is_capped_by_its_share_of_the_budget():
@@ -132,7 +185,7 @@ def test_the_search_holds_back_the_fit_of_the_trial_that_fits_in_the_final_share
     def report(trial_id, objective, rate):
         return TrialReport(
             trial_id, "COMPLETED", objective, rows_per_second=rate, seconds=30.0,
-            training_rows=100_000,  # 1/10 of the split: the full-data recipe
+            training_rows=100_000,  # 1/10 of the split; validated on the whole split's rows
         )  # fmt: skip
 
     class Records:
@@ -148,9 +201,7 @@ def test_the_search_holds_back_the_fit_of_the_trial_that_fits_in_the_final_share
     hooks = Hooks()
     hooks.budget = Budget(1800.0)
     retrain_s, _, _ = hooks._estimates(hooks.records.reports())
-    assert retrain_s == pytest.approx(225.0)
-    hooks.config = StudyConfig(retrain_recipe="trial")  # the trial's batch: its rate as is
-    assert hooks._estimates(hooks.records.reports())[0] == pytest.approx(450.0)
+    assert retrain_s == pytest.approx(225.0)  # 45 x 100,000 / 110,000 s x 1.1 M / 200,000
 
 
 def test_pick_takes_the_largest_network_near_the_best_that_fits():
@@ -187,3 +238,13 @@ def test_pick_reads_no_parameter_count_from_a_record_that_lies():
          "rows_per_second": 110_000}
     )  # fmt: skip
     assert pick([best, liar], rows, None)[0] is best
+
+
+def test_pick_estimates_without_rows_where_nothing_says_them():
+    """A report with FLOPs and a batch size but no rows, picked with no splits (`retrain
+    --trial`-less calls of an older study): chosen, its estimate 0, nothing divided by 0."""
+    from study.choice import pick
+
+    report = TrialReport("0", "COMPLETED", 0.39, rows_per_second=1_000.0,
+                         flops_per_particle=5_000, hyperparameters={"batch_size": 512})  # fmt: skip
+    assert pick([report], {}, None) == (report, 0.0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from study.choice import recipe_of
+from study.choice import FULL_DATA_BATCH, recipe_of
 from study.config import StudyConfig
 from study.store.records import TrialReport
 
@@ -27,7 +27,7 @@ NETWORK = ("n_blocks", "width", "activation", "l2")  # what the final fit takes 
 # search's subsample an epoch at 2048 costs less per row, and is less noisy, than at a
 # trial's 512), and a moving average of the weights (bench/README.md, "bench_recipe.py").
 FULL_DATA = {"optimizer": "adam", "learning_rate": 2e-3, "fine_tune_factor": 0.15,
-             "batch_size": 2048}  # fmt: skip
+             "batch_size": FULL_DATA_BATCH}  # fmt: skip
 # The weight average's horizon 1 / (1 - momentum) in optimizer steps: EMA_EPOCH_SHARE of an
 # epoch's steps (the average is copied into the model once an epoch, so a longer horizon
 # drags the weights back towards where they were epochs ago); none under EMA_MIN_STEPS.

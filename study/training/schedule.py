@@ -20,6 +20,7 @@ Epochs are counted globally across the phases.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -241,6 +242,7 @@ def train_two_phase(
     """
     history = list(history or [])
     inherited = len(history)
+    firsts = []  # the first epoch of each fit call: it traces and compiles
     start = time.perf_counter()
     epoch_seconds = 0.0
     for phase in (1, 2):
@@ -256,6 +258,7 @@ def train_two_phase(
         compiled = False
         callback = _callback(schedule, history, on_epoch, best_weights, on_checkpoint)
         if not schedule.phase_done():
+            firsts.append(len(history))
             _fit_phase(
                 model, schedule, train, validation, batch_size, [callback, *(callbacks or [])]
             )
@@ -270,5 +273,17 @@ def train_two_phase(
         best_weights = None
     seconds = time.perf_counter() - start
     result = TrainingResult.from_history(history, len(train[0]), seconds)
-    result.rows_per_second = len(train[0]) * (len(history) - inherited) / max(seconds, 1e-9)
+    result.rows_per_second = steady_rate(history[inherited:], firsts, inherited, len(train[0]))
+    if result.rows_per_second is None:
+        result.rows_per_second = len(train[0]) * (len(history) - inherited) / max(seconds, 1e-9)
     return result
+
+
+def steady_rate(records: list, firsts: list[int], offset: int, rows: int) -> float | None:
+    """Training rows a second of the median epoch that was not the first of its fit call
+    (validation included, tracing and compiling not): the rate a longer fit of the same
+    network and batch runs at. None where every epoch was a first."""
+    seconds = sorted(r.seconds for i, r in enumerate(records, offset) if i not in firsts)
+    if not seconds:
+        return None
+    return rows / max(statistics.median(seconds), 1e-9)

@@ -187,6 +187,21 @@ def test_train_two_phase_is_a_plain_two_phase_keras_fit_epoch_by_epoch():
     assert [r.val_bce for r in result.history] == pytest.approx(history, rel=1e-6)
     assert len(history) >= 4
     np.testing.assert_allclose(ours.predict(x, verbose=0), plain.predict(x, verbose=0), atol=1e-6)
+    steady = [r.seconds for i, r in enumerate(result.history) if i not in (0, result.switch_epoch)]
+    assert result.rows_per_second == pytest.approx(2000 / float(np.median(steady)))
+
+
+def test_the_rate_a_fit_reports_leaves_out_each_fit_calls_first_epoch():
+    """The first epoch of a fit call traces and compiles (seconds, where a later one takes
+    one): the rate is that of the median other epoch, from which a longer fit is estimated."""
+    from study.training.history import EpochRecord
+    from study.training.schedule import steady_rate
+
+    seconds = [5.0, 1.0, 1.2, 4.0, 1.1]  # phase 1 from epoch 0, phase 2 from epoch 3
+    records = [EpochRecord(i, 1 + (i >= 3), 0.01, 0.5, 0.5, s) for i, s in enumerate(seconds)]
+    assert steady_rate(records, [0, 3], 0, 1100) == pytest.approx(1000.0)  # 1100 rows / 1.1 s
+    assert steady_rate(records[3:], [3], 3, 1100) == pytest.approx(1100 / 1.1)  # resumed at 3
+    assert steady_rate(records[:1], [0], 0, 1100) is None  # one epoch, a first: no steady rate
 
 
 def _tiny_problem():
