@@ -40,11 +40,14 @@ every sample): 44.7 % accepted and a Bayes cross-entropy of 0.146 nats.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
+
+T = TypeVar("T")
 
 CONTINUOUS = ["mc_x", "mc_y", "mc_z", "mc_log10_p", "mc_tx", "mc_ty", "mc_eta", "mc_phi"]
 FLAGS = ["mc_is_e", "mc_is_mu", "mc_is_h", "mc_charge"]
@@ -206,12 +209,19 @@ def generate(n_rows: int, seed: int = 0, chunk_size: int = 500_000) -> Iterator[
     The sample depends on (`seed`, `chunk_size`) only; chunk k uses its own
     child of `numpy.random.SeedSequence(seed)`.
     """
+    yield from chunked(n_rows, seed, chunk_size, generate_chunk)
+
+
+def chunked(
+    n_rows: int, entropy, chunk_size: int, make_chunk: Callable[[np.random.Generator, int], T]
+) -> Iterator[T]:
+    """Yield `make_chunk(rng, n)` for chunks of at most `chunk_size` of `n_rows` rows, chunk
+    k's `rng` seeded by the k-th child of `numpy.random.SeedSequence(entropy)`."""
     if n_rows <= 0:
         raise ValueError(f"n_rows must be positive, got {n_rows}")
-    children = np.random.SeedSequence(seed).spawn((n_rows + chunk_size - 1) // chunk_size)
+    children = np.random.SeedSequence(entropy).spawn((n_rows + chunk_size - 1) // chunk_size)
     for k, child in enumerate(children):
-        n = min(chunk_size, n_rows - k * chunk_size)
-        yield generate_chunk(np.random.default_rng(child), n)
+        yield make_chunk(np.random.default_rng(child), min(chunk_size, n_rows - k * chunk_size))
 
 
 def bayes_cross_entropy(p: np.ndarray) -> float:

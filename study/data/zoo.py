@@ -26,6 +26,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -176,11 +177,5 @@ def generate(
     if profile.name == "default":
         yield from synthetic.generate(n_rows, seed, chunk_size)
         return
-    if n_rows <= 0:
-        raise ValueError(f"n_rows must be positive, got {n_rows}")
-    children = np.random.SeedSequence([seed, zlib.crc32(profile.name.encode())]).spawn(
-        (n_rows + chunk_size - 1) // chunk_size
-    )
-    for k, child in enumerate(children):
-        n = min(chunk_size, n_rows - k * chunk_size)
-        yield generate_chunk(profile, np.random.default_rng(child), n)
+    entropy = [seed, zlib.crc32(profile.name.encode())]
+    yield from synthetic.chunked(n_rows, entropy, chunk_size, partial(generate_chunk, profile))

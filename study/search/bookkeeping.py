@@ -11,6 +11,7 @@ records is measured in every study, not guessed.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -95,8 +96,6 @@ def missing_ends(events: Path | None, trials: dict) -> list[dict]:
     ended (`trials`: id -> keras-tuner Trial) without an "end" line in the chief's event log
     `events` (the chief saves the state, then appends the line), the event to append, with
     the worker of its last start. A log too large or unreadable recovers nothing."""
-    import json
-
     try:
         if events is None or Path(events).stat().st_size > EVENTS_MAX_BYTES:
             return []
