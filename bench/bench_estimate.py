@@ -10,10 +10,10 @@ its epoch that the budget makes from the study's trials (study/choice.py `pick`:
 chosen trial's rate over its epochs after the first of each phase, scaled by the work of
 the whole splits and, with the full-data recipe, by the batch cost the trials measured),
 and against the rule it replaced (the rate over all the trial's epochs, scaled by the
-final fit's rows alone, times 0.5 with the full-data recipe). The trials' rates are
-recomputed from their history.csv, so studies run before the steady rate existed can be
-read. Also the epochs the final fit ran (phase 1 + phase 2) and how it ended, against the
-RETRAIN_EPOCHS the estimate assumes.
+final fit's rows alone, times 0.5 with the full-data recipe). Both rates are recomputed
+from the trials' history.csv, so studies of either version can be read. Also the epochs
+the final fit ran (phase 1 + phase 2) and how it ended, against the RETRAIN_EPOCHS the
+estimate assumes.
 """
 
 from __future__ import annotations
@@ -59,8 +59,14 @@ def measure(study: Path) -> dict:
     reports, measured = [], {}
     for path in sorted((study / "trials").glob("*/report.json")):
         report = TrialReport.from_dict(json.loads(path.read_text()))
-        steady = steady_seconds(history(path.parent / "history.csv"))
-        measured[report.trial_id] = report.rows_per_second  # over all its epochs
+        epochs = history(path.parent / "history.csv")
+        steady = steady_seconds(epochs)
+        total = sum(float(r["seconds"]) for r in epochs)
+        measured[report.trial_id] = (  # over all its epochs, as the old rule took it
+            report.training_rows * len(epochs) / total
+            if total and report.training_rows
+            else report.rows_per_second
+        )
         if report.rows_per_second and steady and report.training_rows:
             report = replace(report, rows_per_second=report.training_rows / steady)
         reports.append(report)

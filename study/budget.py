@@ -2,8 +2,9 @@
 
 The budget covers the whole command: data, search, retrain, validation, export and
 report. The search stops starting trials once what is left would no longer hold
-one more trial, the retrain of the best trial so far on the full training split
-(estimated from the training rate measured in its trial) and the final stages;
+one more trial, the final fit of the trial it would take now (study/choice.py `pick`:
+its trial's measured epoch scaled by the work of the whole splits and by the batch cost
+the study's trials measured) and the final stages;
 the retrain itself stops at the deadline left for the final stages, and says so.
 
 `results/<study>/budget.json` keeps the seconds spent by earlier runs of the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from study.store.atomic import write_json_atomic
 log = logging.getLogger(__name__)
 FILE = "budget.json"
 # Epochs a final fit from scratch needs (both phases to early stopping, patience 5 and 3).
-# Measured with bench_zoo.py on profiles of 24,833 to 1,250,088 training rows (49 to 610
+# Measured with bench_zoo.py on profiles of 24,833 to 1,250,088 training rows (49 to 611
 # optimizer steps an epoch, bench/README.md "What the final fit's estimate rests on"): the
 # converged final fits took 20 to 45 epochs, a count that follows the patience (in epochs)
 # rather than the steps; RETRAIN_EPOCHS holds all of them.
@@ -121,7 +123,8 @@ def batch_cost_ratio(
     and a fixed share), weighs each trial by its relative error. 1 where the trials cannot
     tell: fewer than BATCH_FIT_MIN_TRIALS of them, or a single batch size.
     """
-    usable = [s for s in samples if s[0] > 0 and s[1] > 0 and s[2] > 0]
+    usable = [s for s in samples if all(math.isfinite(v) and v > 0 for v in s)]
+    usable = [s for s in usable if math.isfinite(1.0 / s[2])]
     if batch == to_batch or len(usable) < BATCH_FIT_MIN_TRIALS or len({s[1] for s in usable}) < 2:
         return 1.0
     import numpy as np
@@ -130,13 +133,17 @@ def batch_cost_ratio(
     x = np.array([[f, 1.0 / b, 1.0] for f, b, _ in usable])
     scale = x.max(axis=0)
     y = np.array([s[2] for s in usable])
-    coef, _ = nnls(x / scale / y[:, None], np.ones(len(y)))
+    try:
+        coef, _ = nnls(x / scale / y[:, None], np.ones(len(y)))
+    except (ValueError, RuntimeError):  # not finite, or no convergence: nothing measured
+        return 1.0
     coef = coef / scale
 
     def per_row(size: int) -> float:
         return float(coef @ [flops, 1.0 / size, 1.0])
 
-    return per_row(to_batch) / per_row(batch) if per_row(batch) > 0 else 1.0
+    ratio = per_row(to_batch) / per_row(batch) if per_row(batch) > 0 else 1.0
+    return ratio if math.isfinite(ratio) and ratio > 0 else 1.0
 
 
 def retrain_reserve(budget: Budget, retrain_s: float | None) -> float:

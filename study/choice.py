@@ -131,38 +131,54 @@ def fit_seconds(
     """The estimated seconds of the final fit of `report` on the splits of `split_rows`
     (None where the trial measured no rate): RETRAIN_EPOCHS of its epoch scaled by the
     work of the splits, and with the full-data recipe by the batch cost of `samples`."""
-    rate = report.rows_per_second
-    if not rate:
+    rate = _rate(report)
+    if rate is None:
         return None
     final_rows = (_rows(split_rows.get("train")), _rows(split_rows.get("validation")))
     epoch_s = final_epoch_seconds(rate, _trial_rows(report, final_rows), final_rows)
-    batch = _rows(report.hyperparameters.get("batch_size"))
-    if full_data and batch:
-        flops = _rows(report.flops_per_particle)
+    batch, flops = _batch(report), _rows(report.flops_per_particle)
+    if full_data and batch and flops:
         epoch_s *= batch_cost_ratio(samples, flops, batch, FULL_DATA_BATCH)
     return retrain_seconds(epoch_s)
 
 
 def _rows(value) -> int:
-    """A record's count (rows, batch size, FLOPs), 0 where it holds none (or no number)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A record's count (rows, batch size, FLOPs), 0 where it holds none (or no number, or
+    one no float holds exactly: a results file may hold anything)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**53:
+        return value
+    return 0
+
+
+def _rate(report: TrialReport) -> float | None:
+    """A trial's measured training rows a second, None where it holds no usable one."""
+    rate = report.rows_per_second
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        return None
+    return float(rate) if finite(rate) and 1e-6 < rate < 1e12 else None
+
+
+def _batch(report: TrialReport) -> int:
+    values = report.hyperparameters if isinstance(report.hyperparameters, dict) else {}
+    return _rows(values.get("batch_size"))
 
 
 def _trial_rows(report: TrialReport, final_rows: tuple[int, int]) -> tuple[int, int]:
-    """The (training, validation) rows a trial's epochs covered; the splits' where its
-    record does not say (a study of an older version)."""
-    train, validation = _rows(report.training_rows), _rows(report.validation_rows)
-    return (train or final_rows[0], validation or final_rows[1])
+    """The (training, validation) rows a trial's epochs covered. Where its record does not
+    say (a study of an older version): the whole training split, and of the validation
+    split the share the trial's training rows are of the training split."""
+    train = _rows(report.training_rows) or final_rows[0]
+    validation = _rows(report.validation_rows)
+    if not validation and final_rows[0]:
+        validation = final_rows[1] * min(train, final_rows[0]) // final_rows[0]
+    return train, validation
 
 
 def _cost_sample(report: TrialReport, final_rows: tuple[int, int]):
     """(FLOPs a row, batch size, seconds a row of work) of a trial, for batch_cost_ratio."""
-    batch, flops = _rows(report.hyperparameters.get("batch_size")), _rows(report.flops_per_particle)
-    rate = report.rows_per_second
-    if not (batch and flops and isinstance(rate, (int, float)) and rate > 0):
-        return None
+    batch, flops, rate = _batch(report), _rows(report.flops_per_particle), _rate(report)
     train, validation = _trial_rows(report, final_rows)
-    if not train:  # no rows recorded and no splits given: nothing to divide by
+    if not (batch and flops and rate and train):
         return None
     return flops, batch, train / rate / epoch_work(train, validation)
 
