@@ -120,7 +120,7 @@ def pick(
 def cost_samples(reports: list[TrialReport], split_rows: dict) -> list[tuple]:
     """(FLOPs a row, batch size, seconds a row of work) of each trial that measured them,
     the samples of budget.batch_cost_ratio."""
-    final_rows = (_rows(split_rows.get("train")), _rows(split_rows.get("validation")))
+    final_rows = _split(split_rows)
     samples = [_cost_sample(r, final_rows) for r in reports]
     return [s for s in samples if s is not None]
 
@@ -134,7 +134,7 @@ def fit_seconds(
     rate = _rate(report)
     if rate is None:
         return None
-    final_rows = (_rows(split_rows.get("train")), _rows(split_rows.get("validation")))
+    final_rows = _split(split_rows)
     epoch_s = final_epoch_seconds(rate, _trial_rows(report, final_rows), final_rows)
     batch, flops = _batch(report), _rows(report.flops_per_particle)
     if full_data and batch and flops:
@@ -148,6 +148,11 @@ def _rows(value) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**53:
         return value
     return 0
+
+
+def _split(split_rows: dict) -> tuple[int, int]:
+    """The (training, validation) rows of the splits the final fit trains on."""
+    return _rows(split_rows.get("train")), _rows(split_rows.get("validation"))
 
 
 def _rate(report: TrialReport) -> float | None:
