@@ -71,7 +71,7 @@ def _retrain_parser(sub) -> None:
     p.add_argument("--results", default="results", help="output root (default: results)")
     p.add_argument(
         "--trial", default=None,
-        help="trial id (default: the largest network within 0.005 nats of the best, "
+        help="trial id (default: the largest network within 3 %% of the best objective, "
         "study/choice.py)",
     )  # fmt: skip
     p.add_argument(
