@@ -65,9 +65,14 @@ def recipe_of(config: StudyConfig, trial: TrialReport, train_rows: int) -> str:
     """ "full-data" or "trial": `retrain_recipe`, or under "auto" the rule above."""
     if config.retrain_recipe != "auto":
         return config.retrain_recipe
-    searched = trial.training_rows if isinstance(trial.training_rows, int) else 0
-    searched = searched if searched > 0 else train_rows
+    searched = searched_rows(trial, train_rows)
     return "full-data" if train_rows >= FULL_DATA_MIN_GROWTH * searched else "trial"
+
+
+def searched_rows(trial: TrialReport, train_rows: int) -> int:
+    """The training rows the trial's epochs covered (`train_rows` where its record does
+    not say)."""
+    return _rows(trial.training_rows) or train_rows
 
 
 def full_data_of(config: StudyConfig, split_rows: dict):

@@ -2,7 +2,9 @@
 
 A trial searches on a subsample (`search_rows`) for a few epochs, so its optimizer,
 rates and batch size are what suits that much data. The final fit keeps the trial's
-network (blocks, width, activation, L2) and trains it on the whole training split with
+network (blocks, width, activation), divides its L2 by the growth of the rows (`l2_share`:
+a penalty on the mean loss weighs more against a larger split), and trains it on the whole
+training split with
 `retrain_recipe`: "auto" (the default) takes the trial's own values where the split is
 less than FULL_DATA_MIN_GROWTH times the rows the trial trained on, and FULL_DATA (with a
 weight average whose horizon is a share of an epoch's steps) from there on; "full-data"
@@ -17,12 +19,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from study.choice import FULL_DATA_BATCH, recipe_of
+from study.choice import FULL_DATA_BATCH, recipe_of, searched_rows
 from study.config import StudyConfig
 from study.store.records import TrialReport
 
 log = logging.getLogger(__name__)
-NETWORK = ("n_blocks", "width", "activation", "l2")  # what the final fit takes from a trial
+NETWORK = ("n_blocks", "width", "activation", "l2")  # from a trial (the L2 x l2_share)
 # The full-data recipe: Adam 2e-3, then x 0.15, batch 2048 (on a split many times the
 # search's subsample an epoch at 2048 costs less per row, and is less noisy, than at a
 # trial's 512), and a moving average of the weights (bench/README.md, "bench_recipe.py").
@@ -42,7 +44,15 @@ def final_values(config: StudyConfig, trial: TrialReport, train_rows: int) -> di
     values = dict(trial.hyperparameters)
     if recipe_of(config, trial, train_rows) == "full-data":
         values.update(FULL_DATA)
+    values["l2"] = float(values["l2"]) * l2_share(trial, train_rows)
     return values
+
+
+def l2_share(trial: TrialReport, train_rows: int) -> float:
+    """The trial's L2 is a prior searched against the mean loss of its rows; against the
+    mean loss of a split N times larger the same prior weighs N times more, so the final
+    fit divides it by N (never multiplies it)."""
+    return min(1.0, searched_rows(trial, train_rows) / max(train_rows, 1))
 
 
 def ema_momentum(train_rows: int, batch_size: int) -> float:
@@ -100,6 +110,7 @@ def describe(config: StudyConfig, trial: TrialReport, train_rows: int) -> str:
         "from the trial's weights" if config.retrain_from == "trial" else "from scratch",
         f"{values['optimizer']} {rate:.2g} then {rate * float(values['fine_tune_factor']):.2g}",
         f"batch {values['batch_size']}",
+        f"L2 {float(values['l2']):.2g} (the trial's x {l2_share(trial, train_rows):.3g})",
     ]
     if settings.get("ema_momentum"):
         words.append(f"weights averaged (momentum {settings['ema_momentum']:g})")

@@ -62,3 +62,27 @@ def test_the_weight_average_s_horizon_is_a_sixth_of_an_epoch_s_steps(rows, momen
     config = StudyConfig(results=tmp_path, retrain_recipe="full-data")
     settings = recipe.final_schedule(config, trial(rows // 10), rows)
     assert settings["ema_momentum"] == pytest.approx(momentum, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "recipe_name, searched, rows, l2",
+    [
+        ("auto", 100_000, 1_250_000, 8e-5),  # full-data: the prior over 12.5 x the rows
+        ("auto", 25_000, 40_000, 6.25e-4),  # the trial's recipe: 1.6 x the rows
+        ("auto", 25_000, 25_000, 1e-3),  # the same rows: the trial's own L2
+        ("trial", 100_000, 50_000, 1e-3),  # fewer rows than the trial's: never raised
+        ("auto", None, 1_000_000, 1e-3),  # the trial's rows unknown: its own L2
+    ],
+)
+def test_the_final_fit_s_l2_is_the_trial_s_over_the_growth_of_its_rows(
+    recipe_name, searched, rows, l2, tmp_path
+):
+    config = StudyConfig(results=tmp_path, retrain_recipe=recipe_name)
+    searched_trial = TrialReport(
+        "3", "COMPLETED", 0.2, hyperparameters={**TRIAL, "l2": 1e-3}, training_rows=searched
+    )
+    values = recipe.final_values(config, searched_trial, rows)
+    assert values["l2"] == pytest.approx(l2, rel=1e-12)
+    assert searched_trial.hyperparameters["l2"] == 1e-3  # the trial's record untouched
+    assert (values["n_blocks"], values["width"]) == (2, 16)
+    assert f"L2 {l2:.2g} (the trial's x " in recipe.describe(config, searched_trial, rows)
