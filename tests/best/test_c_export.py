@@ -366,3 +366,29 @@ def test_the_generator_refuses_what_the_c_cannot_represent_before_writing(
     with pytest.raises(DataError, match=message):
         c_export.build(model, pre, out)
     assert not (out / "c").exists()
+
+
+def test_many_flags_keep_every_combination_in_a_bounded_check():
+    """12 binary flags: ~4,000 combinations occur. Each is checked, on fewer copied rows
+    (at most EXTRA_ROWS appended in all), not 64 x 4,000 rows beside a 10,000-row split."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    n, n_flags = 10_000, 12
+    raw = np.c_[rng.normal(size=(n, 2)), rng.integers(0, 2, size=(n, n_flags))].astype(np.float32)
+    names = ["x", "y", *(f"f{i}" for i in range(n_flags))]
+    pre = SimpleNamespace(
+        features=names, flags=names[2:], quantiles={"x": [-2.0, 2.0], "y": [-1.0, 1.0]}
+    )
+    combinations = np.unique(raw[:, 2:], axis=0)
+    assert 3_500 < len(combinations) <= 4_096
+    blocks = 5 * 2 + len(combinations)
+    rows = c_check.check_rows(pre, raw)
+    per_block = c_check.EXTRA_ROWS // blocks
+    assert per_block in (7, 8, 9)
+    assert len(rows) == n + per_block * blocks <= n + c_check.EXTRA_ROWS
+    appended = {tuple(r) for r in rows[n + 10 * per_block :, 2:]}
+    assert appended == {tuple(c) for c in combinations}  # every combination, none other
+    assert np.all(rows[n : n + per_block, 0] == -6.0)  # x below its range: q0 - span
+    few = SimpleNamespace(features=names[:3], flags=["f0"], quantiles=pre.quantiles)
+    assert len(c_check.check_rows(few, raw[:, :3])) == n + 64 * (5 * 2 + 2)  # 64 a block
