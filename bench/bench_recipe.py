@@ -13,9 +13,10 @@ dataset with its true probability (default: a generated sample of `--rows`), pri
 epoch the wall time, phase rate, validation cross-entropy and the test excess over the
 Bayes cross-entropy on the first `--test-rows` test rows; at the end the excess on the
 whole test split. `--trial results/<study>/trials/<id>` trains that trial's network from
-the weights it ended with (the final fit's continuation), `--decay-2` and `--ema` the
-phase-2 decay and weight averaging of issue 26. It is how the retrain's patience, its
-recipe and the default sample size were chosen (bench/README.md).
+the weights it ended with (the final fit's continuation, its L2 divided as the final
+fit's), `--decay-2` and `--ema` the phase-2 decay and weight averaging of issue 26. It is
+how the retrain's patience, its recipe and the default sample size were chosen
+(bench/README.md).
 """
 
 from __future__ import annotations
@@ -88,10 +89,12 @@ def main() -> None:
     if args.trial is not None:  # the trial's network, the recipe of --set
         import json
 
-        chosen = json.loads((args.trial / "report.json").read_text())["hyperparameters"]
+        report = json.loads((args.trial / "report.json").read_text())
+        chosen = report["hyperparameters"]
         from study.best.recipe import NETWORK
 
         values.update({k: chosen[k] for k in NETWORK})
+        searched = report.get("training_rows")
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:
@@ -101,6 +104,12 @@ def main() -> None:
         train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
         xt, yt = dataset.test.to_numpy()
         truth = dataset.test.to_pandas([TRUTH])[TRUTH].to_numpy()
+    if args.trial is not None:  # the final fit's L2: the trial's over the growth of the rows
+        from types import SimpleNamespace
+
+        from study.best.recipe import l2_share
+
+        values["l2"] *= l2_share(SimpleNamespace(training_rows=searched), len(train[0]))
     n = min(args.test_rows, len(xt))
     xs, ys, bayes_s = xt[:n], yt[:n, 0], bayes_cross_entropy(truth[:n])
     print(f"{values}; {len(train[0]):,} training rows, patience {args.patience_1}/"

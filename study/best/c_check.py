@@ -38,7 +38,7 @@ def check_rows(pre, raw: np.ndarray, seed: int = 0) -> np.ndarray:
     quantile, and exactly at both) of every continuous feature, and every combination of
     the flags that occurs in `raw` (a particle is one species: a hadron that is also a
     muon is no input), each on copies of the first rows: BLOCK_ROWS of them, fewer where
-    the blocks are many (at most EXTRA_ROWS in all, at least one row a block), so that a
+    the blocks are many (about EXTRA_ROWS in all; one row a block beyond), so that a
     dataset of many flags keeps every combination without its check outgrowing its test
     split (14 flags: ~4,000 combinations, 64 rows each was 2.5 x the test rows)."""
     raw = np.asarray(raw, np.float32)

@@ -152,10 +152,14 @@ def _validate(config: StudyConfig, dataset, trial, done):
 
 def _card(config: StudyConfig, dataset, trial, done, metrics: dict) -> dict:
     """The model card's fields that the final fit and its validation give."""
+    from study.best.recipe import final_values
+
     return {
         "study": config.study,
         "trial_id": trial.trial_id,
         "hyperparameters": trial.hyperparameters,
+        # what the final fit trained: the recipe's optimizer, rates and batch, the L2 divided
+        "final_fit_hyperparameters": final_values(config, trial, dataset.train.num_rows),
         "search_objective": trial.objective,
         "retrain_objective": done.result.objective,
         **done.convergence,

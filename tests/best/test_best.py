@@ -50,6 +50,8 @@ def test_best_directory_layout(finished):
     card = json.loads((export / "model_card.json").read_text())
     assert card["export_check"]["max_abs_difference"] <= 1e-5
     assert card["features"][0] == "mc_x" and card["versions"]["tensorflow"]
+    trained, searched = card["final_fit_hyperparameters"], card["hyperparameters"]
+    assert trained["width"] == searched["width"] and trained["l2"] <= searched["l2"]
     assert not (best / "checkpoint").exists()
     # --retrain-max-epochs 3 on the study's command line caps each retrained phase
     assert json.loads((finished / "study.json").read_text())["config"]["retrain_max_epochs"] == 3
