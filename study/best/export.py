@@ -6,11 +6,12 @@ physical features** (float32 [N, n_features] in definitions.json order) with
 the quantile preprocessing built into the graph and returns the acceptance
 probability [N], `preprocessing.json` and `model_card.json`. The export is
 written into a temporary directory, reloaded and checked (SavedModel on raw
-features vs model.keras on preprocessed features, within 1e-5), then renamed
-into place. Export is the one stage that needs TensorFlow: where it is not installed (a
-JAX-only GPU image) the SavedModel is not written, the compiled C is checked against the
-Keras model itself, and `run_study.py export --study NAME` (`write_later`) writes and
-checks the SavedModel afterwards on a machine with TensorFlow.
+features vs model.keras on preprocessed features), then renamed
+into place (the difference allowed grows with what the network's float32 arithmetic
+allows: `allowed_difference`). Export is the one stage that needs TensorFlow: where it is
+not installed (a JAX-only GPU image) the SavedModel is not written, the compiled C is
+checked against the Keras model itself, and `run_study.py export --study NAME`
+(`write_later`) writes and checks the SavedModel afterwards on a machine with TensorFlow.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from study.data.preprocessing import CLIP, Preprocessing
 from study.errors import ExportError
 from study.store.atomic import swap_directory
 
+# The least difference allowed between two float32 engines of the network; above it, what
+# the network's own float32 arithmetic allows (`allowed_difference`): a 7 x 213 gelu network
+# trained on JAX (seed 0's 30-minute study) showed 1.007e-05 between its SavedModel and
+# model.keras, which a fixed 1e-5 turned into an abort after the final fit; one float32 ulp
+# on its inputs moves it by up to 9.9e-06, its arithmetic by 2.6e-06.
 TOLERANCE = 1e-5
 NO_TENSORFLOW = "not written: TensorFlow is not installed here"
 CHECK_ROWS = 5_000  # raw test rows of the SavedModel's check (the C's: all it is given)
@@ -222,10 +228,11 @@ def _tensorflow_child(directory: Path) -> dict:
     saved_p = loaded.serve(raw).numpy() if len(raw) else np.zeros(0)
     trained = np.load(directory / "check_trained.npy")
     difference = float(np.max(np.abs(trained - saved_p))) if len(raw) else 0.0
-    if not difference <= TOLERANCE:
+    allowed = check["allowed_difference"]
+    if not difference <= allowed:
         raise ExportError(
             f"{directory}: the SavedModel and the trained model differ by {difference:.3g} "
-            f"(> {TOLERANCE}) on {len(raw)} test rows"
+            f"(> {allowed:.3g}) on {len(raw)} test rows"
         )
     check["max_abs_difference"] = max(check["max_abs_difference"], difference)
     return check
@@ -238,16 +245,43 @@ def check_export(directory: Path, raw_sample: np.ndarray) -> dict:
 
     pre = Preprocessing.load(directory / "preprocessing.json")
     raw = np.asarray(raw_sample, np.float32)
-    keras_p = keras_on_raw(keras.models.load_model(directory / "model.keras"), pre, raw)
+    model = keras.models.load_model(directory / "model.keras")
+    keras_p = keras_on_raw(model, pre, raw)
     loaded = tf.saved_model.load(str(directory / "saved_model"))  # keep: it owns the variables
     saved_p = loaded.serve(raw).numpy()
     difference = float(np.max(np.abs(keras_p - saved_p))) if len(raw) else 0.0
-    if not difference <= TOLERANCE:
+    allowed = allowed_difference(model, pre, raw, keras_p)
+    if not difference <= allowed:
         raise ExportError(
             f"{directory}: the SavedModel and model.keras differ by {difference:.3g} "
-            f"(> {TOLERANCE}) on {len(raw)} test rows"
+            f"(> {allowed:.3g}) on {len(raw)} test rows"
         )
-    return {"rows": int(len(raw)), "max_abs_difference": difference}
+    return {"rows": int(len(raw)), "max_abs_difference": difference,
+            "allowed_difference": allowed}  # fmt: skip
+
+
+def allowed_difference(model, pre: Preprocessing, raw: np.ndarray, keras_p: np.ndarray) -> float:
+    """How far two float32 engines of `model` may differ on `raw`: twice model.keras's own
+    error (`keras_p` against the exact arithmetic, `c_reference.reference`) plus twice the
+    network's response to one float32 ulp on every input (the SavedModel's preprocessing
+    in TensorFlow ops and numpy's round an input to neighbouring floats), at least
+    TOLERANCE."""
+    import pandas as pd
+
+    from study.best.c_reference import reference
+
+    if not len(raw):
+        return TOLERANCE
+    own = float(np.max(np.abs(np.asarray(keras_p, np.float64) - reference(model, pre, raw))))
+    frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
+    x = pre.transform(frame)[pre.features].to_numpy(np.float32)
+    p0, up, down = (
+        model.predict(v, batch_size=8192, verbose=0)[:, 0]
+        for v in (x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(-np.inf)))
+    )
+    ulp = float(max(np.max(np.abs(up - p0)), np.max(np.abs(down - p0))))  # fmt: skip
+    allowed = 2.0 * own + 2.0 * ulp
+    return max(TOLERANCE, allowed) if np.isfinite(allowed) else TOLERANCE
 
 
 if __name__ == "__main__":

@@ -223,7 +223,8 @@ def test_retrain_resumes_from_its_checkpoint(finished, tiny_dataset, start, capl
 def test_an_export_that_fails_its_check_ends_in_one_line(finished, tmp_path, capsys, monkeypatch):
     from study.best import export
 
-    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # no difference can pass: the check fails
+    # no difference can pass: the check fails
+    monkeypatch.setattr(export, "allowed_difference", lambda *args: -1.0)
     results = finished.parent
     code = main(["retrain", "--results", str(results), "--study", finished.name])
     err = capsys.readouterr().err
