@@ -267,8 +267,7 @@ def repeated(results: Path, seed: int, skip: set, quick: bool, repeats: int) -> 
     """The default study of sample `seed` run `repeats` times (each its own study directory,
     the same data): the first run's figures as `study_...`, every run's as
     `study_r<k>_...`, and the spread of the excess over the runs."""
-    extra = [*(QUICK_STUDY if quick else []), "--seed", str(seed), "--trials",
-             "3" if quick else "50"]  # fmt: skip
+    extra = default_study(seed, quick)
     runs = []
     for k in range(1, repeats + 1):
         name = f"seed{seed}" if k == 1 else f"seed{seed}-run{k}"
@@ -280,12 +279,24 @@ def repeated(results: Path, seed: int, skip: set, quick: bool, repeats: int) -> 
     if repeats > 1:
         for k, run in enumerate(runs, start=1):
             figures.update({f"study_r{k}_{key}": v for key, v in run.items()})
-        excess = sorted(r["excess_nats"] for r in runs)
-        figures.update(study_excess_min=excess[0], study_excess_median=float(np.median(excess)),
-                       study_excess_max=excess[-1], study_converged_runs=sum(
-                           r["converged"] for r in runs),
-                       study_wall_max_s=max(r["wall_s"] for r in runs))  # fmt: skip
+        figures.update(spread("study", runs))
     return figures
+
+
+def default_study(seed: int, quick: bool) -> list[str]:
+    """The default study's flags on the sample of `seed` (tiny with `quick`)."""
+    return [*(QUICK_STUDY if quick else []), "--seed", str(seed), "--trials",
+            "3" if quick else "50"]  # fmt: skip
+
+
+def spread(prefix: str, runs: list[dict]) -> dict:
+    """The excess's min, median and max over `runs` of one study, the runs converged and
+    the longest wall, as `<prefix>_...`."""
+    excess = sorted(r["excess_nats"] for r in runs)
+    return {f"{prefix}_excess_min": excess[0], f"{prefix}_excess_median": float(np.median(excess)),
+            f"{prefix}_excess_max": excess[-1],
+            f"{prefix}_converged_runs": sum(r["converged"] for r in runs),
+            f"{prefix}_wall_max_s": max(r["wall_s"] for r in runs)}  # fmt: skip
 
 
 def compare_backends(
@@ -296,8 +307,7 @@ def compare_backends(
     speed falls on both): every run's figures as `<backend>_<budget>_r<k>_...`, and per
     backend and budget the excess's min, median and max, the runs converged, the longest
     wall and the median final-fit epoch. The first run is also `study_...`."""
-    extra = [*(QUICK_STUDY if quick else []), "--seed", str(seed), "--trials",
-             "3" if quick else "50"]  # fmt: skip
+    extra = default_study(seed, quick)
     runs: dict[tuple[str, str], list[dict]] = {}
     for k in range(1, repeats + 1):
         for budget in budgets:
@@ -313,14 +323,9 @@ def compare_backends(
         prefix = f"{backend}_{budget}"
         for k, run in enumerate(done, start=1):
             figures.update({f"{prefix}_r{k}_{key}": v for key, v in run.items()})
-        excess = sorted(r["excess_nats"] for r in done)
-        figures.update({
-            f"{prefix}_excess_min": excess[0], f"{prefix}_excess_median": float(np.median(excess)),
-            f"{prefix}_excess_max": excess[-1],
-            f"{prefix}_converged_runs": sum(r["converged"] for r in done),
-            f"{prefix}_wall_max_s": max(r["wall_s"] for r in done),
-            f"{prefix}_epoch_s_median": float(np.median([r.get("epoch_s", np.nan) for r in done])),
-        })  # fmt: skip
+        figures.update(spread(prefix, done))
+        epochs = [r.get("epoch_s", np.nan) for r in done]
+        figures[f"{prefix}_epoch_s_median"] = float(np.median(epochs))
     return figures
 
 

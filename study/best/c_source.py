@@ -158,9 +158,13 @@ def keras_on_raw(model, pre, raw: np.ndarray) -> np.ndarray:
     inputs to the network): the float32 path every export check compares with."""
     if not len(raw):
         return np.zeros(0, np.float32)
+    return model.predict(network_inputs(pre, raw), batch_size=8192, verbose=0)[:, 0]
+
+
+def network_inputs(pre, raw: np.ndarray) -> np.ndarray:
+    """Raw rows through numpy's preprocessing, as float32 inputs to the network."""
     frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
-    x = pre.transform(frame)[pre.features].to_numpy(np.float32)
-    return model.predict(x, batch_size=8192, verbose=0)[:, 0]
+    return pre.transform(frame)[pre.features].to_numpy(np.float32)
 
 
 def generate(model, pre, name: str = "acceptance") -> tuple[str, str]:

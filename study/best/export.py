@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from study import faults
-from study.best.c_source import keras_on_raw
+from study.best.c_source import keras_on_raw, network_inputs
 from study.data.preprocessing import CLIP, Preprocessing
 from study.errors import ExportError
 from study.store.atomic import swap_directory
@@ -266,15 +266,12 @@ def allowed_difference(model, pre: Preprocessing, raw: np.ndarray, keras_p: np.n
     network's response to one float32 ulp on every input (the SavedModel's preprocessing
     in TensorFlow ops and numpy's round an input to neighbouring floats), at least
     TOLERANCE."""
-    import pandas as pd
-
     from study.best.c_reference import reference
 
     if not len(raw):
         return TOLERANCE
     own = float(np.max(np.abs(np.asarray(keras_p, np.float64) - reference(model, pre, raw))))
-    frame = pd.DataFrame(np.asarray(raw, np.float64), columns=pre.features)
-    x = pre.transform(frame)[pre.features].to_numpy(np.float32)
+    x = network_inputs(pre, raw)
     p0, up, down = (
         model.predict(v, batch_size=8192, verbose=0)[:, 0]
         for v in (x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(-np.inf)))
