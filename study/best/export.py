@@ -158,7 +158,7 @@ def export_model(
         "export_check": check,
         "versions": versions(),
         "backend": keras.backend.backend(),  # the Keras backend it was trained on
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "signature": {
             "input": f"float32 [N, {len(pre.features)}] raw features",
             "output": "float32 [N] acceptance probability",
