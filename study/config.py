@@ -172,10 +172,7 @@ class StudyConfig:
         if self.time_budget is not None:
             parse_duration(self.time_budget)  # raises ConfigError
         if self.trial_timeout is not None:
-            try:
-                parse_duration(self.trial_timeout)
-            except ConfigError as err:
-                raise ConfigError(str(err).replace("time_budget", "trial_timeout")) from None
+            parse_duration(self.trial_timeout, "trial_timeout")
 
     def _check_final_fit(self) -> None:
         """Where the final fit starts, its recipe, and the label smoothing."""

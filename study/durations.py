@@ -11,8 +11,9 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([smh])")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-def parse_duration(text: str) -> float:
-    """Seconds of "45s", "30m", "2h", "1h30m" or a plain number of seconds (ConfigError else)."""
+def parse_duration(text: str, name: str = "time_budget") -> float:
+    """Seconds of "45s", "30m", "2h", "1h30m" or a plain number of seconds (ConfigError else,
+    naming the setting `name`)."""
     raw = str(text).strip().lower()
     try:
         seconds = float(raw)
@@ -20,11 +21,11 @@ def parse_duration(text: str) -> float:
         parts = _PART.findall(raw)
         if not parts or "".join(n + u for n, u in parts) != raw:
             raise ConfigError(
-                f"time_budget: expected a duration such as 45s, 30m, 2h or 1h30m, found {text!r}"
+                f"{name}: expected a duration such as 45s, 30m, 2h or 1h30m, found {text!r}"
             ) from None
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if not seconds > 0 or not math.isfinite(seconds):
-        raise ConfigError(f"time_budget: expected a positive duration, found {text!r}")
+        raise ConfigError(f"{name}: expected a positive duration, found {text!r}")
     return seconds
 
 

@@ -5,7 +5,8 @@ The study command itself (search, retrain, report; chief and worker) is in study
 python run_study.py ... --role chief --oracle HOST:PORT      (a distributed study's chief)
 python run_study.py --role worker --oracle HOST:PORT         (and its workers)
 python run_study.py generate [--profile NAME] [--rows N] --output DIR [--seed S]
-python run_study.py prepare --input RAW --output DIR [--label NAME] [--flags a,b]
+python run_study.py prepare --input RAW --output DIR [--tree NAME] [--features a,b]
+    [--label NAME] [--flags a,b]          (RAW: feather, parquet or ROOT)
 python run_study.py check --data DIR
 python run_study.py export --study NAME     (finish an export, or its SavedModel and C later)
 python run_study.py report [--study NAME] [--format json]
@@ -57,8 +58,9 @@ def cmd_prepare(args) -> None:
     from study.data.prepare import prepare_dataset
 
     stats = prepare_dataset(
-        args.input, args.output, args.label, args.flags, args.extras, args.seed, args.overwrite
-    )
+        args.input, args.output, args.label, args.flags, args.extras, args.seed, args.overwrite,
+        features=args.features, tree=args.tree,
+    )  # fmt: skip
     print(f"prepared {stats['rows']} rows into {args.output}")
     _print_stats(stats)
 

@@ -2,7 +2,7 @@
 
 The study process becomes the chief of a distributed study on loopback (127.0.0.1, a
 free port; its workers and the chief prove this run's secret to each other, which never
-travels: study/search/auth.py, README: Security) and starts
+travels: study/search/auth.py, docs/security.md) and starts
 N worker processes, each with its own share of the machine:
 - on CPU, `cores // N` threads each (TensorFlow's intra-op pool, OpenMP; JAX's XLA on
   one thread where the share is one core);

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from study.backend import BACKENDS
-from study.config import StudyConfig
+from study.cli.defaults import config_default, with_default
+from study.config import RETRAIN_RECIPES, RETRAIN_STARTS
 
 
 def _csv(text: str) -> list[str]:
@@ -34,12 +35,31 @@ def _generate_parser(sub) -> None:
 
 
 def _prepare_parser(sub) -> None:
-    p = sub.add_parser("prepare", help="split and preprocess your own raw feather data")
+    p = sub.add_parser(
+        "prepare", help="split and preprocess your own raw data: feather, parquet or ROOT"
+    )
     p.add_argument(
         "--input",
         type=Path,
         required=True,
-        help="a feather file or a directory of them (definitions.json optional)",
+        help="a feather (.feather, .arrow), parquet (.parquet, .pq) or ROOT (.root) file, or a "
+        "directory of such files, all of one format (definitions.json optional)",
+    )
+    p.add_argument(
+        "--tree",
+        default=None,
+        metavar="NAME",
+        help="ROOT input: the TTree (or RNTuple) to read, with its directories "
+        "(dir/DecayTree) (default: the file's only tree)",
+    )
+    p.add_argument(
+        "--features",
+        type=_csv,
+        default=None,
+        metavar="a,b,c",
+        help="comma-separated feature columns (ROOT: branches) to read; the label, --flags "
+        "and --extras columns are read too, and no other (default: every numeric column or "
+        "branch but the label and --extras)",
     )
     p.add_argument("--output", type=Path, required=True, help="prepared dataset directory")
     p.add_argument("--label", default="acceptance", help="label column (default: acceptance)")
@@ -67,8 +87,12 @@ def _check_parser(sub) -> None:
 
 def _retrain_parser(sub) -> None:
     p = sub.add_parser("retrain", help="retrain, validate and export the best (or a chosen) trial")
-    p.add_argument("--study", default="default", help="study name (default: default)")
-    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument(
+        "--study", default=config_default("study"), help=with_default("study", "study name")
+    )
+    p.add_argument(
+        "--results", default=config_default("results"), help=with_default("results", "output root")
+    )
     p.add_argument(
         "--trial", default=None,
         help="trial id (default: the largest network within 3 %% of the best objective, "
@@ -78,10 +102,16 @@ def _retrain_parser(sub) -> None:
         "--retrain-max-epochs",
         type=int,
         dest="retrain_max_epochs",
-        help="safety cap on each phase's epochs (default: the study's, 100)",
+        help=with_default(
+            "retrain_max_epochs", "safety cap on each phase's epochs", owner="the study's"
+        ),
     )
-    add_final_fit(p, ": the study's,")
-    p.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: the study's)")
+    add_final_fit(p, "the study's")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help=with_default("backend", "Keras backend", owner="the study's"),
+    )
     add_validation_bins(p)
     add_c_march(p, "the study's")
 
@@ -92,8 +122,12 @@ def _export_parser(sub) -> None:
         help="finish an export that did not land (from best/final/, no training), or write "
         "the SavedModel of one made without TensorFlow and build its C again",
     )
-    p.add_argument("--study", default="default", help="study name (default: default)")
-    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument(
+        "--study", default=config_default("study"), help=with_default("study", "study name")
+    )
+    p.add_argument(
+        "--results", default=config_default("results"), help=with_default("results", "output root")
+    )
     p.add_argument("--data", help="the study's prepared dataset (default: the study's own)")
     add_c_march(p, "the study's")
 
@@ -117,8 +151,12 @@ def _predict_parser(sub) -> None:
 
 def _report_parser(sub) -> None:
     p = sub.add_parser("report", help="write the study's HTML/Markdown report and print a summary")
-    p.add_argument("--study", default="default", help="study name (default: default)")
-    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument(
+        "--study", default=config_default("study"), help=with_default("study", "study name")
+    )
+    p.add_argument(
+        "--results", default=config_default("results"), help=with_default("results", "output root")
+    )
     p.add_argument("--top", type=int, default=5, help="learning curves of the k best (default 5)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
 
@@ -131,7 +169,9 @@ def _compare_parser(sub) -> None:
         metavar="STUDY[:TRIAL]",
         help="a study name (its best trial) or study:trial_id; two or more",
     )
-    p.add_argument("--results", default="results", help="output root (default: results)")
+    p.add_argument(
+        "--results", default=config_default("results"), help=with_default("results", "output root")
+    )
     p.add_argument(
         "--output",
         type=Path,
@@ -141,7 +181,7 @@ def _compare_parser(sub) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text", help="terminal output")
 
 
-def add_c_march(g, default: str = "baseline") -> None:
+def add_c_march(g, owner: str = "") -> None:
     """--c-march: the CPUs the compiled C runs on (the study, `retrain`, `export`)."""
     from study.names import MARCHES
 
@@ -149,37 +189,50 @@ def add_c_march(g, default: str = "baseline") -> None:
         "--c-march",
         choices=MARCHES,
         dest="c_march",
-        help="the CPUs the exported C library is compiled for: baseline is every x86-64 CPU "
-        "since 2009 (x86-64-v2; armv8-a on aarch64), native this CPU alone "
-        f"(default {default})",
+        help=with_default(
+            "c_march",
+            "the CPUs the exported C library is compiled for: baseline is every x86-64 CPU "
+            "since 2009 (x86-64-v2; armv8-a on aarch64), native this CPU alone",
+            owner=owner,
+        ),
     )
 
 
-def add_final_fit(g, default: str = "") -> None:
-    """--retrain-patience(-2), --retrain-from and --retrain-recipe (the study and `retrain`)."""
+def add_final_fit(g, owner: str = "") -> None:
+    """--retrain-patience(-2), --retrain-from and --retrain-recipe (the study and `retrain`,
+    whose `owner` "the study's" says the study's own setting is the default)."""
     for phase, name in enumerate(("retrain_patience", "retrain_patience_2"), start=1):
         g.add_argument(
             "--" + name.replace("_", "-"),
             type=int,
             dest=name,
-            help=f"epochs without improvement that end phase {phase} of the final fit "
-            f"(default{default} {getattr(StudyConfig, name)})",
+            help=with_default(
+                name,
+                f"epochs without improvement that end phase {phase} of the final fit",
+                owner=owner,
+            ),
         )
     g.add_argument(
         "--retrain-from",
-        choices=("trial", "scratch"),
+        choices=RETRAIN_STARTS,
         dest="retrain_from",
-        help="the final fit continues from the chosen trial's weights, or starts from scratch "
-        f"(default{default} scratch)",
+        help=with_default(
+            "retrain_from",
+            "the final fit continues from the chosen trial's weights, or starts from scratch",
+            owner=owner,
+        ),
     )
     g.add_argument(
         "--retrain-recipe",
-        choices=("auto", "full-data", "trial"),
+        choices=RETRAIN_RECIPES,
         dest="retrain_recipe",
-        help="the final fit's optimizer, rates and batch: full-data (Adam 2e-3 then 3e-4, "
-        "batch 2048, weights averaged), the trial's own, or auto: the trial's where the "
-        "training split is under 2 x the rows the trial trained on, else full-data "
-        f"(default{default} auto)",
+        help=with_default(
+            "retrain_recipe",
+            "the final fit's optimizer, rates and batch: full-data (Adam 2e-3 then 3e-4, "
+            "batch 2048, weights averaged), the trial's own, or auto: the trial's where the "
+            "training split is under 2 x the rows the trial trained on, else full-data",
+            owner=owner,
+        ),
     )
 
 
@@ -189,8 +242,12 @@ def add_validation_bins(parser) -> None:
         "--validation-bins",
         dest="validation_bins",
         metavar="SPEC",
-        help="the kinematic binning of the validation: a JSON file or inline JSON object "
-        "(README: Validation); default LHCb's eta and phi in momentum slices per species",
+        help=with_default(
+            "validation_bins",
+            "the kinematic binning of the validation: a JSON file or inline JSON object "
+            "(the documentation's configuration reference: validation_bins)",
+            none="LHCb's eta and phi in momentum slices per species",
+        ),
     )
 
 

@@ -1,5 +1,5 @@
 """Writing prepared datasets: the embedded sample (`generate_dataset`), a user's raw
-feather data (`prepare_dataset`), and a study's default data (`load_dataset`).
+feather, parquet or ROOT data (`prepare_dataset`), and a study's default data (`load_dataset`).
 
 Both writers split rows 50/10/40 % at random (seeded), fit the preprocessing on the
 training rows only, and write into a temporary directory renamed into place at the
@@ -19,16 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.feather as pf
 
 from study.config import StudyConfig
 from study.data import synthetic
-from study.data.checks import (
-    DataError,
-    check_schemas,
-    check_values,
-    feather_files,
-)
+from study.data.checks import DataError, check_values
 from study.data.dataset import (
     FIT_ROWS,
     FRACTIONS,
@@ -39,7 +33,7 @@ from study.data.dataset import (
 )
 from study.data.feather import FeatherReader, write_split
 from study.data.preprocessing import Preprocessing
-from study.data.raw import infer_flags, raw_definitions
+from study.data.raw import RawInput, infer_flags
 from study.store.atomic import restore_swapped, swap_directory
 from study.store.overwrite import check_dataset_replaceable, is_prepared_dataset
 
@@ -227,25 +221,20 @@ def prepare_dataset(
     seed: int = 0,
     overwrite: bool = False,
     rows_per_file: int = 250_000,
+    features: list[str] | None = None,
+    tree: str | None = None,
 ) -> dict:
-    """Split, preprocess and write the user's raw feather data; returns its statistics.
+    """Split, preprocess and write the user's raw data; returns its statistics.
 
-    Two passes over the input files: the first checks every value and draws
-    the training rows the quantiles are fitted on, the second transforms and
+    The input (study/data/raw.py) is feather, parquet or ROOT (the TTree `tree`) files;
+    `features` None reads every numeric column (branch), else those and the label, flag
+    and extra columns alone. Two passes over the input files: the first checks every value
+    and draws the training rows the quantiles are fitted on, the second transforms and
     writes, so memory is bounded by one input file plus the fitting sample.
     """
     input_path, output = Path(input_path), Path(output)
-    files = feather_files(input_path)
-    definitions = raw_definitions(files, label, extras or [], input_path)
-    columns = definitions["features"] + definitions["labels"] + definitions["extras"]
-    total = check_schemas(files, columns)
-    for flag in flags or []:
-        if flag not in definitions["features"]:
-            raise DataError(f"{input_path}: column {flag}: declared flag is not a feature")
-
-    def read(path: Path) -> pd.DataFrame:
-        return pf.read_table(path, columns=columns).to_pandas()
-
+    raw = RawInput(input_path, label, extras or [], features, flags, tree)
+    files, read, definitions, total = raw.files, raw.read, raw.definitions, raw.rows
     fit_frame = _checked_fit_sample(files, read, definitions, total, seed)
     if flags is None:
         flags = infer_flags(fit_frame, definitions["features"])
@@ -266,6 +255,7 @@ def prepare_dataset(
     labels = np.concatenate([FeatherReader(output / s).to_numpy()[1][:, 0] for s in SPLITS])
     stats.update(
         output=str(output),
+        input=raw.about,
         flags=flags,
         features=definitions["features"],
         accepted_fraction=float(labels.mean()),

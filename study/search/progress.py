@@ -32,7 +32,10 @@ class Progress:
 
     def trial_begin(self, trial_id: str, values: dict, best: float | None) -> None:
         k = self.ended_before + self.ended_now + 1
-        shown = ", ".join(f"{n}={_short(v)}" for n, v in values.items())
+        shown = ", ".join(
+            [f"{n}={_short(v)}" for n, v in values.items() if not n.startswith("tuner/")]
+            + rung_text(values)
+        )
         best_text = f"{best:.5f}" if best is not None else "-"
         log.info(
             "trial %d of %s (id %s): %s | best so far %s | elapsed %s, left ~%s%s",
@@ -71,6 +74,21 @@ class Progress:
             duration_text(self.elapsed()),
             self.left(),
         )
+
+
+def rung_text(values: dict) -> list[str]:
+    """Hyperband's bookkeeping (`tuner/bracket`, `tuner/round`, `tuner/initial_epoch`,
+    `tuner/epochs`, `tuner/trial_id`) in words: ["rung 2 of 3, epochs 3-9, continues trial
+    04"]; [] for a trial of another tuner. Bracket b has b + 1 rounds (keras-tuner)."""
+    if "tuner/epochs" not in values:
+        return []
+    rounds = int(values.get("tuner/bracket", 0)) + 1
+    text = (
+        f"rung {int(values.get('tuner/round', 0)) + 1} of {rounds}, "
+        f"epochs {int(values.get('tuner/initial_epoch', 0)) + 1}-{int(values['tuner/epochs'])}"
+    )
+    parent = values.get("tuner/trial_id")
+    return [text + (f", continues trial {parent}" if parent else "")]
 
 
 def _short(value) -> str:
