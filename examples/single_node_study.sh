@@ -10,7 +10,7 @@
 # Stop it with Ctrl-C (everything stops; run it again to resume). The workers' logs:
 # RESULTS/logs/STUDY/. No fixed port: the chief and its workers prove this run's secret
 # to each other (it never travels), and the workers are stopped before the final fit,
-# so no worker calls a port that another user could take (README: Security).
+# so no worker calls a port that another user could take (docs/security.md).
 set -euo pipefail
 
 RESULTS=${RESULTS:-results}

@@ -32,7 +32,7 @@ ORACLE="$CHIEF_HOST:$PORT"
 # $RESULTS/$STUDY/chief.secret (mode 0600), which the workers read on the shared
 # filesystem. The secret never travels: the chief and each worker prove it to each other
 # by HMAC over fresh nonces, so whoever holds the port (before the chief, or after it
-# stops) learns nothing that admits them (README: Security). Across untrusted networks
+# stops) learns nothing that admits them (docs/security.md). Across untrusted networks
 # add --tls-cert/--tls-key here and --tls-ca on the workers.
 # shellcheck disable=SC2086
 srun --nodes=1 --ntasks=1 --nodelist="$CHIEF_HOST" --gpus=0 --cpus-per-task=2 --exact \

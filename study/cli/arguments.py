@@ -70,6 +70,14 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--seed", type=int, help=with_default("seed", "seed of the oracle and the trials")
     )
+    _search_arguments(g)
+    _fault_arguments(g)
+    _space_arguments(g)
+    _final_arguments(g)
+    add_distributed_arguments(parser)
+
+
+def _search_arguments(g) -> None:
     g.add_argument(
         "--max-epochs",
         type=int,
@@ -110,10 +118,6 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
         dest="default_rows",
         help=with_default("default_rows", "rows of the generated default sample (half to train)"),
     )
-    _fault_arguments(g)
-    _space_arguments(g)
-    _final_arguments(g)
-    add_distributed_arguments(parser)
 
 
 def _fault_arguments(g) -> None:
@@ -196,6 +200,11 @@ def _final_arguments(g) -> None:
     add_final_fit(g)
     _label_smoothing(g)
     add_validation_bins(g)
+    _export_arguments(g)
+    _run_arguments(g)
+
+
+def _export_arguments(g) -> None:
     g.add_argument(
         "--max-ns-per-particle",
         type=int,
@@ -227,6 +236,9 @@ def _final_arguments(g) -> None:
             "the export is a TensorFlow SavedModel either way",
         ),
     )
+
+
+def _run_arguments(g) -> None:
     g.add_argument(
         "--no-retrain",
         action="store_true",

@@ -38,6 +38,11 @@ def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
         "the host and GPU); a restarted worker resumes its trial",
     )
     d.add_argument("--gpu", help="a worker's one GPU (sets CUDA_VISIBLE_DEVICES; memory growth)")
+    _secured_arguments(d)
+
+
+def _secured_arguments(d) -> None:
+    """How long to wait for a peer, and the secret and TLS that admit one."""
     d.add_argument(
         "--handover-after",
         type=duration,
