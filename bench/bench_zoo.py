@@ -10,7 +10,7 @@ For each profile (`python run_study.py generate --profile NAME`, its default row
   --time-budget B`, every other flag at its default; B by size: 5m up to 500,000 rows,
   30m for the default sample, 60m for the large one (`--budget NAME=DURATION` overrides);
   its wall time, test excess over the Bayes cross-entropy, whether the final fit
-  converged, the kinematic bins' median and worst binomial chi2/ndf, which weights it
+  converged, the kinematic bins' median and worst chi2/ndf, which weights it
   exported (the final fit's or the trial's own) with both validation cross-entropies;
 - trial: the chosen trial's own weights (`trials/<id>/checkpoint/`) scored on the same
   test split (what the search already had);

@@ -223,12 +223,14 @@ def print_summary(metrics: dict, worst: list[dict]) -> None:
         unit = metrics.get("kinematic_spec", {}).get("slice", {}).get("label", "slice")
         print(
             f"{'particle':<9} {unit:<11} {'variable':<8} {'chi2/ndf':>8} {'ndf':>4} "
-            f"{'binomial':>8} {'eff true':>8} {'eff model':>9}"
+            f"{'sparse':>6} {'eff true':>8} {'eff model':>9}"
         )
-        for m in worst:
+        for m in worst:  # sparse: sub-bins merged into a neighbour (study/best/histograms.py)
             print(
                 f"{m['particle']:<9} {m['p_low']:>4g}-{m['p_high']:<6g} {m['variable']:<8} "
-                f"{m['chi2_ndf']:>8.2f} {m['ndf']:>4d} {m['chi2_ndf_binomial']:>8.2f} "
-                f"{m['efficiency_true']:>8.4f} "
-                f"{m['efficiency_model']:>9.4f}"
+                f"{m['chi2_ndf']:>8.2f} {m['ndf']:>4d} {m['sparse'] or '':>6} "
+                f"{m['efficiency_true']:>8.4f} {m['efficiency_model']:>9.4f}"
             )
+    unscored = sum(not m["ndf"] for m in metrics.get("kinematic_bins", []))
+    if unscored:
+        print(f"({unscored} kinematic bins too sparse for a chi-square: not ranked)")

@@ -3,13 +3,12 @@
 Three populations are compared in every histogram: *generated* particles (all
 of them), *truly accepted* ones (label = 1) and *model-weighted* ones (every
 generated particle weighted by the predicted probability). Agreement between
-the accepted counts and the weighted sums is a chi-square per degree of
-freedom with the variance of both (Poisson for the counts, the sum of squared
-weights for the weighted sums), empty bins skipped. Since both come from the
-same particles, that variance overstates the spread of their difference (for
-the true probability it gives chi2/ndf ~ 0.13 on the default sample), so a
-second figure, `chi2_ndf_binomial`, uses the same-sample null variance
-sum q (1 - q) of the difference, which is ~1 for a correct model.
+the accepted counts and the weighted sums is one chi-square per degree of freedom,
+`chi2_ndf`, with the same-sample null variance sum q (1 - q) (~1 for a correct model),
+over groups of sub-bins that each hold enough uncertain particles to be scored
+(`histograms.agreement`, whose docstring states the sparse rule); `sparse` counts the
+sub-bins merged into a neighbour. It ranks the kinematic bins everywhere: the terminal,
+metrics.json, the report and the figures.
 
 The histograms are scikit-hep `hist` objects with weighted storage
 (study/best/histograms.py); the numbers here and the figures
@@ -134,5 +133,5 @@ def kinematic_bins(physical: pd.DataFrame, label, prob, spec: BinningSpec = LHCB
 
 
 def worst_bins(metrics: dict, n: int = 10) -> list[dict]:
-    """Kinematic-bin histograms sorted by chi2/ndf, worst first."""
+    """Kinematic-bin histograms with a chi-square, by chi2_ndf, worst first."""
     return worst_first(metrics.get("kinematic_bins", []))[:n]

@@ -1,14 +1,14 @@
 """The validation's figures, drawn with mplhep in LHCb's style from the `hist` objects of
-study/best/histograms.py (the ones the chi-squares were computed from).
+study/best/histograms.py (the ones the chi-square was computed from).
 
 Each comparison is a main panel (generated, truly accepted with its errors,
 model-weighted with its errors) over a ratio panel: model-weighted / truly accepted,
 with the band of its expected spread if the model were right (sqrt(sum q (1 - q)) /
-accepted, the same-sample null of `chi2_ndf_binomial`).
+accepted, the same-sample null of `chi2_ndf`, study/best/histograms.py).
 
 Figures: `features.png` (every input), `<particle>_<variable>.png` (every momentum
 slice of one kinematic variable), `worst/NN_<particle>_<variable>_<slice>.png` (the
-WORST bins by chi2/ndf, one figure each, for the report), `labels_vs_prediction.png`,
+WORST bins by chi2_ndf, one figure each, for the report), `labels_vs_prediction.png`,
 `calibration.png`.
 """
 
@@ -51,7 +51,7 @@ def comparison(ax, rax, m: dict, xlabel: str, title: str = "") -> None:
     ax.set_title(title, fontsize=9, loc="left")
     ax.text(
         0.98, 0.96,
-        f"$\\chi^2$/ndf {m['chi2_ndf']:.2f} ({m['ndf']}), binomial {m['chi2_ndf_binomial']:.2f}\n"
+        f"{agreement_label(m)}\n"
         f"efficiency {m['efficiency_true']:.3f} true, {m['efficiency_model']:.3f} model",
         transform=ax.transAxes, ha="right", va="top", fontsize=7,
     )  # fmt: skip
@@ -67,6 +67,14 @@ def comparison(ax, rax, m: dict, xlabel: str, title: str = "") -> None:
     rax.set_ylim(*_ratio_limits(r, band))
     rax.set_ylabel("model / true")
     rax.set_xlabel(xlabel)
+
+
+def agreement_label(m: dict) -> str:
+    """The figure's words for `chi2_ndf` (mathtext), the sparse sub-bins merged marked."""
+    merged = f", {m['sparse']} sparse merged" if m["sparse"] else ""
+    if not m["ndf"]:
+        return f"no $\\chi^2$: too sparse ({m['sparse']} sub-bins)"
+    return f"$\\chi^2$/ndf {m['chi2_ndf']:.2f} (ndf {m['ndf']}{merged})"
 
 
 def _ratio_limits(r: np.ndarray, band: np.ndarray) -> tuple[float, float]:
@@ -140,7 +148,8 @@ def _kinematic_figures(plt, metrics: dict, directory: Path) -> list[Path]:
 
 
 def worst_first(bins: list[dict]) -> list[dict]:
-    """Kinematic bins with a chi-square, by chi2/ndf, worst first."""
+    """Kinematic bins with a chi-square (ndf > 0), by chi2_ndf, worst first: the one
+    ranking of the terminal, the report and the figures."""
     return sorted((m for m in bins if m["ndf"] > 0), key=lambda m: -m["chi2_ndf"])
 
 

@@ -227,8 +227,9 @@ def _flops(values: dict, parameters: int | None) -> int | None:
 
 def validation(study_dir: Path) -> dict | None:
     """The retrained best's validation (best/validation/metrics.json): its kinematic bins
-    worst chi2/ndf first, each with its figure where drawn (study/best/validation_plots.py),
-    and the per-variable figures; None before a retrain."""
+    worst `chi2_ndf` first, each with its figure where drawn (study/best/validation_plots.py),
+    the count of bins too sparse to score, and the per-variable figures; None before a
+    retrain."""
     from study.best.validation_plots import WORST, worst_first, worst_name
 
     directory = Path(study_dir) / "best" / "validation"
@@ -236,15 +237,17 @@ def validation(study_dir: Path) -> dict | None:
     if metrics is None:
         return None
     unit = json_object(json_object(metrics, "kinematic_spec"), "slice").get("label", "")
-    bins = []
-    for rank, m in enumerate(worst_first(usable_bins(directory / "metrics.json", metrics)), 1):
+    bins, usable = [], usable_bins(directory / "metrics.json", metrics)
+    for rank, m in enumerate(worst_first(usable), 1):
         figure = directory / "worst" / worst_name(rank, m)
         bins.append({
             "bin": f"{m['particle']} {m['p_low']:g}-{m['p_high']:g} {unit} {m['variable']}",
-            "chi2_ndf": m["chi2_ndf"], "ndf": m["ndf"], "chi2_ndf_binomial": m["chi2_ndf_binomial"],
+            "chi2_ndf": m["chi2_ndf"], "ndf": m["ndf"], "sparse": m.get("sparse"),
             "efficiency_true": m["efficiency_true"], "efficiency_model": m["efficiency_model"],
             "figure": f"../best/validation/worst/{figure.name}" if rank <= WORST and figure.exists()
             else "",
         })  # fmt: skip
     overview = [f"../best/validation/{p.name}" for p in sorted(directory.glob("*.png"))]
-    return {"trial_id": metrics.get("trial_id"), "bins": bins, "figures": overview}
+    unscored = sum(1 for m in usable if m["ndf"] <= 0)
+    return {"trial_id": metrics.get("trial_id"), "bins": bins, "unscored": unscored,
+            "figures": overview}  # fmt: skip

@@ -1,20 +1,21 @@
-"""Escaping of record values for the report's HTML and Markdown.
+"""Escaping of record values for the report's Markdown and the terminal.
 
 Everything a report prints from a record (a status, a failure message, a
 hyperparameter value, a study or bin name) comes from files that anyone with write
 access to the results folder, or a dataset's author, may have filled: it is text,
-never markup. `html_text` escapes it for HTML text and attribute values; `md_text`
-for Markdown (a table cell or a line of text: `<`, `>`, `&` as entities, Markdown's
-inline metacharacters backslash-escaped, newlines and control characters as
-spaces); `terminal_text` removes terminal escape sequences (an OSC 52 that fills
-the clipboard, a clear screen) and turns other controls into spaces; `md_url`
-percent-encodes a relative link; `row_class` lets only a known status become a CSS
-class.
+never markup. The pages are Jinja2 templates (study/report/pages.py) that escape every
+value they print by construction: the HTML ones with Jinja2's autoescape, the Markdown
+ones with `md_value` as the environment's finalize. `md_text` escapes for Markdown (a
+table cell or a line of text: `<`, `>`, `&` as entities, Markdown's inline
+metacharacters backslash-escaped, newlines and control characters as spaces);
+`md_url` percent-encodes a relative link (an `MdUrl`, the one value `md_value` passes
+as it is); `terminal_text` removes terminal escape sequences (an OSC 52 that fills the
+clipboard, a clear screen) and turns other controls into spaces; `row_class` lets only
+a known status become a CSS class.
 """
 
 from __future__ import annotations
 
-import html
 import re
 import urllib.parse
 
@@ -31,12 +32,7 @@ _SEQUENCE = re.compile(
 )
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # emphasis, code, links, tables, strikethrough
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-CLASSES = frozenset({"best", "differ", *TrialStatus})  # the CSS classes render.CSS styles
-
-
-def html_text(value) -> str:
-    """`value` as HTML text, safe in an element or a quoted attribute."""
-    return html.escape(str(value), quote=True)
+CLASSES = frozenset({"best", "differ", *TrialStatus})  # the classes templates/base.html.j2 styles
 
 
 def terminal_text(value) -> str:
@@ -52,9 +48,19 @@ def md_text(value) -> str:
     return "".join(_MD_ENTITIES.get(c, c) for c in text)
 
 
-def md_url(path: str) -> str:
+class MdUrl(str):
+    """A percent-encoded relative link (`md_url`'s output): only letters, digits and
+    `/ . - _ ~ %`, nothing that Markdown reads as markup inside a link target."""
+
+
+def md_url(path: str) -> MdUrl:
     """A relative link for a Markdown image or link target, percent-encoded."""
-    return urllib.parse.quote(str(path), safe="/.-_~")
+    return MdUrl(urllib.parse.quote(str(path), safe="/.-_~"))
+
+
+def md_value(value) -> str:
+    """Every value a Markdown template prints: `md_text`, except a link made by `md_url`."""
+    return value if isinstance(value, MdUrl) else md_text(value)
 
 
 def row_class(name) -> str:

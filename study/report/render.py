@@ -1,11 +1,17 @@
-"""Text, Markdown and HTML renderings of a report summary or a comparison (both plain dicts);
-every value from a record escaped where it is written (study/report/escape.py)."""
+"""Text, Markdown and HTML renderings of a report summary or a comparison (both plain dicts).
+
+The terminal text is built here, every line through `escape.terminal_text`; the HTML and
+Markdown pages are templates (study/report/templates/, rendered by study/report/pages.py)
+that escape every value they print, and this module only gives them their context: the
+values formatted as text, never markup.
+"""
 
 from __future__ import annotations
 
 import math
 
-from study.report.escape import html_text, md_text, md_url, row_class, terminal_text
+from study.report.escape import row_class, terminal_text
+from study.report.pages import Link, page
 
 TABLE_COLUMNS = [
     ("rank", "rank"),
@@ -19,27 +25,6 @@ TABLE_COLUMNS = [
     ("seconds", "wall s"),
     ("rows_per_second", "rows/s"),
 ]
-
-CSS = """
-body { font-family: sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; font-size: 13px; margin-bottom: 1em; }
-th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
-th { background: #eee; }
-td.text { text-align: left; }
-tr.best td { background: #e6f4e6; }
-tr.FAILED td, tr.KILLED td, tr.INTERRUPTED td { color: #a33; }
-tr.RUNNING td { color: #282; }
-tr.PRUNED td { color: #b60; }
-tr.differ td { background: #fff0c0; font-weight: bold; }
-img { max-width: 100%; display: block; margin-bottom: 1em; }
-div.scroll { overflow-x: auto; max-width: 100%; margin-bottom: 1em; }
-figure { margin: 0 0 1.5em 0; }
-figcaption { font-size: 13px; color: #444; }
-"""
-
-
-class Raw(str):
-    """A table cell that is already HTML (a link); every other cell is escaped."""
 
 
 def fmt(value, name: str = "") -> str:
@@ -119,143 +104,86 @@ def report_text(summary: dict) -> str:
     return "\n".join(terminal_text(line) for line in lines) + "\n"
 
 
-def _md_table(header: list[str], rows: list[list[str]], bold: list[bool] | None = None) -> list:
-    """A Markdown table of escaped cells; the rows of `bold` in bold."""
-    out = ["| " + " | ".join(md_text(h) for h in header) + " |", "|" + "---|" * len(header)]
-    for r, strong in zip(rows, bold or [False] * len(rows), strict=True):
-        cells = [f"**{md_text(c)}**" if strong and c else md_text(c) for c in r]
-        out.append("| " + " | ".join(cells) + " |")
-    return out
-
-
 def _failures(summary: dict) -> list[tuple[str, str, str]]:
     """(trial id, status, message) of the trials that carry a message."""
     rows = [r for r in summary["trials"] if r.get("message")]
     return [(str(r["trial_id"]), str(r["status"]).lower(), str(r["message"])) for r in rows]
 
 
-def report_markdown(summary: dict) -> str:
-    hp = summary["hyperparameter_names"]
-    lines = [f"# Study {md_text(summary['study'])}", ""]
-    lines += [md_text(line.strip()) for line in _headline_lines(summary)[1:]]
-    lines += ["", "## Trials (sorted by objective)", ""]
-    lines += _md_table(_header(hp), [_row_cells(r, hp) for r in summary["trials"]])
-    failures = _failures(summary)
-    if failures:
-        lines += ["", "## Failed and stopped trials", ""]
-        lines += [f"- trial {md_text(t)} {md_text(s)}: {md_text(m)}" for t, s, m in failures]
-    lines += ["", "## Figures", ""]
-    lines += [f"![{md_text(n)}]({md_url(f)})" for n, f in summary["figures"].items()]
-    check = summary.get("validation")
-    if check:
-        lines += ["", f"## Validation of the retrained trial {md_text(check['trial_id'])} "
-                  "(kinematic bins, worst chi2/ndf first)", ""]  # fmt: skip
-        lines += _md_table(VALIDATION_HEADER, [_validation_cells(b) for b in check["bins"]])
-        drawn = [b for b in check["bins"] if b["figure"]]
-        lines += [""] + [f"![{md_text(b['bin'])}]({md_url(b['figure'])})" for b in drawn]
-    return "\n".join(lines) + "\n"
+VALIDATION_HEADER = ["bin", "chi2/ndf", "ndf", "sparse", "eff true", "eff model"]
 
 
-VALIDATION_HEADER = ["bin", "chi2/ndf", "ndf", "binomial chi2/ndf", "eff true", "eff model"]
+def _validation_note(check: dict) -> str:
+    n = check.get("unscored", 0)
+    return (
+        "chi2/ndf: (accepted - weighted)^2 / sum q (1 - q), ~1 for a correct model; sparse: "
+        "sub-bins with sum q (1 - q) below 5 merged into a neighbour"
+        + (f"; {n} kinematic bin{'s' * (n != 1)} too sparse for a chi-square." if n else ".")
+    )
 
 
-def _validation_cells(b: dict) -> list[str]:
-    return [
-        str(b["bin"]), f"{b['chi2_ndf']:.2f}", str(b["ndf"]), f"{b['chi2_ndf_binomial']:.2f}",
-        f"{b['efficiency_true']:.4f}", f"{b['efficiency_model']:.4f}",
-    ]  # fmt: skip
+def _validation_bin(b: dict) -> dict:
+    """One kinematic bin's figures as text: the table's cells and the caption's words."""
+    return {
+        "bin": str(b["bin"]), "chi2_ndf": f"{b['chi2_ndf']:.2f}", "ndf": str(b["ndf"]),
+        "sparse": fmt(b["sparse"] or ""), "efficiency_true": f"{b['efficiency_true']:.4f}",
+        "efficiency_model": f"{b['efficiency_model']:.4f}", "figure": b["figure"],
+    }  # fmt: skip
 
 
-def _validation_html(check: dict | None) -> str:
-    """The retrained best's kinematic bins, worst first: a table, then their figures."""
+def _validation_view(check: dict | None) -> dict | None:
+    """The retrained best's kinematic bins, worst first, for the templates: the table's
+    rows, the drawn bins' figures, the per-variable figures (None before a retrain)."""
     if not check:
-        return (
-            '<h2 id="validation">Validation</h2><p>No retrained model yet (the study retrains '
-            "its best trial at its end; <code>run_study.py retrain</code> does it on demand).</p>"
-        )
-    rows = [_validation_cells(b) for b in check["bins"]]
-    figures = "".join(
-        f'<figure><img src="{html_text(b["figure"])}" alt="{html_text(b["bin"])}">'
-        f"<figcaption>{html_text(b['bin'])}: chi2/ndf {b['chi2_ndf']:.2f} "
-        f"({html_text(b['ndf'])}), "
-        f"binomial {b['chi2_ndf_binomial']:.2f}, efficiency {b['efficiency_true']:.4f} true, "
-        f"{b['efficiency_model']:.4f} model</figcaption></figure>"
-        for b in check["bins"]
-        if b["figure"]
-    )
-    overview = "".join(
-        f'<li><a href="{html_text(f)}">{html_text(str(f).rsplit("/", 1)[-1])}</a></li>'
-        for f in check["figures"]
-    )
-    trial = html_text(check["trial_id"])
-    return (
-        f'<h2 id="validation">Validation of the retrained trial {trial}</h2>'
-        "<p>Kinematic bins of the test split, worst chi2/ndf first: generated, truly "
-        "accepted and model-weighted particles, with the ratio model-weighted / truly accepted "
-        "under each (band: its expected spread if the model were right).</p>"
-        + _html_table(VALIDATION_HEADER, rows, [""] * len(rows), "validation-bins")
-        + figures
-        + (f"<h3>Every bin and feature</h3><ul>{overview}</ul>" if overview else "")
-    )
+        return None
+    bins = [_validation_bin(b) for b in check["bins"]]
+    columns = ("bin", "chi2_ndf", "ndf", "sparse", "efficiency_true", "efficiency_model")
+    return {
+        "trial_id": check["trial_id"],
+        "note": _validation_note(check),
+        "header": VALIDATION_HEADER,
+        "rows": [{"class": "", "bold": False, "cells": [b[k] for k in columns]} for b in bins],
+        "drawn": [b for b in bins if b["figure"]],
+        "figures": [(str(f).rsplit("/", 1)[-1], f) for f in check["figures"]],
+    }
 
 
-def _html_table(header: list[str], rows: list[list[str]], classes: list[str], table_id: str) -> str:
-    head = "".join(f"<th>{html_text(h)}</th>" for h in header)
-    body = []
-    for cells, cls in zip(rows, classes, strict=True):
-        tds = "".join(
-            f'<td class="text">{c}</td>' if isinstance(c, Raw) else f"<td>{html_text(c)}</td>"
-            for c in cells
-        )
-        body.append(f'<tr class="{html_text(row_class(cls))}">{tds}</tr>')
-    return (
-        f'<div class="scroll"><table id="{html_text(table_id)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
+def _trial_rows(summary: dict, links: bool) -> list[dict]:
+    """The trials table's rows: cells, a CSS class (the best, or a known status), and the
+    trial id as a link to its TensorBoard logs where written (`links`: HTML)."""
+    hp = summary["hyperparameter_names"]
+    best_id = summary["best"]["trial_id"] if summary["best"] else None
+    rows = []
+    for r in summary["trials"]:
+        cells = _row_cells(r, hp)
+        if links and r.get("tensorboard"):
+            cells[1] = Link(cells[1], r["tensorboard"])
+        css = "best" if r["trial_id"] == best_id else row_class(r["status"])
+        rows.append({"class": css, "bold": False, "cells": cells})
+    return rows
+
+
+def _report_context(summary: dict, html: bool) -> dict:
+    return {
+        "study": summary["study"],
+        "state": summary["state"],
+        "headline": [line.strip() for line in _headline_lines(summary)[1:]],
+        "links": list(summary.get("links", {}).items()),
+        "tensorboard": summary.get("tensorboard", ""),
+        "header": _header(summary["hyperparameter_names"]),
+        "rows": _trial_rows(summary, links=html),
+        "failures": _failures(summary),
+        "validation": _validation_view(summary.get("validation")),
+        "figures": list(summary["figures"].items()),
+    }
+
+
+def report_markdown(summary: dict) -> str:
+    return page("report.md.j2", **_report_context(summary, html=False))
 
 
 def report_html(summary: dict) -> str:
-    hp = summary["hyperparameter_names"]
-    best_id = summary["best"]["trial_id"] if summary["best"] else None
-    rows, classes = [], []
-    for r in summary["trials"]:
-        cells = _row_cells(r, hp)
-        if r.get("tensorboard"):
-            cells[1] = Raw(f'<a href="{html_text(r["tensorboard"])}">{html_text(cells[1])}</a>')
-        rows.append(cells)
-        classes.append("best" if r["trial_id"] == best_id else row_class(r["status"]))
-    head = "".join(f"<li>{html_text(line.strip())}</li>" for line in _headline_lines(summary)[1:])
-    figures = "".join(
-        f'<h3>{html_text(name)}</h3><img src="{html_text(file)}" alt="{html_text(name)}">'
-        for name, file in summary["figures"].items()
-    )
-    messages = "".join(
-        f"<li>trial {html_text(t)} {html_text(s)}: {html_text(m)}</li>"
-        for t, s, m in _failures(summary)
-    )
-    board = ""
-    if summary.get("tensorboard"):
-        board = (
-            f"<p>TensorBoard logs (one directory per trial, with keras-tuner's hyperparameter "
-            f"data): <code>tensorboard --logdir {html_text(summary['tensorboard'])}</code></p>"
-        )
-    links = "".join(
-        f'<li><a href="{html_text(href)}">{html_text(text)}</a></li>'
-        for text, href in summary.get("links", {}).items()
-    )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>Study {html_text(summary['study'])}</title><style>{CSS}</style></head><body>"
-        f"<h1>Study {html_text(summary['study'])}</h1>"
-        f"<p>{html_text(summary['state'])}</p><ul>{head}</ul>"
-        + (f"<ul>{links}</ul>" if links else "")
-        + board
-        + "<h2>Trials, sorted by objective</h2>"
-        + _html_table(_header(hp), rows, classes, "trials")
-        + (f"<h3>Failed and stopped trials</h3><ul>{messages}</ul>" if messages else "")
-        + _validation_html(summary.get("validation"))
-        + f"<h2>Figures</h2>{figures}</body></html>\n"
-    )
+    return page("report.html.j2", **_report_context(summary, html=True))
 
 
 # -- comparison -----------------------------------------------------------------------------
@@ -281,20 +209,20 @@ def compare_text(table: dict) -> str:
     return "\n".join([*lines, "(* hyperparameters that differ)"]) + "\n"
 
 
-def compare_markdown(table: dict, figure: str) -> str:
+def _compare_context(table: dict, figure: str) -> dict:
     rows, classes = _compare_rows(table)
-    lines = ["# Comparison", "", "Differing hyperparameters in bold.", ""]
-    lines += _md_table(["", *table["columns"]], rows, [bool(c) for c in classes])
-    return "\n".join(lines + ["", f"![learning curves]({md_url(figure)})"]) + "\n"
+    return {
+        "header": ["", *table["columns"]],
+        "rows": [
+            {"class": c, "bold": bool(c), "cells": r} for r, c in zip(rows, classes, strict=True)
+        ],
+        "figure": figure,
+    }
+
+
+def compare_markdown(table: dict, figure: str) -> str:
+    return page("compare.md.j2", **_compare_context(table, figure))
 
 
 def compare_html(table: dict, figure: str) -> str:
-    rows, classes = _compare_rows(table)
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Comparison</title>"
-        f"<style>{CSS}</style></head><body><h1>Comparison</h1>"
-        "<p>Highlighted: hyperparameters whose values differ.</p>"
-        + _html_table(["", *table["columns"]], rows, classes, "compare")
-        + f'<h2>Learning curves</h2><img src="{html_text(figure)}" alt="learning curves">'
-        "</body></html>\n"
-    )
+    return page("compare.html.j2", **_compare_context(table, figure))

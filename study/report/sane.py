@@ -2,7 +2,11 @@
 objects and text where they belong. Records are data anyone with write access to the
 results folder may have filled (study/report/collect.py skips what fails here, with a
 warning naming the file). The rule for a trial's report.json, `record_problem`, is the
-store's (study/store/records.py), shared with the optuna.db mirror."""
+store's (study/store/records.py), shared with the optuna.db mirror.
+
+A kinematic bin ranks by `chi2_ndf`, whose meaning changed with issue item 7 (see
+study/best/histograms.py): a bin of an older metrics.json, the one without `sparse`, is
+rescored from its arrays where they are usable, so that no old exploding value is ranked."""
 
 from __future__ import annotations
 
@@ -15,10 +19,8 @@ log = logging.getLogger(__name__)
 __all__ = ["finite", "json_object", "number", "record_problem", "usable_bins"]
 
 
-BIN_NUMBERS = (
-    "p_low", "p_high", "chi2_ndf", "ndf", "chi2_ndf_binomial", "efficiency_true",
-    "efficiency_model",
-)  # fmt: skip
+BIN_NUMBERS = ("p_low", "p_high", "chi2_ndf", "ndf", "efficiency_true", "efficiency_model")
+BIN_ARRAYS = ("generated", "accepted", "weighted", "null_variance")  # what rescores a bin
 BIN_TEXTS = ("particle", "variable")
 
 
@@ -36,9 +38,23 @@ def usable_bins(path: Path, metrics: dict) -> list[dict]:
     usable = [
         m for m in bins
         if isinstance(m, dict) and all(number(m.get(k)) for k in BIN_NUMBERS)
-        and all(isinstance(m.get(k), str) for k in BIN_TEXTS)
+        and all(isinstance(m.get(k), str) for k in BIN_TEXTS) and number(m.get("sparse", 0))
     ]  # fmt: skip
     if len(usable) < len(bins) or not isinstance(metrics.get("kinematic_bins", []), list):
         log.warning("%s: %d kinematic bins with a field that is not a number (or a name that "
                     "is not text) left out", path, len(bins) - len(usable))  # fmt: skip
-    return usable
+    return [rescored(m) for m in usable]
+
+
+def rescored(m: dict) -> dict:
+    """`m`, or, for a bin written before `sparse` existed, the bin with `chi2_ndf`, `ndf`
+    and `sparse` computed again from its arrays (as it is where they are unusable)."""
+    from study.best.histograms import agreement
+
+    arrays = [m.get(k) for k in BIN_ARRAYS]
+    if "sparse" in m or not all(isinstance(a, list) and all(map(finite, a)) for a in arrays):
+        return m
+    if len({len(a) for a in arrays}) != 1:
+        return m
+    chi2_ndf, ndf, sparse = agreement(*arrays)
+    return {**m, "chi2_ndf": chi2_ndf, "ndf": ndf, "sparse": sparse}

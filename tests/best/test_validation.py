@@ -38,9 +38,8 @@ def test_populations_and_a_kinematic_bin_are_slices_of_the_same_histograms():
     np.testing.assert_allclose(second["weighted"], [1.4, 0])
     np.testing.assert_allclose(second["weighted_variance"], [0.25 + 0.81, 0])
     np.testing.assert_allclose(second["null_variance"], [0.25 + 0.09, 0])  # q (1 - q)
-    # chi2 from the same objects: (2 - 1.4)^2 / (2 + 1.06), one bin used
-    assert second["ndf"] == 1 and second["chi2_ndf"] == pytest.approx(0.36 / 3.06)
-    assert second["chi2_ndf_binomial"] == pytest.approx(0.36 / 0.34)
+    # the chi-square from the same objects: null variance 0.34 < 5, no group can be scored
+    assert second["ndf"] == 0 and np.isnan(second["chi2_ndf"]) and second["sparse"] == 1
     assert second["hists"]["weighted"].values().tolist() == second["weighted"]
     first = hi.compare({k: h[0, :] for k, h in plane.items()})
     assert first["generated"] == [1, 1] and first["efficiency_true"] == 0.5
@@ -54,6 +53,74 @@ def test_chi2_hand_values_and_empty_bins_skipped():
     assert ndf == 2
     assert chi2_ndf == pytest.approx((4 / 4.5 + 1 / 2) / 2)
     assert np.isnan(hi.chi2_per_ndf([0], [0], [0], [0])[0])
+
+
+def test_agreement_hand_values_merge_sparse_sub_bins():
+    """(c) Sub-bins (generated, accepted, weighted, null variance): 0 (10, 4, 2, 1.6) and
+    1 (20, 6, 8, 4) are below 5 alone, 1.6 + 4 = 5.6 closes a group: (10 - 10)^2 / 5.6 = 0;
+    2 is empty; 3 (30, 21, 15, 7.5) is a group alone; 4 (12, 5, 9, 2.25) is a short
+    remainder and joins it: (26 - 24)^2 / 9.75. chi2/ndf = (0 + 4 / 9.75) / 2."""
+    columns = ([10, 20, 0, 30, 12], [4, 6, 0, 21, 5], [2, 8, 0, 15, 9], [1.6, 4, 0, 7.5, 2.25])
+    assert hi.merged_groups(columns[0], columns[3]) == [[0, 1], [3, 4]]
+    chi2_ndf, ndf, sparse = hi.agreement(*columns)
+    assert (ndf, sparse) == (2, 3)  # sparse: sub-bins 0, 1 and 4
+    assert chi2_ndf == pytest.approx(2 / 9.75)
+    # sub-bin by sub-bin (no merging): (2^2 / 1.6 + 2^2 / 4 + 6^2 / 7.5 + 4^2 / 2.25) / 4
+    chi2_ndf, ndf, sparse = hi.agreement(*columns, least=1.0)
+    assert (ndf, sparse) == (4, 0)
+    assert chi2_ndf == pytest.approx((2.5 + 1 + 4.8 + 16 / 2.25) / 4)
+    # a bin whose whole null variance is below 5: no chi-square, flagged
+    chi2_ndf, ndf, sparse = hi.agreement([10], [3], [2], [1.6])
+    assert np.isnan(chi2_ndf) and (ndf, sparse) == (0, 1)
+
+
+def _binomial(m: dict) -> float:
+    """The same-sample chi2/ndf sub-bin by sub-bin, without the sparse rule."""
+    zeros = np.zeros(len(m["weighted"]))
+    return hi.chi2_per_ndf(m["accepted"], m["null_variance"], m["weighted"], zeros)[0]
+
+
+def _both_variances(m: dict) -> float:
+    """The old chi2/ndf, with the variances of both the counts and the weighted sums."""
+    args = (m["accepted"], m["accepted_variance"], m["weighted"], m["weighted_variance"])
+    return hi.chi2_per_ndf(*args)[0]
+
+
+def _hand_bin(name: str, probs: list[float], accepted: list[int]) -> dict:
+    """A kinematic bin of three sub-bins of 100 particles each, sub-bin k's particles with
+    probability probs[k], accepted[k] of them accepted."""
+    x = np.repeat([0.5, 1.5, 2.5], 100)
+    prob = np.repeat(probs, 100)
+    label = np.concatenate([np.arange(100) < a for a in accepted]).astype(float)
+    m = v.compare_populations(x, label, prob, [0, 1, 2, 3])
+    m.update(particle=name, p_low=1.0, p_high=2.0, variable="eta")
+    return m
+
+
+def test_a_sparse_bin_is_never_ranked_above_a_bad_one(capsys):
+    """(b) "sparse": 100 particles at q = 0.01, none accepted (expected 1, null variance
+    0.99), beside two sub-bins that agree: the old figure 1^2 / (0 + 100 * 0.01^2) / 3 = 33,
+    sub-bin by sub-bin 1 / 0.99 / 3 = 0.34; merged with its neighbour: (20 - 21)^2 / 16.99
+    over 2 groups. "bad": q = 0.5, accepted 70, 65, 50 of 100: (20^2 + 15^2) / 25 / 3."""
+    from study.best.pipeline import print_summary
+
+    sparse = _hand_bin("sparse", [0.01, 0.2, 0.5], [0, 20, 50])
+    bad = _hand_bin("bad", [0.5, 0.5, 0.5], [70, 65, 50])
+    assert _both_variances(sparse) == pytest.approx(100 / 3) and _binomial(sparse) < 2
+    assert _both_variances(bad) < _both_variances(sparse)  # the old ranking: sparse first
+    assert sparse["chi2_ndf"] == pytest.approx(1 / 16.99 / 2) and sparse["sparse"] == 1
+    assert bad["chi2_ndf"] == pytest.approx(25 / 3) and bad["sparse"] == 0
+    hopeless = _hand_bin("hopeless", [0.01, 0.01, 0.01], [3, 0, 0])  # null variance 2.97
+    assert _binomial(hopeless) > 1 and hopeless["ndf"] == 0
+    ranked = v.worst_bins({"kinematic_bins": [sparse, hopeless, bad]})
+    assert [m["particle"] for m in ranked] == ["bad", "sparse"]
+    assert not [m for m in ranked if m["chi2_ndf"] > 10 and _binomial(m) < 2]
+    print_summary({"model_cross_entropy": 0.5, "kinematic_bins": [sparse, hopeless, bad]},
+                  ranked)  # fmt: skip
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[2].split() == ["bad", "1-2", "eta", "8.33", "3", "0.6167", "0.5000"]
+    assert rows[3].split() == ["sparse", "1-2", "eta", "0.03", "2", "1", "0.2333", "0.2367"]
+    assert rows[4] == "(1 kinematic bins too sparse for a chi-square: not ranked)"
 
 
 def test_ratio_and_efficiencies():
@@ -75,22 +142,27 @@ def truth_sample():
 
 
 def test_true_probability_scores_no_excess_and_chi2_near_one(truth_sample):
+    """(a) Labels drawn from the true probability, scored with it on the default binning:
+    the ranking statistic's median over the kinematic bins is ~1, and no bin is an outlier
+    only because it is sparse."""
     f = truth_sample
     truth, label = f["true_probability"].to_numpy(), f["acceptance"].to_numpy()
     metrics = v.validate(f, label, truth, ["mc_log10_p", "mc_eta"], truth=truth)
     assert metrics["truth"]["excess"] == pytest.approx(0.0, abs=1e-9)
     assert abs(metrics["truth"]["excess_on_labels"]) < 1e-12
-    used = [m for m in metrics["kinematic_bins"] if m["ndf"] >= 5]
-    assert 0.8 < np.mean([m["chi2_ndf_binomial"] for m in used]) < 1.2
-    assert np.mean([m["chi2_ndf"] for m in used]) < 0.5  # both variances: conservative
-    assert metrics["features"]["mc_eta"]["chi2_ndf_binomial"] < 2.0
+    bins = metrics["kinematic_bins"]
+    ranked = v.worst_bins(metrics, len(bins))
+    assert len(bins) == 36 and len(ranked) > len(bins) / 2
+    assert 0.8 < np.median([m["chi2_ndf"] for m in ranked]) < 1.3
+    assert ranked[0]["chi2_ndf"] < 5
+    assert not [m for m in ranked if m["chi2_ndf"] > 10 and _binomial(m) < 2]
+    assert metrics["features"]["mc_eta"]["chi2_ndf"] < 2.0
 
     constant = np.full_like(truth, label.mean())
     worse = v.validate(f, label, constant, ["mc_eta"], truth=truth)
     assert worse["truth"]["excess"] > 0.2
-    used = [m for m in worse["kinematic_bins"] if m["ndf"] >= 5]
-    assert np.mean([m["chi2_ndf"] for m in used]) > 20
-    assert np.mean([m["chi2_ndf_binomial"] for m in used]) > 50
+    ranked = v.worst_bins(worse, len(bins))
+    assert np.median([m["chi2_ndf"] for m in ranked]) > 20
     assert worse["features"]["mc_eta"]["chi2_ndf"] > 50
 
 
