@@ -161,7 +161,6 @@ def test_environment_of_a_worker_on_one_gpu_is_set_then_restored():
         (["--role", "chief", "--oracle", "nohost"], "--oracle: expected HOST:PORT"),
         (["--role", "worker", "--oracle", "h:1", "--worker-id", "chief2"], "--worker-id"),
         (["--gpu", "0"], "--gpu needs --role chief or worker"),
-
     ],
 )
 def test_bad_distributed_flags(argv, message, capsys):
