@@ -24,6 +24,7 @@ def show_progress() -> None:
     package = logging.getLogger("study")
     package.addHandler(handler)
     package.setLevel(logging.INFO)
+    package.propagate = False  # not again through a root handler set up later (absl's)
 
 
 def named_study_dir(results, name) -> Path:

@@ -24,7 +24,7 @@ TIERS = (
     ("errors",), ("status",), ("names",), ("seeds",), ("faults",), ("durations",),
     ("space",), ("backend",), ("signals",), ("binning",), ("training",), ("config",),
     ("store",), ("budget",), ("choice",), ("data",), ("search", "best"), ("report",),
-    ("runner",), ("cli",), ("__init__",), ("testing",),
+    ("runner",), ("cli",), ("api",), ("__init__",), ("testing",),
 )  # fmt: skip
 LAYERS = tuple(layer for tier in TIERS for layer in tier)
 RANK = {layer: k for k, tier in enumerate(TIERS) for layer in tier}

@@ -89,9 +89,7 @@ def write_later(study_dir: Path, dataset, c_march: str = "baseline") -> dict:
     if c_name is not None:
         card["c"], failed = build_c(model, pre, tmp, raw, c_name, c_march)
     card["versions"] = versions()
-    card["saved_model_date"] = datetime.datetime.now(datetime.UTC).isoformat(
-        timespec="seconds"
-    )
+    card["saved_model_date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     swap_directory(tmp, directory)
     if failed is not None:

@@ -8,10 +8,15 @@ from study.store.atomic import write_atomic
 
 
 def pyplot():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    """matplotlib.pyplot on the Agg backend (no display needed); in a Jupyter kernel on
+    the backend it has (inline: no display either), so that the notebook still shows
+    its figures after a study has drawn its own."""
+    import sys
+
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "ipykernel" not in sys.modules:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

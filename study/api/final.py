@@ -1,0 +1,256 @@
+"""The final fit as an object: the trial whose model the study exported, read from
+`best/` (export/model_card.json, or final/card.json while an export is unfinished;
+validation/metrics.json; history.csv), with why it is not the search's best trial
+where it is not.
+
+The study does not record why it retrained another trial than the best (study/choice.py
+logs it), so `why_not_best` reads it back from the records with the rules that chose it:
+the cost bound, the pick of the largest network near the best, a trial that ended after
+the final fit, or else a choice by hand (`retrain --trial`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from study.errors import ConfigError, DataError
+from study.store.records import finite, read_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Final:
+    """The final fit: the trial the study retrained on all its training rows, validated
+    on the test split and exported (`<study>/best/`)."""
+
+    directory: Path  # the study's best/
+    trial_id: str
+    hyperparameters: dict  # the trial's, as the search found them
+    test_metrics: dict  # test_cross_entropy, and with a known truth bayes_cross_entropy, excess
+    converged: bool | None
+    convergence_note: str | None  # why it did not converge (None where it did)
+    card: dict = field(default_factory=dict)  # the export's model_card.json ({} if none)
+    validation: dict = field(default_factory=dict)  # best/validation/metrics.json ({} if none)
+    best_trial_id: str | None = None  # the search's best trial
+    note: str | None = None  # why the final fit is not the search's best trial
+    exported: bool = False  # best/export/ holds its model
+
+    @property
+    def excess(self) -> float | None:
+        """Test cross-entropy above the Bayes floor (nats; None where the truth is unknown)."""
+        return _number(self.test_metrics.get("excess"))
+
+    @property
+    def final_fit_hyperparameters(self) -> dict:
+        """What the final fit trained with: the recipe's optimizer, rates and batch size,
+        the L2 divided (the model card's; {} where it holds none)."""
+        return _object(self.card.get("final_fit_hyperparameters"))
+
+    @property
+    def weights(self) -> str | None:
+        """Whose weights were exported: "final fit", or "trial" where the final fit ended
+        worse than the trial's own on the validation split (None: not recorded)."""
+        kept = _object(self.card.get("weights")).get("kept")
+        return None if kept is None else str(kept)
+
+    @property
+    def test_cross_entropy(self) -> float | None:
+        """The model's cross-entropy on the test split's labels (nats)."""
+        return _number(self.test_metrics.get("test_cross_entropy"))
+
+    @property
+    def bins(self):
+        """The validation's kinematic bins (pandas DataFrame), worst chi-square first."""
+        from study.api.tables import bins_frame
+
+        return bins_frame(usable_bins(self.directory, self.validation))
+
+    @property
+    def features(self):
+        """The validation's comparison of each input feature (pandas DataFrame)."""
+        from study.api.tables import features_frame
+
+        features = self.validation.get("features")
+        return features_frame(features if isinstance(features, dict) else {})
+
+    @property
+    def history(self):
+        """The final fit's epochs (pandas DataFrame: epoch, phase, learning_rate, loss,
+        val_bce, seconds)."""
+        import pandas as pd
+
+        from study.store.records import read_history
+
+        frame = pd.DataFrame(read_history(self.directory / "history.csv"))
+        for column in ("epoch", "phase"):
+            if column in frame and frame[column].notna().all():
+                frame[column] = frame[column].astype(int)
+        return frame
+
+    def validation_figure(self, what="worst", top: int = 6):
+        """The validation's histograms (a matplotlib Figure): `what` "worst" (the `top`
+        worst kinematic bins), "features" (every input) or (particle, variable), e.g.
+        ("hadron", "mc_eta"): its every momentum slice."""
+        from study.api.figures import validation_figure
+
+        return validation_figure(self, what, top)
+
+    def learning_curve(self):
+        """The final fit's training loss and validation cross-entropy by epoch, both phases
+        (a matplotlib Figure)."""
+        from study.api.figures import learning_curves
+
+        return learning_curves([], self)
+
+    def model(self, engine: str = "keras"):
+        """The export, loaded for prediction (study.load_export)."""
+        from study.best.exported import load_export
+
+        return load_export(self.directory / "export", engine)
+
+    def __repr__(self) -> str:
+        from study.api.html import final_lines
+
+        return "\n".join(final_lines(self))
+
+    def _repr_html_(self) -> str:
+        from study.api.html import final_html
+
+        return final_html(self)
+
+
+def read_final(study_dir: Path, config, reports: list) -> Final | None:
+    """The final fit of the study in `study_dir` (None before one has been written)."""
+    from study.choice import best_trial
+
+    best_dir = Path(study_dir) / "best"
+    card, exported = _record(best_dir / "export" / "model_card.json"), True
+    if not card:
+        card, exported = _record(best_dir / "final" / "card.json"), False
+    metrics = _record(best_dir / "validation" / "metrics.json")
+    source = card or metrics
+    if not source or source.get("trial_id") is None:
+        return None
+    trial_id = str(source["trial_id"])
+    if metrics and str(metrics.get("trial_id")) != trial_id:
+        log.warning("%s: of trial %s, not of the final fit's trial; left out",
+                    best_dir / "validation" / "metrics.json", metrics.get("trial_id"))  # fmt: skip
+        metrics = {}
+    best = best_trial(reports)
+    final = Final(
+        directory=best_dir,
+        trial_id=trial_id,
+        hyperparameters=_object(card.get("hyperparameters")) or _values(reports, trial_id),
+        test_metrics=_object(card.get("test_metrics")) or _headline(metrics),
+        converged=source.get("converged") if isinstance(source.get("converged"), bool) else None,
+        convergence_note=_text(source.get("reason")),
+        card=card,
+        validation=metrics,
+        best_trial_id=best.trial_id if best else None,
+        exported=exported,
+    )
+    if best is not None and best.trial_id != trial_id:
+        final.note = (
+            f"the final fit retrained trial {trial_id}, not the search's best trial "
+            f"{best.trial_id}: {why_not_best(config, reports, trial_id, best, card)}"
+        )
+    return final
+
+
+def why_not_best(config, reports: list, trial_id: str, best, card: dict) -> str:
+    """Why the final fit took trial `trial_id` rather than `best` (a TrialReport), by the
+    rules of study/choice.py applied to the records as they stand."""
+    from study.choice import PICK_TOLERANCE, tolerance
+
+    chosen = next((r for r in reports if r.trial_id == trial_id), None)
+    if chosen is None:
+        return f"trial {trial_id} has no record under trials/ (removed since the final fit?)"
+    fitted = _date(card.get("date"))
+    if fitted is not None and finite(best.finished_at) and best.finished_at > fitted:
+        return f"trial {best.trial_id} ended after the final fit (the study went on without one)"
+    bound = getattr(config, "max_ns_per_particle", 0)
+    if bound and finite(best.c_ns_estimate) and best.c_ns_estimate > bound:
+        return (
+            f"trial {best.trial_id}'s estimated {best.c_ns_estimate:.0f} ns a particle is "
+            f"above the cost bound max_ns_per_particle {bound}"
+        )
+    near = finite(chosen.objective) and chosen.objective <= best.objective + tolerance(
+        best.objective
+    )
+    if near and _count(chosen.parameters) > _count(best.parameters):
+        return (
+            f"it is the largest network within {tolerance(best.objective):.2g} nats "
+            f"({100 * PICK_TOLERANCE:g} %) of the best objective, {_count(chosen.parameters):,} "
+            f"parameters against {_count(best.parameters):,} (objective {chosen.objective:.5f} "
+            f"against {best.objective:.5f}): the final fit's rows favour larger networks "
+            "(study/choice.py)"
+        )
+    return (
+        "no rule of the study picks it (not within the pick's tolerance of the best, or not "
+        f"larger): chosen by hand (`run_study.py retrain --trial {trial_id}`)"
+    )
+
+
+def usable_bins(best_dir: Path, metrics: dict) -> list[dict]:
+    """The validation's kinematic bins the report would show (study/report/sane.py: the
+    unusable left out with a warning, an older record's rescored)."""
+    from study.report.sane import usable_bins as usable
+
+    return usable(Path(best_dir) / "validation" / "metrics.json", metrics) if metrics else []
+
+
+def _record(path: Path) -> dict:
+    """The JSON object in `path` ({} if absent; with a warning if unreadable)."""
+    try:
+        record = read_json(path)
+    except FileNotFoundError:
+        return {}
+    except (DataError, OSError, ConfigError) as err:
+        log.warning("%s; left out", (str(err).splitlines() or [""])[0])
+        return {}
+    if not isinstance(record, dict):
+        log.warning("%s: not a JSON object; left out", path)
+        return {}
+    return record
+
+
+def _headline(metrics: dict) -> dict:
+    """The test metrics of a validation record (where the card holds none)."""
+    truth = _object(metrics.get("truth"))
+    out = {"test_cross_entropy": metrics.get("model_cross_entropy")}
+    out.update({k: truth[k] for k in ("bayes_cross_entropy", "excess") if k in truth})
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _values(reports: list, trial_id: str) -> dict:
+    """The hyperparameters of trial `trial_id`'s record ({} if it has none)."""
+    found = [r.hyperparameters for r in reports if r.trial_id == trial_id]
+    return _object(found[0]) if found else {}
+
+
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value) -> float | None:
+    return float(value) if finite(value) else None
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _date(text) -> float | None:
+    """An ISO date of a record as Unix seconds (None if it holds none)."""
+    try:
+        return datetime.fromisoformat(str(text)).timestamp() if text else None
+    except ValueError:
+        return None
