@@ -208,6 +208,16 @@ def choose_trial(
     PICK_TOLERANCE of the lowest objective whose retrain on `split_rows` fits in
     `seconds_left` (None: no limit), the largest network; never one above the cost bound
     (`max_ns_per_particle`)."""
+    return chosen_trial(config, trial_id, split_rows, seconds_left)[0]
+
+
+def chosen_trial(
+    config: StudyConfig,
+    trial_id: str | None = None,
+    split_rows: dict | None = None,
+    seconds_left: float | None = None,
+) -> tuple[TrialReport, str]:
+    """`choose_trial`'s report and why it was chosen, in words (the model card keeps it)."""
     reports = TrialRecords(config.study_dir).reports()
     if config.max_ns_per_particle:
         reports = _within_bound(reports, config.max_ns_per_particle, trial_id)
@@ -222,26 +232,32 @@ def choose_trial(
             where = "on" if found[0].trial_id in front else "not on"
             log.info("retrain: trial %s is %s the Pareto front (%s)", trial_id, where,
                      ", ".join(front))  # fmt: skip
-        return found[0]
+        return found[0], f"chosen by hand (retrain --trial {trial_id})"
     best = best_trial(reports)
     if best is None:
         raise ConfigError(f"{config.study_dir}: no completed trial to retrain")
     completed = [r for r in reports if r.status == TrialStatus.COMPLETED]
     full_data = full_data_of(config, split_rows or {})
     chosen, seconds = pick(completed, split_rows or {}, seconds_left, full_data)
-    if chosen is not best:
-        fits = "" if seconds_left is None else (
-            f" whose retrain (~{duration_text(seconds)}) fits in the "
-            f"{duration_text(seconds_left)} the budget leaves"
-        )  # fmt: skip
-        log.info(
-            "retrain: trial %s (objective %.5f, %s parameters) is the largest network within "
-            "%.2g nats (%g %%) of the best%s; the best is trial %s (%.5f, %s parameters)",
-            chosen.trial_id, chosen.objective, f"{_count(chosen.parameters):,}",
-            tolerance(best.objective), 100 * PICK_TOLERANCE,
-            fits, best.trial_id, best.objective, f"{_count(best.parameters):,}",
-        )  # fmt: skip
-    return chosen
+    bound = config.max_ns_per_particle
+    among = f" among the trials under max_ns_per_particle {bound}" if bound else ""
+    if chosen is best:
+        return chosen, "the search's best trial" + among
+    fits = "" if seconds_left is None else (
+        f" whose retrain (~{duration_text(seconds)}) fits in the "
+        f"{duration_text(seconds_left)} the budget leaves"
+    )  # fmt: skip
+    why = (
+        f"the largest network within {tolerance(best.objective):.2g} nats "
+        f"({100 * PICK_TOLERANCE:g} %) of the best{fits}"
+    )
+    log.info(
+        "retrain: trial %s (objective %.5f, %s parameters) is %s; the best is trial %s "
+        "(%.5f, %s parameters)",
+        chosen.trial_id, chosen.objective, f"{_count(chosen.parameters):,}", why,
+        best.trial_id, best.objective, f"{_count(best.parameters):,}",
+    )  # fmt: skip
+    return chosen, why + among
 
 
 def pareto_reports(reports: list[TrialReport]) -> list[TrialReport]:

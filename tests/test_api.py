@@ -225,6 +225,15 @@ def test_the_final_fit_says_why_it_is_not_the_searchs_best(tmp_path):
     assert len(final.validation_figure(top=3).axes) == 6
 
 
+def test_the_final_fit_says_the_reason_its_card_recorded(tmp_path):
+    s = _scripted_final(tmp_path, larger=False)
+    path = s.directory / "best" / "export" / "model_card.json"
+    card = json.loads(path.read_text())
+    path.write_text(json.dumps({**card, "chosen_because": "the largest network <b>near</b>"}))
+    assert s.final.note.endswith("not the search's best trial 0: the largest network <b>near</b>")
+    assert "&lt;b&gt;near" in s.final._repr_html_()
+
+
 def test_a_final_fit_no_rule_picks_was_chosen_by_hand(tmp_path):
     final = _scripted_final(tmp_path, larger=False).final
     assert "chosen by hand (`run_study.py retrain --trial 2`)" in final.note

@@ -3,10 +3,10 @@
 validation/metrics.json; history.csv), with why it is not the search's best trial
 where it is not.
 
-The study does not record why it retrained another trial than the best (study/choice.py
-logs it), so `why_not_best` reads it back from the records with the rules that chose it:
-the cost bound, the pick of the largest network near the best, a trial that ended after
-the final fit, or else a choice by hand (`retrain --trial`).
+The model card records why the final fit took its trial (`chosen_because`, from
+study/choice.py); for a card without it, `why_not_best` reads it back from the records with
+the rules that chose it: the cost bound, the pick of the largest network near the best, a
+trial that ended after the final fit, or else a choice by hand (`retrain --trial`).
 """
 
 from __future__ import annotations
@@ -162,8 +162,9 @@ def read_final(study_dir: Path, config, reports: list) -> Final | None:
 
 
 def why_not_best(config, reports: list, trial_id: str, best, card: dict) -> str:
-    """Why the final fit took trial `trial_id` rather than `best` (a TrialReport), by the
-    rules of study/choice.py applied to the records as they stand."""
+    """Why the final fit took trial `trial_id` rather than `best` (a TrialReport): the reason
+    the model card recorded (`chosen_because`), else (an older card) the rules of
+    study/choice.py applied to the records as they stand."""
     from study.choice import PICK_TOLERANCE, tolerance
 
     chosen = next((r for r in reports if r.trial_id == trial_id), None)
@@ -172,6 +173,9 @@ def why_not_best(config, reports: list, trial_id: str, best, card: dict) -> str:
     fitted = _date(card.get("date"))
     if fitted is not None and finite(best.finished_at) and best.finished_at > fitted:
         return f"trial {best.trial_id} ended after the final fit (the study went on without one)"
+    recorded = _text(card.get("chosen_because"))  # the model card's words, where it has them
+    if recorded and recorded != "the search's best trial":
+        return recorded
     bound = getattr(config, "max_ns_per_particle", 0)
     if bound and finite(best.c_ns_estimate) and best.c_ns_estimate > bound:
         return (

@@ -47,9 +47,9 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     best_dir = config.study_dir / "best"
     restore_study(config.study_dir)  # a swap of best/export cut between its renames
     plain_directory(best_dir / "validation", config.study_dir)  # a linked best/ refused
-    trial, done = _retrain(config, dataset, trial_id, budget)
+    trial, why, done = _retrain(config, dataset, trial_id, budget)
     metrics, _ = _validate(config, dataset, trial, done)
-    card = _card(config, dataset, trial, done, metrics)
+    card = {**_card(config, dataset, trial, done, metrics), "chosen_because": why}
     save_final(best_dir / FINAL, done.model, card)  # `run_study.py export` starts from it
     Checkpoint(best_dir / "checkpoint").clear()
     failed = None
@@ -81,18 +81,20 @@ def save_final(directory, model, card: dict) -> None:
 
 
 def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
-    """(the trial chosen, its Retrained) with the learning curve written; says on the
+    """(the trial chosen, why in words, its Retrained) with the learning curve written; says
     terminal what it trains on and whether it converged."""
     from study.best.recipe import describe
     from study.best.retrain import draw_learning_curve, retrain
     from study.budget import finish_seconds
-    from study.choice import choose_trial
+    from study.choice import chosen_trial
 
     best_dir = config.study_dir / "best"
     finish_s = finish_seconds(dataset.test.num_rows)
     left = budget.left() if budget else None
     split_rows = {s: getattr(dataset, s).num_rows for s in ("train", "validation")}
-    trial = choose_trial(config, trial_id, split_rows, None if left is None else left - finish_s)
+    trial, why = chosen_trial(
+        config, trial_id, split_rows, None if left is None else left - finish_s
+    )
     deadline = budget.deadline(finish_s) if budget else None
     log.info(
         "retraining trial %s (search objective %.5f) on all %s training rows, validating on "
@@ -123,7 +125,7 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
     draw_learning_curve(
         done.result.history, best_dir / "learning_curve.png", f"trial {trial.trial_id} retrained"
     )
-    return trial, done
+    return trial, why, done
 
 
 def _validate(config: StudyConfig, dataset, trial, done):

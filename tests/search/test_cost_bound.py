@@ -3,7 +3,7 @@
 import keras_tuner
 import pytest
 
-from study.choice import choose_trial
+from study.choice import choose_trial, chosen_trial
 from study.config import StudyConfig
 from study.errors import ConfigError
 from study.search.cost_bound import within
@@ -39,11 +39,18 @@ def test_no_configuration_above_the_bound_is_drawn(tmp_path):
 def test_the_retrain_never_takes_a_trial_above_the_bound(tmp_path):
     study_dir = write_study(tmp_path, "s", ["COMPLETED"] * 8)
     config = StudyConfig(study="s", results=str(tmp_path), trials=8)
-    best = choose_trial(config)
+    best, why = chosen_trial(config)
+    assert why in ("the search's best trial", "the largest network within") or why.startswith(
+        "the largest network within "
+    )
     best_ns = cost.estimated_c_ns(best.flops_per_particle)
     config.max_ns_per_particle = int(best_ns) - 1  # the best is just above the bound
-    chosen = choose_trial(config)
+    chosen, why = chosen_trial(config)
     assert chosen.trial_id != best.trial_id
+    assert why.endswith(f"among the trials under max_ns_per_particle {int(best_ns) - 1}")
+    assert chosen_trial(config, chosen.trial_id)[1] == (
+        f"chosen by hand (retrain --trial {chosen.trial_id})"
+    )
     assert cost.estimated_c_ns(chosen.flops_per_particle) <= config.max_ns_per_particle
     with pytest.raises(ConfigError, match="above --max-ns-per-particle"):
         choose_trial(config, best.trial_id)
