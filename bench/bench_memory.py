@@ -33,7 +33,8 @@ def in_process_growth(dataset, trials: int) -> tuple[float, float]:
     import keras
 
     from study.training.network import build_network, make_optimizer
-    from study.training.schedule import TwoPhaseSchedule, train_two_phase
+    from study.training.phase_logic import ScheduleSettings, TwoPhaseSchedule
+    from study.training.schedule import train_two_phase
 
     train, validation = dataset.train.to_numpy(), dataset.validation.to_numpy()
     rss = []
@@ -41,9 +42,10 @@ def in_process_growth(dataset, trials: int) -> tuple[float, float]:
         keras.backend.clear_session()
         gc.collect()
         model = build_network(train[0].shape[1], 16 + k, 1 + k % 4)
-        schedule = TwoPhaseSchedule(
+        settings = ScheduleSettings(
             3e-3, 0.1, patience_1=1, patience_2=1, max_epochs_1=2, max_epochs_2=2
         )
+        schedule = TwoPhaseSchedule(settings)
         train_two_phase(
             model, lambda lr: make_optimizer("adam", lr), schedule, train, validation, 1024
         )

@@ -38,11 +38,11 @@ def _stages(study_dir: Path) -> dict:
     summary = summarise(study, importance)
     out = study_dir / "report-stages"
     plots.draw_objective(analysis.objective_series(study), [], out / "objective.png")
-    names = summary["hyperparameter_names"]
+    names = summary.hyperparameter_names
     plots.draw_hyperparameters(plots.hyperparameter_data(study, names), out / "hp.png")
     curves = plots.learning_curve_data(analysis.top_trials(study, 5))
     plots.draw_learning_curves(curves, out / "curves.png")
-    plots.draw_importances(importance["values"], importance["note"], out / "importances.png")
+    plots.draw_importances(importance.values, importance.note, out / "importances.png")
     plots.draw_wall_time(study.trials, out / "wall.png")
     t.append(time.perf_counter())
     render.report_html(summary)

@@ -110,7 +110,7 @@ class Study:
         from study.report.collect import load_study
 
         found = importances(load_study(self.directory))
-        return importances_figure(found["values"], found["note"])
+        return importances_figure(found.values, found.note)
 
     def optuna(self):
         """The `optuna.Study` of this study's trials (its mirror, optuna.db), for
@@ -131,7 +131,7 @@ class Study:
         """Write `<study>/report/` (HTML, Markdown, JSON, figures); the HTML page's path."""
         from study.report import build_report
 
-        return Path(build_report(self.directory)["files"]["html"])
+        return Path(build_report(self.directory).files["html"])
 
     def model(self, engine: str = "keras"):
         """The final fit's export, loaded for prediction (see `load_export`)."""

@@ -72,7 +72,7 @@ def recipe_of(config: StudyConfig, trial: TrialReport, train_rows: int) -> str:
 def searched_rows(trial: TrialReport, train_rows: int) -> int:
     """The training rows the trial's epochs covered (`train_rows` where its record does
     not say)."""
-    return _rows(trial.training_rows) or train_rows
+    return trial.training_rows or train_rows
 
 
 def full_data_of(config: StudyConfig, split_rows: dict):
@@ -118,7 +118,7 @@ def pick(
     fitting = [r for r in near if fits(r)]
     if not fitting:
         return ranked[0], estimate(ranked[0])
-    chosen = max(fitting, key=lambda r: (_count(r.parameters), -r.objective))
+    chosen = max(fitting, key=lambda r: (r.parameters or 0, -r.objective))
     return chosen, estimate(chosen)
 
 
@@ -141,15 +141,16 @@ def fit_seconds(
         return None
     final_rows = _split(split_rows)
     epoch_s = final_epoch_seconds(rate, _trial_rows(report, final_rows), final_rows)
-    batch, flops = _batch(report), _rows(report.flops_per_particle)
+    batch, flops = _batch(report), report.flops_per_particle
     if full_data and batch and flops:
         epoch_s *= batch_cost_ratio(samples, flops, batch, FULL_DATA_BATCH)
     return retrain_seconds(epoch_s)
 
 
 def _rows(value) -> int:
-    """A record's count (rows, batch size, FLOPs), 0 where it holds none (or no number, or
-    one no float holds exactly: a results file may hold anything)."""
+    """A hyperparameter's or a split's count (a batch size, rows), 0 where it holds none (or
+    no number, or one no float holds exactly: a results file may hold anything; a record's
+    own counts are checked as it is read, TrialReport.from_dict)."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**53:
         return value
     return 0
@@ -161,24 +162,22 @@ def _split(split_rows: dict) -> tuple[int, int]:
 
 
 def _rate(report: TrialReport) -> float | None:
-    """A trial's measured training rows a second, None where it holds no usable one."""
+    """A trial's measured training rows a second, None where it holds no usable one (none,
+    NaN, or beyond what any machine trains)."""
     rate = report.rows_per_second
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-        return None
     return float(rate) if finite(rate) and 1e-6 < rate < 1e12 else None
 
 
 def _batch(report: TrialReport) -> int:
-    values = report.hyperparameters if isinstance(report.hyperparameters, dict) else {}
-    return _rows(values.get("batch_size"))
+    return _rows(report.hyperparameters.get("batch_size"))
 
 
 def _trial_rows(report: TrialReport, final_rows: tuple[int, int]) -> tuple[int, int]:
     """The (training, validation) rows a trial's epochs covered. Where its record does not
     say (a study of an older version): the whole training split, and of the validation
     split the share the trial's training rows are of the training split."""
-    train = _rows(report.training_rows) or final_rows[0]
-    validation = _rows(report.validation_rows)
+    train = report.training_rows or final_rows[0]
+    validation = report.validation_rows or 0
     if not validation and final_rows[0]:
         validation = final_rows[1] * min(train, final_rows[0]) // final_rows[0]
     return train, validation
@@ -186,16 +185,11 @@ def _trial_rows(report: TrialReport, final_rows: tuple[int, int]) -> tuple[int, 
 
 def _cost_sample(report: TrialReport, final_rows: tuple[int, int]):
     """(FLOPs a row, batch size, seconds a row of work) of a trial, for batch_cost_ratio."""
-    batch, flops, rate = _batch(report), _rows(report.flops_per_particle), _rate(report)
+    batch, flops, rate = _batch(report), report.flops_per_particle, _rate(report)
     train, validation = _trial_rows(report, final_rows)
     if not (batch and flops and rate and train):
         return None
     return flops, batch, train / rate / epoch_work(train, validation)
-
-
-def _count(value) -> int:
-    """A record's parameter count, 0 where it holds none (or no number)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def choose_trial(
@@ -254,8 +248,8 @@ def chosen_trial(
     log.info(
         "retrain: trial %s (objective %.5f, %s parameters) is %s; the best is trial %s "
         "(%.5f, %s parameters)",
-        chosen.trial_id, chosen.objective, f"{_count(chosen.parameters):,}", why,
-        best.trial_id, best.objective, f"{_count(best.parameters):,}",
+        chosen.trial_id, chosen.objective, f"{chosen.parameters or 0:,}", why,
+        best.trial_id, best.objective, f"{best.parameters or 0:,}",
     )  # fmt: skip
     return chosen, why + among
 

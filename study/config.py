@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 from study.errors import ConfigError
 from study.names import c_name_problem, study_name_problem
@@ -25,91 +28,88 @@ def startup_trials(trials: int) -> int:
     return min(10, max(3, trials // 5))
 
 
-_TYPES = {
-    "str": (str,),
-    "int": (int,),
-    "dict": (dict,),
-    "str | None": (str, type(None)),
-    "bool": (bool,),
-    "float": (int, float),
-}
+def _accepted(hint) -> tuple[type, ...]:
+    """The types a field of type `hint` takes: each member of a union (NoneType for None),
+    a generic's own class (dict for dict[str, int]); a float field takes an int too."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    members = typing.get_args(hint) if union else (hint,)
+    accepted = tuple(typing.get_origin(t) or t for t in members)
+    return (*accepted, int) if float in accepted else accepted
 
 
-def _has_type(value, annotation: str) -> bool:
-    """Whether `value` fits a field annotated `annotation` (bool is not an int here)."""
+def _has_type(value, hint) -> bool:
+    """Whether `value` fits a field of type `hint` (bool is not an int here, nor a float)."""
+    accepted = _accepted(hint)
     if isinstance(value, bool):
-        return annotation == "bool"
-    return isinstance(value, _TYPES[annotation])
+        return bool in accepted
+    return isinstance(value, accepted)
+
+
+# A field's `metadata` says what may change it once the study has started; a field without
+# may not change (the data is compared by its fingerprint instead of its path).
+RESUME = {"resume": True}  # a resume may change it (study.json records the new value)
+RETRAIN = {"resume": True, "retrain": True}  # a resume, and the flags of the retrain command
 
 
 @dataclass
 class StudyConfig:
     study: str = "default"  # name: results go to <results>/<study>/
-    data: str | None = None  # prepared dataset directory; None: the embedded default sample
-    results: str = "results"  # output root
+    data: str | None = field(default=None, metadata=RESUME)  # prepared dataset directory; None: the
+    # embedded default sample
+    results: str = field(default="results", metadata=RESUME)  # output root
     tuner: str = "hyperband"  # oracle: random | bayesian | hyperband (keras-tuner) | tpe | cmaes
     # | gp; hyperband: bench_search's best (median excess 0.55 x random's at equal wall time)
     prune: str = "none"  # pruner of the Optuna tuners: none | median | hyperband
-    trials: int = 50  # trials that reach an end (completed or failed), in total
+    trials: int = field(default=50, metadata=RESUME)  # trials that reach an end (completed or
+    # failed), in total
     seed: int = 0  # seeds the oracle and every trial's initialisation and shuffling
     max_epochs: int = 10  # cap on the epochs of each phase of a trial
     patience_1: int = 3  # phase 1 stops after this many epochs without improvement
     patience_2: int = 3  # phase 2 likewise (in the trials)
-    max_failures: int = 3  # consecutive failed trials that stop the study
+    max_failures: int = field(default=3, metadata=RESUME)  # consecutive failed trials that stop the
+    # study
     fixed: dict = field(default_factory=dict)  # hyperparameter -> value, replaces its range
     narrowed: dict = field(default_factory=dict)  # hyperparameter -> "low:high" or "a,b,c"
-    retrain_max_epochs: int = (
-        100  # safety cap on each phase of the retrain (early stopping ends it)
-    )
-    retrain_patience: int = 5  # the retrain's phase-1 patience (the notebook's)
-    retrain_patience_2: int = 3  # its phase-2 patience: phase 2 of the full-data recipe is
-    # best at its 2nd-3rd epoch and worse after it in every measured fit (bench/README.md)
-    retrain_from: str = "scratch"  # scratch: the final fit starts from a fresh seeded
-    # initialisation; trial: from the chosen trial's weights (trials/<id>/checkpoint), faster
-    # but worse on the default sample (study/best/recipe.py)
-    retrain_recipe: str = "auto"  # auto: the final fit's optimizer, rates and batch by the
-    # rule of study/best/recipe.py (the trial's own, or full-data's by the split's size);
-    # full-data or trial: that one
+    retrain_max_epochs: int = field(default=100, metadata=RETRAIN)  # safety cap on each phase of
+    # the retrain (early stopping ends it)
+    retrain_patience: int = field(default=5, metadata=RETRAIN)  # the retrain's phase-1 patience
+    # (the notebook's)
+    retrain_patience_2: int = field(default=3, metadata=RETRAIN)  # its phase-2 patience: phase 2 of
+    # the full-data recipe is best at its 2nd-3rd epoch and worse after it in every measured fit
+    # (bench/README.md)
+    retrain_from: str = field(default="scratch", metadata=RETRAIN)  # scratch: the final fit starts
+    # from a fresh seeded initialisation; trial: from the chosen trial's weights
+    # (trials/<id>/checkpoint), faster but worse on the default sample (study/best/recipe.py)
+    retrain_recipe: str = field(default="auto", metadata=RETRAIN)  # auto: the final fit's
+    # optimizer, rates and batch by the rule of study/best/recipe.py (the trial's own, or
+    # full-data's by the split's size); full-data or trial: that one
     label_smoothing: float = 0.01  # phase 1's label smoothing, in the trials and the final fit
-    default_rows: int = 2_500_000  # rows of the generated default sample (train gets half)
+    default_rows: int = field(default=2_500_000, metadata=RESUME)  # rows of the generated default
+    # sample (train gets half)
     search_rows: int = 100_000  # training rows of each trial, a seeded subsample (0: all);
     # trials validate on half as many validation rows; the retrain uses both whole splits
-    time_budget: str | None = "30m"  # wall time of search + retrain + validation + export +
-    # report ("45s", "30m", "2h", "1h30m"); None: no budget, --trials alone ends the search
-    trial_timeout: str | None = None  # a trial process silent this long is killed and FAILED
-    # ("10m"); None: 10 x the slowest completed trial (at least 2 min; 30 min before any)
-    tensorboard: bool = False  # per-trial TensorBoard logs in trials/<id>/tensorboard
-    backend: str = "tensorflow"  # Keras backend of the trials and the retrain: tensorflow | jax
+    time_budget: str | None = field(default="30m", metadata=RESUME)  # wall time of search +
+    # retrain + validation + export + report ("45s", "30m", "2h", "1h30m"); None: no budget,
+    # --trials alone ends the search
+    trial_timeout: str | None = field(default=None, metadata=RESUME)  # a trial process silent
+    # this long is killed and FAILED ("10m"); None: 10 x the slowest completed trial (at least
+    # 2 min; 30 min before any)
+    tensorboard: bool = field(default=False, metadata=RESUME)  # per-trial TensorBoard logs in
+    # trials/<id>/tensorboard
+    backend: str = field(default="tensorflow", metadata=RETRAIN)  # Keras backend of the trials and
+    # the retrain: tensorflow | jax
     max_ns_per_particle: int = 0  # bound on the estimated compiled-C ns a particle (0: none):
     # no trial above it is sampled or retrained (keras-tuner's random, bayesian, hyperband)
     objectives: str = "val_bce"  # val_bce | val_bce,cost: Optuna's multi-objective search
     # (tpe, gp) of validation cross-entropy and estimated compiled-C ns a particle
-    c_name: str = "acceptance"  # the exported C function (scikinC's entry; NAME_batch too)
-    c_march: str = "baseline"  # the CPUs the C library is compiled for: baseline (x86-64-v2,
-    # armv8-a on aarch64: every grid node), x86-64-v3, x86-64-v4, armv8-a or native
-    validation_bins: dict = field(default_factory=dict)  # the kinematic-bin validation's spec
-    # (study/binning.py); {}: LHCb's eta and phi in momentum slices per species
-
-    # Fields a resume may change: the data is compared by its fingerprint instead.
-    RESUMABLE = (
-        "trials",
-        "results",
-        "max_failures",
-        "data",
-        "default_rows",
-        "retrain_max_epochs",
-        "retrain_patience",
-        "retrain_patience_2",
-        "retrain_from",
-        "retrain_recipe",
-        "tensorboard",
-        "time_budget",
-        "trial_timeout",
-        "backend",
-        "validation_bins",
-        "c_name",
-        "c_march",
-    )
+    c_name: str = field(default="acceptance", metadata=RESUME)  # the exported C function (scikinC's
+    # entry; NAME_batch too)
+    c_march: str = field(default="baseline", metadata=RETRAIN)  # the CPUs the C library is
+    # compiled for: baseline (x86-64-v2, armv8-a on aarch64: every grid node), x86-64-v3,
+    # x86-64-v4, armv8-a or native
+    validation_bins: dict = field(default_factory=dict, metadata=RETRAIN)  # the kinematic-bin
+    # validation's spec (study/binning.py); {}: LHCb's eta and phi in momentum slices per species
+    RESUMABLE: ClassVar[tuple[str, ...]]  # what a resume may change: set below
 
     def check(self) -> None:
         if self.tuner not in TUNERS:
@@ -127,15 +127,9 @@ class StudyConfig:
                 f"(pip install {package})"
             )
         for name in (
-            "trials",
-            "max_epochs",
-            "patience_1",
-            "patience_2",
-            "retrain_patience",
-            "retrain_patience_2",
-            "max_failures",
-            "default_rows",
-        ):
+            "trials", "max_epochs", "patience_1", "patience_2", "retrain_patience",
+            "retrain_patience_2", "max_failures", "default_rows",
+        ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}: expected a positive integer, found {value!r}")
@@ -266,8 +260,9 @@ class StudyConfig:
             raise ConfigError(
                 f"{source}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})"
             )
+        hints = typing.get_type_hints(cls)  # the fields' types, whatever they are
         for f in fields(cls):
-            if f.name in raw and not _has_type(raw[f.name], f.type):
+            if f.name in raw and not _has_type(raw[f.name], hints[f.name]):
                 raise ConfigError(f"{source}: {f.name}: expected {f.type}, found {raw[f.name]!r}")
         return cls(**raw)
 
@@ -288,3 +283,13 @@ class StudyConfig:
         """Fields that differ from `other`, except those a resume may change."""
         mine, theirs = self.to_dict(), other.to_dict()
         return [k for k in mine if k not in self.RESUMABLE and mine[k] != theirs[k]]
+
+
+def _marked(key: str) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(StudyConfig) if f.metadata.get(key))
+
+
+StudyConfig.RESUMABLE = _marked("resume")
+# What the retrain command's flags may change: within RESUMABLE (RETRAIN marks both), the
+# final fit's settings and the export's (tests/test_config.py checks it against the parser)
+RETRAINABLE = _marked("retrain")

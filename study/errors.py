@@ -7,7 +7,19 @@
 - `InternalError` (exit 1): a result the study cannot trust or rebuild (an export
   that does not reproduce the trained model, a torn file nothing can repair);
 - `CCheckFailed` (exit 3): the export landed whole (model.keras, SavedModel, card) but its
-  compiled C failed its check and was set aside in best/export/c-failed-check/.
+  compiled C failed its check and was set aside in best/export/c-failed-check/;
+- `TrainingFailed` (exit 1): one training diverged (`NonFiniteLoss`,
+  study/training/phase_logic.py) or its trial's process did (`TrialDiverged`) or died
+  (`TrialCrashed`, `TrialSilent`: study/search/trial_process.py). The search records such
+  a trial FAILED and goes on (only `max_failures` consecutive ones stop it:
+  `StudyStopped`); the final fit's ends the command.
+
+Two more are raised to end something early and caught at once, never shown:
+`BudgetSpent` (study/search/budget_hooks.py: no further trial fits the time budget) and
+`TrialPruned` (study/search/tuner.py: the oracle stopped the trial; its epochs are its result).
+`WorkerIdInUse` (study/search/chief_server.py) is a `UserError` the chief answers to a worker.
+`signals.StudyInterrupted` is no `StudyError`: a BaseException like KeyboardInterrupt, so that
+no `except Exception` swallows a signal.
 
 The command line prints each as one line (`error: ...`; internal failures add a
 hint); `--debug` shows the traceback. Any other exception is a bug: one line, the
@@ -72,3 +84,9 @@ class StateError(InternalError):
     """A torn study file that nothing can rebuild."""
 
     hint = "the message says which directory to move aside"
+
+
+class TrainingFailed(StudyError, RuntimeError):
+    """A training that failed: a trial (recorded FAILED; the search goes on) or the final fit.
+    Still a RuntimeError, as each of them was: code that catches RuntimeError sees them as
+    before (the search's loop and oracles re-raise all but keras-tuner's failure stop)."""

@@ -123,7 +123,7 @@ def _search(config, dataset, role, budget, retrain: bool, report: bool, overwrit
 
         budget.save()  # the report's wall time
         summary = build_report(config.study_dir, finished=True)
-        print(f"  report: {summary['files']['html']}")
+        print(f"  report: {summary.files['html']}")
     budget.save()
     _say_budget(budget, loop.ended_trials(tuner), config.trials)
     if failed is not None:
@@ -162,21 +162,21 @@ def run_best(config, dataset, trial_id, budget=None):
     CCheckFailed of an export that landed without its C library (None: it has one)."""
     from study.best.pipeline import run_best as run
 
-    summary = run(config, dataset, trial_id, budget)
+    fit = run(config, dataset, trial_id, budget)
+    card = fit.card
     print(
-        f"best trial {summary['trial_id']} retrained, validated and exported to {summary['export']}"
-        + ("" if summary["converged"] else f" (NOT converged: {summary['reason']})")
+        f"best trial {card.trial_id} retrained, validated and exported to {fit.export}"
+        + ("" if card.converged else f" (NOT converged: {card.reason})")
     )
-    kept = summary["weights"] or {}
-    if kept.get("kept") == "trial":
+    if card.kept == "trial":
+        kept = card.weights
         print(
-            f"  exported trial {summary['trial_id']}'s own weights: val_bce "
+            f"  exported trial {card.trial_id}'s own weights: val_bce "
             f"{kept['trial_val_bce']:.5f}, the final fit's {kept['final_fit_val_bce']:.5f}"
         )
-    failed = summary["c_check_failed"]
-    if failed is not None:
+    if fit.c_check_failed is not None:
         print(
-            f"  C library: FAILED its check, set aside in {summary['export']}/c-failed-check/ "
+            f"  C library: FAILED its check, set aside in {fit.export}/c-failed-check/ "
             "(the model card's c.check_failed says why); the rest of the export is whole"
         )
-    return failed
+    return fit.c_check_failed

@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -191,12 +192,10 @@ def _scripted_final(tmp_path, larger: bool):
     directory = write_study(tmp_path, "s", ["COMPLETED"] * 3 + ["FAILED"])
     records = TrialRecords(directory)
     reports = {r.trial_id: r for r in records.reports()}
-    best, chosen, failed = reports["0"], reports["2"], reports["3"]
-    best.objective, best.parameters = 0.1, 5_000
-    chosen.objective, chosen.parameters = 0.101, 9_000 if larger else 1_000
-    reports["1"].objective = 0.3
-    failed.message = HOSTILE
-    for r in (best, chosen, reports["1"], failed):
+    best = replace(reports["0"], objective=0.1, parameters=5_000)
+    chosen = replace(reports["2"], objective=0.101, parameters=9_000 if larger else 1_000)
+    failed = replace(reports["3"], message=HOSTILE)
+    for r in (best, chosen, replace(reports["1"], objective=0.3), failed):
         records.write_report(r)
     card = {
         "trial_id": "2", "hyperparameters": chosen.hyperparameters, "converged": False,

@@ -1,12 +1,13 @@
 """The time budget: durations, what is left across runs, when the search stops."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from study.budget import Budget, final_epoch_seconds, retrain_seconds, search_should_stop
 from study.durations import parse_duration
-from study.errors import ConfigError
+from study.errors import ConfigError, DataError
 from study.store.records import TrialReport
 
 
@@ -109,7 +110,7 @@ def test_pick_prefers_the_best_trial_whose_retrain_fits():
     assert pick(reports, rows, 3860.0)[0] is slow_best  # fits
     assert pick(reports, rows, 3800.0) == (fast, pytest.approx(fit_s(110_000)))  # within 3 %
     assert pick(reports, rows, 100.0)[0] is slow_best  # only the poor one fits: the best
-    fast.objective = 0.16  # beyond PICK_TOLERANCE of the best: never taken for its speed
+    reports[1] = replace(fast, objective=0.16)  # beyond PICK_TOLERANCE: never taken for speed
     assert pick(reports, rows, 3800.0)[0] is slow_best
     assert pick([reports[2]], rows, None) == (None, None)
     old = TrialReport("4", "COMPLETED", 0.15, rows_per_second=11_000)  # no rows recorded
@@ -229,16 +230,18 @@ def test_pick_takes_the_largest_network_near_the_best_that_fits():
 
 
 def test_pick_reads_no_parameter_count_from_a_record_that_lies():
-    """A results file from elsewhere: a parameter count that is no number counts as 0."""
+    """A results file from elsewhere: a parameter count that is no number is refused as the
+    record is read; one that is absent counts as 0."""
     from study.choice import pick
 
     rows = {"train": 1_000_000, "validation": 300_000}
     best = TrialReport("0", "COMPLETED", 0.150, parameters=1_000, rows_per_second=110_000)
-    liar = TrialReport.from_dict(
-        {"trial_id": "1", "status": "COMPLETED", "objective": 0.151, "parameters": "9e99",
-         "rows_per_second": 110_000}
-    )  # fmt: skip
-    assert pick([best, liar], rows, None)[0] is best
+    liar = {"trial_id": "1", "status": "COMPLETED", "objective": 0.151, "parameters": "9e99",
+            "rows_per_second": 110_000}  # fmt: skip
+    with pytest.raises(DataError, match="parameters is not a whole number"):
+        TrialReport.from_dict(liar)
+    silent = TrialReport.from_dict({k: v for k, v in liar.items() if k != "parameters"})
+    assert pick([best, silent], rows, None)[0] is best
 
 
 def test_pick_estimates_without_rows_where_nothing_says_them():
@@ -252,16 +255,18 @@ def test_pick_estimates_without_rows_where_nothing_says_them():
 
 
 @pytest.mark.parametrize(
-    "field,value",
-    [("hyperparameters", None), ("hyperparameters", ["batch_size", 512]),
-     ("rows_per_second", "fast"), ("rows_per_second", float("nan")),
-     ("rows_per_second", float("inf")), ("rows_per_second", True), ("rows_per_second", -5.0),
-     ("training_rows", 10**400), ("validation_rows", "many"), ("flops_per_particle", 10**400),
-     ("batch_size", 10**400), ("batch_size", 0.5)],
+    "field,value,refused",
+    [("hyperparameters", None, False), ("hyperparameters", ["batch_size", 512], True),
+     ("rows_per_second", "fast", True), ("rows_per_second", float("nan"), False),
+     ("rows_per_second", float("inf"), False), ("rows_per_second", True, True),
+     ("rows_per_second", -5.0, False), ("training_rows", 10**400, True),
+     ("validation_rows", "many", True), ("flops_per_particle", 10**400, True),
+     ("batch_size", 10**400, False), ("batch_size", 0.5, False)],
 )  # fmt: skip
-def test_pick_survives_a_results_file_that_lies(field, value):
-    """A report.json from elsewhere may hold any JSON value: the budget's pick neither
-    crashes nor believes it (an unusable rate: no estimate; an unusable count: not used)."""
+def test_pick_survives_a_results_file_that_lies(field, value, refused):
+    """A report.json from elsewhere may hold any JSON value: a field of the wrong kind is
+    refused as it is read (naming it), and the budget's pick neither crashes nor believes
+    the rest (an unusable rate: no estimate; an unusable batch size: not used)."""
     import math
 
     from study.choice import pick
@@ -277,6 +282,10 @@ def test_pick_survives_a_results_file_that_lies(field, value):
         records[0]["hyperparameters"]["batch_size"] = value
     else:
         records[0][field] = value
+    if refused:
+        with pytest.raises(DataError, match=f"report.json: {field} is not"):
+            TrialReport.from_dict(records[0])
+        records[0].pop(field)
     reports = [TrialReport.from_dict(r) for r in records]
     rows = {"train": 1_000_000, "validation": 300_000}
     for chosen, seconds in (pick(reports, rows, None), pick(reports[:1], rows, None)):

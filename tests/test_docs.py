@@ -121,3 +121,16 @@ def test_the_site_shows_its_screenshots(site):
     for image in images:
         assert image.stat().st_size < 300_000, f"{image.name}: keep screenshots small"
         assert (out / "img" / image.name).is_file()
+
+
+def test_the_layout_page_names_every_module():
+    """docs/layout.md, the map of the package, names every module of study/."""
+    page = (ROOT / "docs" / "layout.md").read_text()
+    missing = []
+    for path in sorted((ROOT / "study").rglob("*.py")):
+        if path.name == "__init__.py" and path.parent.name != "study":
+            continue
+        name = path.name if path.parent.name != "study" else f"{path.name}"
+        if f"`{name}`" not in page and f"`{path.parent.name}/{name}`" not in page:
+            missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"docs/layout.md names no {missing}"

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from study.errors import ConfigError
+from study.store.records import HistoryRow, finite
 
 log = logging.getLogger(__name__)
 DPI = 72  # modest: a notebook's figures stay small
@@ -39,19 +40,19 @@ def new_figure(figsize=(7.0, 4.0), dpi: int = DPI):
     return fig
 
 
-def _phase_lines(ax, rows: list[dict], key: str, colour: str, label: str) -> None:
+def _phase_lines(ax, rows: list[HistoryRow], key: str, colour: str, label: str) -> None:
     """`key` against the epoch, one line a phase (the second starts at the first's end)."""
-    rows = [r for r in rows if np.isfinite(r.get(key, np.nan)) and "epoch" in r]
+    rows = [r for r in rows if finite(getattr(r, key)) and finite(r.epoch)]
     for phase, style in PHASES.items():
-        part = [r for r in rows if r.get("phase") == phase]
+        part = [r for r in rows if r.phase == phase]
         if phase == 2 and part:
-            part = [r for r in rows if r.get("phase") == 1][-1:] + part
+            part = [r for r in rows if r.phase == 1][-1:] + part
         if part:
-            ax.plot([r["epoch"] for r in part], [r[key] for r in part], style, marker="o",
+            ax.plot([r.epoch for r in part], [getattr(r, key) for r in part], style, marker="o",
                     markersize=3, color=colour, label=label if phase == 1 else None)  # fmt: skip
 
 
-def trial_curves(study_dir, reports: list, trial=None) -> list[tuple[str, list[dict]]]:
+def trial_curves(study_dir, reports: list, trial=None) -> list[tuple[str, list[HistoryRow]]]:
     """(label, history rows) of the trials `Study.learning_curves` draws: with `trial`
     None every completed trial, "final" none, else the trial id(s) given (KeyError for
     an id no trial has); a history that cannot be read is left out with a warning."""
@@ -79,7 +80,7 @@ def trial_curves(study_dir, reports: list, trial=None) -> list[tuple[str, list[d
     return curves
 
 
-def learning_curves(curves: list[tuple[str, list[dict]]], final=None):
+def learning_curves(curves: list[tuple[str, list[HistoryRow]]], final=None):
     """A Figure of the search's `curves` ((label, history rows) each: val_bce by epoch)
     and, where given, the final fit's loss and val_bce, each on its own axes; phase 1
     solid, phase 2 dashed."""
@@ -95,7 +96,7 @@ def learning_curves(curves: list[tuple[str, list[dict]]], final=None):
         axes[0].set_ylabel("validation cross-entropy")
     if final is not None:
         ax = axes[-1]
-        rows = final.history.to_dict("records")
+        rows = [HistoryRow(**r) for r in final.history.to_dict("records")]
         _phase_lines(ax, rows, "loss", "C0", "training loss")
         _phase_lines(ax, rows, "val_bce", "C3", "validation cross-entropy")
         ax.set_title(plain(f"final fit of trial {final.trial_id} (dashed: phase 2)"), fontsize=9)
@@ -143,7 +144,7 @@ def _entries(final, what, top: int) -> list[tuple[dict, str, str]]:
     if not metrics:
         raise ConfigError(f"{final.directory}: no validation record (validation/metrics.json)")
     bins = usable_bins(final.directory, metrics)
-    unit = str(((metrics.get("kinematic_spec") or {}).get("slice") or {}).get("label", ""))
+    unit = metrics.unit
 
     def titled(m):
         title = f"{m['particle']} {m['p_low']:g}-{m['p_high']:g} {unit}"
@@ -152,8 +153,7 @@ def _entries(final, what, top: int) -> list[tuple[dict, str, str]]:
     if what == "worst":
         return [titled(m) for m in worst_first(bins)[:top]]
     if what == "features":
-        features = metrics.get("features") if isinstance(metrics.get("features"), dict) else {}
-        return [(rescored(m), plain(name), "") for name, m in features.items()]
+        return [(rescored(m), plain(name), "") for name, m in (metrics.features or {}).items()]
     particle, variable = what
     return [titled(m) for m in bins if (m["particle"], m["variable"]) == (particle, variable)]
 

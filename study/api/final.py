@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from study.best.card import FinalMetrics, ModelCard, TestMetrics
 from study.errors import ConfigError, DataError
 from study.store.records import finite, read_json
 
@@ -30,11 +31,11 @@ class Final:
     directory: Path  # the study's best/
     trial_id: str
     hyperparameters: dict  # the trial's, as the search found them
-    test_metrics: dict  # test_cross_entropy, and with a known truth bayes_cross_entropy, excess
+    test_metrics: TestMetrics  # test_cross_entropy, with a known truth bayes_cross_entropy, ...
     converged: bool | None
     convergence_note: str | None  # why it did not converge (None where it did)
-    card: dict = field(default_factory=dict)  # the export's model_card.json ({} if none)
-    validation: dict = field(default_factory=dict)  # best/validation/metrics.json ({} if none)
+    card: ModelCard = field(default_factory=ModelCard)  # the export's model_card.json
+    validation: FinalMetrics | None = None  # best/validation/metrics.json (None if none)
     best_trial_id: str | None = None  # the search's best trial
     note: str | None = None  # why the final fit is not the search's best trial
     exported: bool = False  # best/export/ holds its model
@@ -42,25 +43,24 @@ class Final:
     @property
     def excess(self) -> float | None:
         """Test cross-entropy above the Bayes floor (nats; None where the truth is unknown)."""
-        return _number(self.test_metrics.get("excess"))
+        return _number(self.test_metrics.excess)
 
     @property
     def final_fit_hyperparameters(self) -> dict:
         """What the final fit trained with: the recipe's optimizer, rates and batch size,
         the L2 divided (the model card's; {} where it holds none)."""
-        return _object(self.card.get("final_fit_hyperparameters"))
+        return self.card.final_fit_hyperparameters or {}
 
     @property
     def weights(self) -> str | None:
         """Whose weights were exported: "final fit", or "trial" where the final fit ended
         worse than the trial's own on the validation split (None: not recorded)."""
-        kept = _object(self.card.get("weights")).get("kept")
-        return None if kept is None else str(kept)
+        return self.card.kept
 
     @property
     def test_cross_entropy(self) -> float | None:
         """The model's cross-entropy on the test split's labels (nats)."""
-        return _number(self.test_metrics.get("test_cross_entropy"))
+        return _number(self.test_metrics.test_cross_entropy)
 
     @property
     def bins(self):
@@ -74,8 +74,7 @@ class Final:
         """The validation's comparison of each input feature (pandas DataFrame)."""
         from study.api.tables import features_frame
 
-        features = self.validation.get("features")
-        return features_frame(features if isinstance(features, dict) else {})
+        return features_frame((self.validation and self.validation.features) or {})
 
     @property
     def history(self):
@@ -128,27 +127,27 @@ def read_final(study_dir: Path, config, reports: list) -> Final | None:
     from study.choice import best_trial
 
     best_dir = Path(study_dir) / "best"
-    card, exported = _record(best_dir / "export" / "model_card.json"), True
-    if not card:
-        card, exported = _record(best_dir / "final" / "card.json"), False
-    metrics = _record(best_dir / "validation" / "metrics.json")
+    card, exported = _record(ModelCard, best_dir / "export" / "model_card.json"), True
+    if card is None:
+        card, exported = _record(ModelCard, best_dir / "final" / "card.json"), False
+    metrics = _record(FinalMetrics, best_dir / "validation" / "metrics.json")
     source = card or metrics
-    if not source or source.get("trial_id") is None:
+    if source is None or source.trial_id is None:
         return None
-    trial_id = str(source["trial_id"])
-    if metrics and str(metrics.get("trial_id")) != trial_id:
+    trial_id = source.trial_id
+    if metrics and metrics.trial_id != trial_id:
         log.warning("%s: of trial %s, not of the final fit's trial; left out",
-                    best_dir / "validation" / "metrics.json", metrics.get("trial_id"))  # fmt: skip
-        metrics = {}
+                    best_dir / "validation" / "metrics.json", metrics.trial_id)  # fmt: skip
+        metrics = None
     best = best_trial(reports)
     final = Final(
         directory=best_dir,
         trial_id=trial_id,
-        hyperparameters=_object(card.get("hyperparameters")) or _values(reports, trial_id),
-        test_metrics=_object(card.get("test_metrics")) or _headline(metrics),
-        converged=source.get("converged") if isinstance(source.get("converged"), bool) else None,
-        convergence_note=_text(source.get("reason")),
-        card=card,
+        hyperparameters=(card and card.hyperparameters) or _values(reports, trial_id),
+        test_metrics=(card and card.test_metrics) or _headline(metrics),
+        converged=source.converged,
+        convergence_note=source.reason,
+        card=card or ModelCard(),
         validation=metrics,
         best_trial_id=best.trial_id if best else None,
         exported=exported,
@@ -161,7 +160,7 @@ def read_final(study_dir: Path, config, reports: list) -> Final | None:
     return final
 
 
-def why_not_best(config, reports: list, trial_id: str, best, card: dict) -> str:
+def why_not_best(config, reports: list, trial_id: str, best, card: ModelCard) -> str:
     """Why the final fit took trial `trial_id` rather than `best` (a TrialReport): the reason
     the model card recorded (`chosen_because`), else (an older card) the rules of
     study/choice.py applied to the records as they stand."""
@@ -170,10 +169,10 @@ def why_not_best(config, reports: list, trial_id: str, best, card: dict) -> str:
     chosen = next((r for r in reports if r.trial_id == trial_id), None)
     if chosen is None:
         return f"trial {trial_id} has no record under trials/ (removed since the final fit?)"
-    fitted = _date(card.get("date"))
+    fitted = _date(card.date)
     if fitted is not None and finite(best.finished_at) and best.finished_at > fitted:
         return f"trial {best.trial_id} ended after the final fit (the study went on without one)"
-    recorded = _text(card.get("chosen_because"))  # the model card's words, where it has them
+    recorded = card.chosen_because  # the model card's words, where it has them
     if recorded and recorded != "the search's best trial":
         return recorded
     bound = getattr(config, "max_ns_per_particle", 0)
@@ -185,11 +184,11 @@ def why_not_best(config, reports: list, trial_id: str, best, card: dict) -> str:
     near = finite(chosen.objective) and chosen.objective <= best.objective + tolerance(
         best.objective
     )
-    if near and _count(chosen.parameters) > _count(best.parameters):
+    if near and (chosen.parameters or 0) > (best.parameters or 0):
         return (
             f"it is the largest network within {tolerance(best.objective):.2g} nats "
-            f"({100 * PICK_TOLERANCE:g} %) of the best objective, {_count(chosen.parameters):,} "
-            f"parameters against {_count(best.parameters):,} (objective {chosen.objective:.5f} "
+            f"({100 * PICK_TOLERANCE:g} %) of the best objective, {chosen.parameters:,} "
+            f"parameters against {best.parameters or 0:,} (objective {chosen.objective:.5f} "
             f"against {best.objective:.5f}): the final fit's rows favour larger networks "
             "(study/choice.py)"
         )
@@ -199,57 +198,44 @@ def why_not_best(config, reports: list, trial_id: str, best, card: dict) -> str:
     )
 
 
-def usable_bins(best_dir: Path, metrics: dict) -> list[dict]:
+def usable_bins(best_dir: Path, metrics: FinalMetrics | None) -> list[dict]:
     """The validation's kinematic bins the report would show (study/report/sane.py: the
     unusable left out with a warning, an older record's rescored)."""
     from study.report.sane import usable_bins as usable
 
-    return usable(Path(best_dir) / "validation" / "metrics.json", metrics) if metrics else []
+    path = Path(best_dir) / "validation" / "metrics.json"
+    return usable(path, metrics.kinematic_bins) if metrics else []
 
 
-def _record(path: Path) -> dict:
-    """The JSON object in `path` ({} if absent; with a warning if unreadable)."""
+def _record(kind, path: Path):
+    """The `kind` (ModelCard, FinalMetrics) in `path` (None if absent, or with a warning if
+    it is no JSON object; its fields of the wrong kind left out with one)."""
     try:
         record = read_json(path)
     except FileNotFoundError:
-        return {}
+        return None
     except (DataError, OSError, ConfigError) as err:
         log.warning("%s; left out", (str(err).splitlines() or [""])[0])
-        return {}
+        return None
     if not isinstance(record, dict):
         log.warning("%s: not a JSON object; left out", path)
-        return {}
-    return record
+        return None
+    return kind.from_dict(record, str(path))
 
 
-def _headline(metrics: dict) -> dict:
+def _headline(metrics: FinalMetrics | None) -> TestMetrics:
     """The test metrics of a validation record (where the card holds none)."""
-    truth = _object(metrics.get("truth"))
-    out = {"test_cross_entropy": metrics.get("model_cross_entropy")}
-    out.update({k: truth[k] for k in ("bayes_cross_entropy", "excess") if k in truth})
-    return {k: v for k, v in out.items() if v is not None}
+    return TestMetrics.of(metrics) if metrics else TestMetrics()
 
 
 def _values(reports: list, trial_id: str) -> dict:
     """The hyperparameters of trial `trial_id`'s record ({} if it has none)."""
     found = [r.hyperparameters for r in reports if r.trial_id == trial_id]
-    return _object(found[0]) if found else {}
-
-
-def _object(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value) -> str | None:
-    return None if value is None else str(value)
+    return found[0] if found else {}
 
 
 def _number(value) -> float | None:
     return float(value) if finite(value) else None
-
-
-def _count(value) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _date(text) -> float | None:

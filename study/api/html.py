@@ -60,7 +60,7 @@ def final_rows(final) -> list[tuple[str, str]]:
     m = final.test_metrics
     test = f"cross-entropy {_figure(final.test_cross_entropy)}"
     if final.excess is not None:
-        test += f", Bayes floor {_figure(m.get('bayes_cross_entropy'))}, excess "
+        test += f", Bayes floor {_figure(m.bayes_cross_entropy)}, excess "
         test += f"{_figure(final.excess)} nats"
     converged = {True: "yes", False: "no", None: "-"}[final.converged]
     if final.convergence_note:

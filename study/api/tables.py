@@ -52,7 +52,6 @@ def trials_frame(reports: list[TrialReport], searched: list[str]) -> pd.DataFram
     for number, report in enumerate(reports):
         seconds = report.seconds if finite(report.seconds) else math.nan
         end = _time(report.finished_at)
-        values = report.hyperparameters if isinstance(report.hyperparameters, dict) else {}
         completed = report.status == TrialStatus.COMPLETED and finite(report.objective)
         rows.append({
             "number": number,
@@ -62,7 +61,7 @@ def trials_frame(reports: list[TrialReport], searched: list[str]) -> pd.DataFram
             and not math.isnan(seconds) else pd.NaT,
             "datetime_complete": end,
             "duration": pd.Timedelta(seconds=seconds).round("ms"),
-            **{f"params_{name}": values.get(name) for name in searched},
+            **{f"params_{name}": report.hyperparameters.get(name) for name in searched},
             **{name: getattr(report, name) for name in REPORT_COLUMNS},
         })  # fmt: skip
     return pd.DataFrame(rows, columns=OPTUNA_COLUMNS + params + REPORT_COLUMNS)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from study import faults
 from study.best.c_source import keras_on_raw, network_inputs
+from study.best.card import ModelCard
 from study.data.preprocessing import CLIP, Preprocessing
 from study.errors import ExportError
 from study.store.atomic import swap_directory
@@ -126,7 +128,7 @@ def fresh_directory(path: Path) -> Path:
 
 
 def export_model(
-    model, pre: Preprocessing, directory: Path, card: dict, raw_sample: np.ndarray,
+    model, pre: Preprocessing, directory: Path, card: ModelCard, raw_sample: np.ndarray,
     c_name: str = "acceptance", c_march: str = "baseline",
 ) -> dict:  # fmt: skip
     """Write, reload and check the export (the SavedModel on the first CHECK_ROWS rows of
@@ -150,21 +152,21 @@ def export_model(
     else:  # the SavedModel needs TensorFlow's graph: written by a TensorFlow child
         check = _export_in_tensorflow(model, pre, tmp, sample)
     c_record, failed = build_c(model, pre, tmp, np.asarray(raw_sample, np.float32), c_name, c_march)
-    card = {
-        **card,
-        "c": c_record,
-        "features": pre.features,
-        "flags": pre.flags,
-        "export_check": check,
-        "versions": versions(),
-        "backend": keras.backend.backend(),  # the Keras backend it was trained on
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "signature": {
+    card = replace(
+        card,
+        c=c_record,
+        features=pre.features,
+        flags=pre.flags,
+        export_check=check,
+        versions=versions(),
+        backend=keras.backend.backend(),  # the Keras backend it was trained on
+        date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        signature={
             "input": f"float32 [N, {len(pre.features)}] raw features",
             "output": "float32 [N] acceptance probability",
         },
-    }
-    (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    )
+    (tmp / "model_card.json").write_text(json.dumps(card.to_dict(), indent=2) + "\n")
     faults.point("export")
     swap_directory(tmp, directory)
     if failed is not None:

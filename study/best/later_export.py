@@ -19,8 +19,10 @@ import datetime
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+from study.best.card import ModelCard
 from study.best.pipeline import FINAL, check_raw_rows, export_final
 from study.errors import ConfigError, DataError
 from study.store.atomic import restore_swapped, swap_directory
@@ -37,7 +39,7 @@ def pending(study_dir: Path) -> bool:
     return not complete and (best / FINAL / "model.keras").is_file()
 
 
-def finish(config, dataset) -> dict:
+def finish(config, dataset) -> ModelCard:
     """Write the export of `best/final/` (the final fit's model and card); the card."""
     import keras
 
@@ -49,7 +51,7 @@ def finish(config, dataset) -> dict:
     return _read_card(config.study_dir / "best" / "export" / "model_card.json")
 
 
-def write_later(study_dir: Path, dataset, c_march: str = "baseline") -> dict:
+def write_later(study_dir: Path, dataset, c_march: str = "baseline") -> ModelCard:
     """Write and check the SavedModel of `study_dir`'s export (where TensorFlow is here)
     and build its C again for `c_march`, checked on `dataset`'s test rows (the study's
     data); the updated model card. A C that fails its check: the export lands with it set
@@ -84,13 +86,14 @@ def write_later(study_dir: Path, dataset, c_march: str = "baseline") -> dict:
     raw = check_raw_rows(dataset)
     if has_tensorflow():
         write_saved_model(model, pre, tmp / "saved_model")
-        card["export_check"] = check_export(tmp, raw[:CHECK_ROWS])
+        card = replace(card, export_check=check_export(tmp, raw[:CHECK_ROWS]))
     failed = None
     if c_name is not None:
-        card["c"], failed = build_c(model, pre, tmp, raw, c_name, c_march)
-    card["versions"] = versions()
-    card["saved_model_date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
+        c_record, failed = build_c(model, pre, tmp, raw, c_name, c_march)
+        card = replace(card, c=c_record)
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    card = replace(card, versions=versions(), saved_model_date=now)
+    (tmp / "model_card.json").write_text(json.dumps(card.to_dict(), indent=2) + "\n")
     swap_directory(tmp, directory)
     if failed is not None:
         raise failed
@@ -105,32 +108,32 @@ def _regular(path: Path) -> Path:
     return path
 
 
-def _same_data(card: dict, dataset, path: Path) -> None:
-    if card.get("data_fingerprint") not in (None, dataset.fingerprint()):
+def _same_data(card: ModelCard, dataset, path: Path) -> None:
+    if card.data_fingerprint not in (None, dataset.fingerprint()):
         raise ConfigError(
             f"{dataset.path}: not the data this export was validated on (its fingerprint "
             f"differs from {path}'s data_fingerprint)"
         )
 
 
-def _read_card(path: Path) -> dict:
+def _read_card(path: Path) -> ModelCard:
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ConfigError(f"{path}: not a model card ({err})") from None
     if not isinstance(card, dict):
         raise ConfigError(f"{path}: not a model card (expected a JSON object)")
-    return card
+    return ModelCard.from_dict(card, str(path))
 
 
-def _c_name(card: dict, directory: Path) -> str | None:
+def _c_name(card: ModelCard, directory: Path) -> str | None:
     """The C library's name the card records (None: no library was compiled), refused
     unless it is a plain C identifier: the card is a results file, the name becomes paths
     and C symbols."""
     from study.names import c_name_problem
 
-    c = card.get("c")
-    if not isinstance(c, dict) or not (c.get("compiled") or c.get("check_failed")):
+    c = card.c  # a JSON object or None (ModelCard.from_dict)
+    if c is None or not (c.get("compiled") or c.get("check_failed")):
         return None
     name = c.get("name")
     problem = c_name_problem(name)

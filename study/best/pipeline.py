@@ -7,9 +7,12 @@ validation/ (PNGs + metrics.json), export/ (see study/best/export.py).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from study.best.card import FinalMetrics, ModelCard, TestMetrics
 from study.config import StudyConfig
 from study.store.atomic import write_json_atomic
 from study.store.records import write_history
@@ -36,9 +39,19 @@ def predict_split(model, reader) -> tuple[np.ndarray, np.ndarray]:
     return model.predict(x, batch_size=8192, verbose=0)[:, 0], y[:, 0]
 
 
-def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=None) -> dict:
-    """Retrain, validate and export; return the summary figures. A time budget (a
-    study.budget.Budget) leaves the retrain what the final stages do not need."""
+@dataclass(frozen=True)
+class FinalFit:
+    """What `run_best` did: the model card of the export, where the export is, and the
+    CCheckFailed of an export that landed without its C library (None: it has one)."""
+
+    card: ModelCard
+    export: Path
+    c_check_failed: Exception | None = None
+
+
+def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=None) -> FinalFit:
+    """Retrain, validate and export. A time budget (a study.budget.Budget) leaves the
+    retrain what the final stages do not need."""
     from study.errors import CCheckFailed
     from study.store.atomic import plain_directory
     from study.store.checkpoint import Checkpoint
@@ -48,8 +61,8 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
     restore_study(config.study_dir)  # a swap of best/export cut between its renames
     plain_directory(best_dir / "validation", config.study_dir)  # a linked best/ refused
     trial, why, done = _retrain(config, dataset, trial_id, budget)
-    metrics, _ = _validate(config, dataset, trial, done)
-    card = {**_card(config, dataset, trial, done, metrics), "chosen_because": why}
+    metrics = _validate(config, dataset, trial, done)
+    card = _card(config, dataset, trial, done, metrics, why)
     save_final(best_dir / FINAL, done.model, card)  # `run_study.py export` starts from it
     Checkpoint(best_dir / "checkpoint").clear()
     failed = None
@@ -57,17 +70,10 @@ def run_best(config: StudyConfig, dataset, trial_id: str | None = None, budget=N
         export_final(config, dataset, done.model, card)
     except CCheckFailed as err:
         failed = err
-    return {
-        **_headline(metrics),
-        **done.convergence,
-        "trial_id": trial.trial_id,
-        "export": str(best_dir / "export"),
-        "weights": done.kept,
-        "c_check_failed": failed,
-    }
+    return FinalFit(card, best_dir / "export", failed)
 
 
-def save_final(directory, model, card: dict) -> None:
+def save_final(directory, model, card: ModelCard) -> None:
     """best/final/: the final fit's model.keras and the model card's first fields, swapped
     in whole: an export cut short (a kill, a crash, a check that fails) is finished from it
     by `run_study.py export`, without training again."""
@@ -76,7 +82,7 @@ def save_final(directory, model, card: dict) -> None:
 
     tmp = fresh_directory(directory.with_name(directory.name + ".tmp"))
     model.save(tmp / "model.keras")
-    write_json_atomic(tmp / "card.json", card)
+    write_json_atomic(tmp / "card.json", card.to_dict())
     swap_directory(tmp, directory)
 
 
@@ -128,9 +134,8 @@ def _retrain(config: StudyConfig, dataset, trial_id: str | None, budget):
     return trial, why, done
 
 
-def _validate(config: StudyConfig, dataset, trial, done):
-    """(the validation metrics on the test split, its rows in physical units), written
-    and drawn under best/validation/."""
+def _validate(config: StudyConfig, dataset, trial, done) -> FinalMetrics:
+    """The validation metrics on the test split, written and drawn under best/validation/."""
     from study.best.validation import draw_validation, json_ready, validate, worst_bins
     from study.data.synthetic import TRUTH
 
@@ -139,42 +144,48 @@ def _validate(config: StudyConfig, dataset, trial, done):
     frame = dataset.test.to_pandas()
     physical = dataset.preprocessing.inverse_transform(frame)
     truth = frame[TRUTH].to_numpy() if TRUTH in frame else None
-    metrics = validate(physical, label, prob, dataset.features, truth, config.validation_bins)
-    metrics["trial_id"] = trial.trial_id
-    metrics["retrain_objective"] = done.result.objective
-    metrics.update(done.convergence)
-    metrics["retrain_epochs"] = len(done.result.history)
-    metrics["weights"] = done.kept
-    metrics["training_rows"] = dataset.train.num_rows
-    write_json_atomic(best_dir / "validation" / "metrics.json", json_ready(metrics))
-    draw_validation(metrics, best_dir / "validation")
-    print_summary(metrics, worst_bins(metrics))
-    return metrics, physical
+    figures = validate(physical, label, prob, dataset.features, truth, config.validation_bins)
+    metrics = FinalMetrics(
+        **figures,
+        trial_id=trial.trial_id,
+        retrain_objective=done.result.objective,
+        **done.convergence,
+        retrain_epochs=len(done.result.history),
+        weights=done.kept,
+        training_rows=dataset.train.num_rows,
+    )
+    write_json_atomic(best_dir / "validation" / "metrics.json", json_ready(metrics.to_dict()))
+    draw_validation(figures, best_dir / "validation")
+    print_summary(metrics, worst_bins(figures))
+    return metrics
 
 
-def _card(config: StudyConfig, dataset, trial, done, metrics: dict) -> dict:
-    """The model card's fields that the final fit and its validation give."""
+def _card(config: StudyConfig, dataset, trial, done, metrics: FinalMetrics, why: str):
+    """The model card's fields that the final fit and its validation give, and why the
+    final fit took its trial."""
     from study.best.recipe import final_values
 
-    return {
-        "study": config.study,
-        "trial_id": trial.trial_id,
-        "hyperparameters": trial.hyperparameters,
+    return ModelCard(
+        study=config.study,
+        trial_id=trial.trial_id,
+        hyperparameters=trial.hyperparameters,
         # what the final fit trained: the recipe's optimizer, rates and batch, the L2 divided
-        "final_fit_hyperparameters": final_values(config, trial, dataset.train.num_rows),
-        "search_objective": trial.objective,
-        "retrain_objective": done.result.objective,
-        **done.convergence,
-        "training_rows": dataset.train.num_rows,
-        "retrain_epochs": len(done.result.history),
-        "test_metrics": _headline(metrics),
-        "data_fingerprint": dataset.fingerprint(),
-        "parameters": int(done.model.count_params()),
-        "weights": done.kept,  # the final fit's or the trial's own: the better on validation
-    }
+        final_fit_hyperparameters=final_values(config, trial, dataset.train.num_rows),
+        search_objective=trial.objective,
+        retrain_objective=metrics.retrain_objective,
+        converged=metrics.converged,
+        reason=metrics.reason,
+        training_rows=metrics.training_rows,
+        retrain_epochs=metrics.retrain_epochs,
+        test_metrics=TestMetrics.of(metrics),
+        data_fingerprint=dataset.fingerprint(),
+        parameters=int(done.model.count_params()),
+        weights=done.kept,  # the final fit's or the trial's own: the better on validation
+        chosen_because=why,
+    )
 
 
-def export_final(config: StudyConfig, dataset, model, card: dict) -> None:
+def export_final(config: StudyConfig, dataset, model, card: ModelCard) -> None:
     """best/export/: the model, its SavedModel and model_card.json, checked; best/final/
     removed once it has landed (CCheckFailed: landed, its C set aside)."""
     import shutil
@@ -206,23 +217,11 @@ def export_final(config: StudyConfig, dataset, model, card: dict) -> None:
     )
 
 
-def _headline(metrics: dict) -> dict:
-    out = {"test_cross_entropy": metrics["model_cross_entropy"]}
-    if "truth" in metrics:
-        t = metrics["truth"]
-        out.update(
-            bayes_cross_entropy=t["bayes_cross_entropy"],
-            excess=t["excess"],
-            mean_abs_probability_difference=t["mean_abs_probability_difference"],
-        )
-    return out
-
-
-def print_summary(metrics: dict, worst: list[dict]) -> None:
-    head = _headline(metrics)
+def print_summary(metrics: FinalMetrics, worst: list[dict]) -> None:
+    head = TestMetrics.of(metrics).to_dict()
     print("test split: " + ", ".join(f"{k} {v:.5f}" for k, v in head.items()))
     if worst:
-        unit = metrics.get("kinematic_spec", {}).get("slice", {}).get("label", "slice")
+        unit = metrics.unit or "slice"
         print(
             f"{'particle':<9} {unit:<11} {'variable':<8} {'chi2/ndf':>8} {'ndf':>4} "
             f"{'sparse':>6} {'eff true':>8} {'eff model':>9}"
@@ -233,6 +232,6 @@ def print_summary(metrics: dict, worst: list[dict]) -> None:
                 f"{m['chi2_ndf']:>8.2f} {m['ndf']:>4d} {m['sparse'] or '':>6} "
                 f"{m['efficiency_true']:>8.4f} {m['efficiency_model']:>9.4f}"
             )
-    unscored = sum(not m["ndf"] for m in metrics.get("kinematic_bins", []))
+    unscored = sum(not m["ndf"] for m in metrics.kinematic_bins or [])
     if unscored:
         print(f"({unscored} kinematic bins too sparse for a chi-square: not ranked)")

@@ -24,6 +24,7 @@ from study.store.checkpoint import Checkpoint
 from study.store.figures import pyplot, save_png
 from study.store.records import TrialReport
 from study.training.history import EpochRecord, TrainingResult, convergence
+from study.training.phase_logic import RunLimits
 
 log = logging.getLogger(__name__)
 # Under a deadline phase 1 ends where another epoch would leave fewer than phase 2's
@@ -89,14 +90,14 @@ def retrain(
     if start.resumed:
         log.info(
             "retrain: resuming trial %s at epoch %d (phase %d)",
-            trial.trial_id, schedule.epoch, schedule.phase,
+            trial.trial_id, schedule.state.epoch, schedule.state.phase,
         )  # fmt: skip
     else:
         _start_from_trial(config, start.model, trial, validation)
-    schedule.deadline, schedule.out_of_time = deadline, False
-    schedule.patience_1 = config.retrain_patience  # both may change on resume
-    schedule.patience_2 = config.retrain_patience_2
-    schedule.phase_2_epochs = config.retrain_patience_2 + PHASE_2_BEST_EPOCHS
+    phase_2_epochs = config.retrain_patience_2 + PHASE_2_BEST_EPOCHS
+    schedule.run_within(RunLimits(deadline=deadline, phase_2_epochs=phase_2_epochs))
+    # both may change on resume
+    schedule.retune(patience_1=config.retrain_patience, patience_2=config.retrain_patience_2)
 
     def save_checkpoint(model, schedule, history, best_weights):
         checkpoint.save(model, schedule, history, best_weights, key)
@@ -105,7 +106,7 @@ def retrain(
     result = fit.fit(values, start, train, validation, on_epoch, save_checkpoint)
     kept = keep_better(config, start.model, trial, validation)
     return Retrained(
-        start.model, result, trial, convergence(result.history, schedule.out_of_time), kept
+        start.model, result, trial, convergence(result.history, schedule.state.out_of_time), kept
     )
 
 

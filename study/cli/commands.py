@@ -26,14 +26,9 @@ from study import signals
 from study.backend import VERBOSE, quiet_import
 from study.cli.arguments import build_parser
 from study.cli.study_command import apply_flags, cmd_study
+from study.config import RETRAINABLE
 from study.errors import ConfigError, StudyError
 from study.runner import named_study_dir, run_best
-
-# the StudyConfig fields the retrain command's flags may change
-RETRAIN_FLAGS = (
-    "retrain_max_epochs", "retrain_patience", "retrain_patience_2", "retrain_from",
-    "retrain_recipe", "backend", "validation_bins", "c_march",
-)  # fmt: skip
 
 
 def _print_stats(stats: dict) -> None:
@@ -70,7 +65,7 @@ def cmd_retrain(args) -> None:
     from study.store.study_file import read_config
 
     config = read_config(named_study_dir(args.results, args.study))
-    apply_flags(config, args, RETRAIN_FLAGS)
+    apply_flags(config, args, RETRAINABLE)  # the fields marked RETRAIN in study/config.py
     config.check()
     from study.backend import start
 
@@ -113,9 +108,10 @@ def cmd_export(args) -> None:
     _say_export(card, config.study_dir / "best" / "export", finishing)
 
 
-def _say_export(card: dict, directory, finished: bool) -> None:
-    check = card.get("export_check") or {}
-    c_check = (card.get("c") or {}).get("check") or {}
+def _say_export(card, directory, finished: bool) -> None:
+    """What `export` wrote, from its model card (a study.best.card.ModelCard)."""
+    check = card.export_check or {}
+    c_check = (card.c or {}).get("check") or {}
     parts = ["export finished from best/final/" if finished else "export completed"]
     if check.get("rows"):
         parts.append(
@@ -124,7 +120,7 @@ def _say_export(card: dict, directory, finished: bool) -> None:
         )
     if c_check:
         parts.append(
-            f"compiled C ({card['c'].get('target')}) checked on {c_check['rows']} rows: "
+            f"compiled C ({card.c.get('target')}) checked on {c_check['rows']} rows: "
             f"{c_check['c_max_error']:.2e} from the exact arithmetic"
         )
     print("; ".join(parts) + f" ({directory})")
@@ -150,7 +146,7 @@ def cmd_report(args) -> None:
     study_dir = named_study_dir(args.results, args.study)
     summary = build_report(study_dir, top=args.top)
     _mirror(study_dir)
-    _show(args.format, summary, render.report_text, "report", "report.md")
+    _show(args.format, summary.to_dict(), render.report_text(summary), "report", "report.md")
 
 
 def _mirror(study_dir: Path) -> None:
@@ -170,17 +166,17 @@ def cmd_compare(args) -> None:
     from study.report import compare, render
 
     table = compare(args.specs, Path(args.results), args.output)
-    _show(args.format, table, render.compare_text, "comparison", "compare.md")
+    _show(args.format, table, render.compare_text(table), "comparison", "compare.md")
 
 
-def _show(form: str, content: dict, as_text, label: str, markdown: str) -> None:
-    """`--format json`: the content as JSON; text: the rendering and where the files are."""
+def _show(form: str, content: dict, text: str, label: str, markdown: str) -> None:
+    """`--format json`: the content as JSON; text: its `text` and where the files are."""
     if form == "json":
         import json
 
         print(json.dumps(content, indent=1))
         return
-    print(as_text(content), end="")
+    print(text, end="")
     print(f"{label}: {content['files']['html']} (and {markdown})")
 
 

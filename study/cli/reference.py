@@ -85,6 +85,8 @@ def field_comments() -> dict[str, str]:
     comments = {}
     for node, after in zip(assigns, [*assigns[1:], None], strict=True):
         end = after.lineno - 1 if after else node.end_lineno
+        while after is None and end < len(lines) and lines[end].strip().startswith("#"):
+            end += 1  # the last field's comment lines under it
         text = [line.split("#", 1)[1].strip() for line in lines[node.lineno - 1 : end]
                 if "#" in line]  # fmt: skip
         comments[node.target.id] = " ".join(text)

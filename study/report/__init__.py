@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from study.durations import duration_text
@@ -19,12 +20,16 @@ from study.errors import ConfigError
 from study.names import study_dir
 from study.report import analysis, plots, render
 from study.report.collect import StudyRecord, TrialSummary, finite, load_study, validation
+from study.report.summary import BestTrial, ReportSummary, Retrained, TrialRow
 from study.status import ENDED_REPORTS, TrialStatus
 from study.store.atomic import plain_directory, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_report", "compare", "load_study", "summarise", "StudyRecord", "TrialSummary"]
+__all__ = [
+    "build_report", "compare", "load_study", "summarise", "ReportSummary", "StudyRecord",
+    "TrialSummary",
+]  # fmt: skip
 
 FIGURES = {
     "objective per trial": "objective.png",
@@ -41,26 +46,26 @@ def _from_report(path: Path, study_dir: Path) -> str:
     return "../" + path.relative_to(study_dir).as_posix()
 
 
-def _trial_row(rank: int | None, t: TrialSummary, study_dir: Path) -> dict:
-    return {
-        "rank": rank,
-        "trial_id": t.trial_id,
-        "status": t.status,
-        "objective": t.objective,
-        "epochs_1": t.epochs_1,
-        "epochs_2": t.epochs_2,
-        "switch_epoch": t.switch_epoch,
-        "parameters": t.parameters,
-        "seconds": t.seconds,
-        "rows_per_second": t.rows_per_second,
-        "hyperparameters": t.hyperparameters,
-        "message": t.message or "",
-        "tensorboard": _from_report(t.tensorboard, study_dir) if t.tensorboard else "",
-    }
+def _trial_row(rank: int | None, t: TrialSummary, study_dir: Path) -> TrialRow:
+    return TrialRow(
+        rank=rank,
+        trial_id=t.trial_id,
+        status=str(t.status),
+        objective=t.objective,
+        epochs_1=t.epochs_1,
+        epochs_2=t.epochs_2,
+        switch_epoch=t.switch_epoch,
+        parameters=t.parameters,
+        seconds=t.seconds,
+        rows_per_second=t.rows_per_second,
+        hyperparameters=t.hyperparameters,
+        message=t.message or "",
+        tensorboard=_from_report(t.tensorboard, study_dir) if t.tensorboard else "",
+    )
 
 
-def summarise(study: StudyRecord, importance: dict) -> dict:
-    """The report as one JSON-ready dict (what `report --format json` prints)."""
+def summarise(study: StudyRecord, importance: analysis.Importances) -> ReportSummary:
+    """The report (what report.json holds and `report --format json` prints)."""
     best = study.best()
     rows, rank = [], 0
     for t in study.sorted_trials():
@@ -68,42 +73,31 @@ def summarise(study: StudyRecord, importance: dict) -> dict:
         rank += ranked
         rows.append(_trial_row(rank if ranked else None, t, study.directory))
     card = study.retrained
-    any_board = any(r["tensorboard"] for r in rows)
-    return {
-        "study": study.name,
-        "directory": str(study.directory),
-        "state": _state(study),
-        "config": study.config,
-        "counts": study.counts(),
-        "hyperparameter_names": analysis.searched_names(study),
-        "best": (
-            {
-                "trial_id": best.trial_id,
-                "objective": best.objective,
-                "hyperparameters": best.hyperparameters,
-            }
-            if best
-            else None
-        ),
-        "retrained": (
-            {
-                "trial_id": str(card.get("trial_id")),
-                "test_metrics": card.get("test_metrics", {}),
-                "converged": card.get("converged"),
-                "convergence_note": card.get("reason"),
-            }
-            if card
-            else None
-        ),
-        "pareto_front": analysis.cost_front(study)["front"],
-        "validation": validation(study.directory),
-        "importances": importance["values"],
-        "importance_note": importance["note"],
-        "trials": rows,
-        "figures": dict(FIGURES),
-        "tensorboard": "../trials" if any_board else "",
-        "links": _links(study.directory),
-    }
+    return ReportSummary(
+        study=study.name,
+        directory=str(study.directory),
+        state=_state(study),
+        config=study.config,
+        counts=study.counts(),
+        hyperparameter_names=analysis.searched_names(study),
+        best=BestTrial(best.trial_id, best.objective, best.hyperparameters) if best else None,
+        retrained=Retrained(
+            trial_id=str(card.trial_id),
+            test_metrics=card.test_metrics.to_dict() if card.test_metrics else {},
+            converged=card.converged,
+            convergence_note=card.reason,
+        )
+        if card
+        else None,
+        pareto_front=analysis.cost_front(study).front,
+        validation=validation(study.directory),
+        importances=importance.values,
+        importance_note=importance.note,
+        trials=rows,
+        figures=dict(FIGURES),
+        tensorboard="../trials" if any(r.tensorboard for r in rows) else "",
+        links=_links(study.directory),
+    )
 
 
 def _state(study: StudyRecord) -> str:
@@ -151,7 +145,7 @@ def report_dir(study_dir: Path) -> Path:
     return plain_directory(Path(study_dir) / "report", Path(study_dir))
 
 
-def build_report(study_dir: Path, top: int = 5, finished: bool = False) -> dict:
+def build_report(study_dir: Path, top: int = 5, finished: bool = False) -> ReportSummary:
     """Read the study, compute, draw and write `<study>/report/`; return the summary.
     `finished`: written by the study itself at its end (its own lock is not a running
     study)."""
@@ -160,19 +154,19 @@ def build_report(study_dir: Path, top: int = 5, finished: bool = False) -> dict:
     out = report_dir(study_dir)
     importance = analysis.importances(study)
     summary = summarise(study, importance)
-    names = summary["hyperparameter_names"]
+    names = summary.hyperparameter_names
     failed = [t.trial_id for t in study.trials if t.status == TrialStatus.FAILED]
     plots.draw_objective(analysis.objective_series(study), failed, out / "objective.png")
     plots.draw_hyperparameters(plots.hyperparameter_data(study, names), out / "hyperparameters.png")
     curves = plots.learning_curve_data(analysis.top_trials(study, top))
     plots.draw_learning_curves(curves, out / "learning_curves.png", f"top {top} trials")
-    plots.draw_importances(importance["values"], importance["note"], out / "importances.png")
+    plots.draw_importances(importance.values, importance.note, out / "importances.png")
     plots.draw_wall_time(study.trials, out / "wall_time.png")
     plots.draw_cost(analysis.cost_front(study), out / "cost.png")
     write_text_atomic(out / "index.html", render.report_html(summary))
     write_text_atomic(out / "report.md", render.report_markdown(summary))
-    write_json_atomic(out / "report.json", summary)
-    summary["files"] = {"html": str(out / "index.html"), "markdown": str(out / "report.md")}
+    write_json_atomic(out / "report.json", summary.to_dict())
+    summary.files = {"html": str(out / "index.html"), "markdown": str(out / "report.md")}
     seconds = time.perf_counter() - start
     log.info("report of %d trials written in %.1f s", len(study.trials), seconds)
     return summary
@@ -207,8 +201,7 @@ def compare(specs: list[str], results: Path, output: Path) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     drawn = [e for e in entries if e.trial.history is not None and len(e.trial.history)]
     curves = plots.learning_curve_data([e.trial for e in drawn])
-    for curve, e in zip(curves, drawn, strict=True):
-        curve["label"] = e.label
+    curves = [replace(c, label=e.label) for c, e in zip(curves, drawn, strict=True)]
     figure = "compare_curves.png"
     plots.draw_learning_curves(curves, output / figure)
     write_text_atomic(output / "compare.html", render.compare_html(table, figure))

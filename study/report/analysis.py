@@ -13,6 +13,7 @@ import numpy as np
 
 from study.names import shown
 from study.report.collect import StudyRecord, TrialSummary, finite
+from study.report.series import CostFront, Importances, ObjectiveSeries
 from study.space import optuna_distributions, searched
 from study.status import TrialStatus
 from study.training import cost
@@ -20,7 +21,7 @@ from study.training import cost
 log = logging.getLogger(__name__)
 
 
-def objective_series(study: StudyRecord) -> dict:
+def objective_series(study: StudyRecord) -> ObjectiveSeries:
     """Objective of every trial in id order and the best objective so far after each.
 
     Pruned trials have their best value reached under `pruned` (not in the best so far).
@@ -35,7 +36,7 @@ def objective_series(study: StudyRecord) -> dict:
         objective.append(value)
         pruned.append(t.objective if t.status == TrialStatus.PRUNED else None)
         best.append(current if math.isfinite(current) else None)
-    return {"trial_id": ids, "objective": objective, "pruned": pruned, "best_so_far": best}
+    return ObjectiveSeries(ids, objective, pruned, best)
 
 
 MIN_IMPORTANCE_TRIALS = 10
@@ -47,11 +48,10 @@ def importance_trials(searched_count: int) -> int:
     return max(MIN_IMPORTANCE_TRIALS, 2 * searched_count)
 
 
-def importances(study: StudyRecord, seed: int = 0) -> dict:
+def importances(study: StudyRecord, seed: int = 0) -> Importances:
     """Hyperparameter importances (Optuna's fANOVA) over the completed trials.
 
-    Returns {"values": {name: importance}, "note": str}; the importances of the
-    searched hyperparameters sum to 1. With fewer completed trials than
+    The importances of the searched hyperparameters sum to 1. With fewer completed trials than
     `importance_trials`, or objectives that do not vary, the values are empty and the
     note says why.
     """
@@ -60,17 +60,17 @@ def importances(study: StudyRecord, seed: int = 0) -> dict:
     distributions = optuna_distributions(study.space)
     done = _in_space(study.completed(), distributions)
     if not distributions:
-        return {"values": {}, "note": "no hyperparameter is searched"}
+        return Importances({}, "no hyperparameter is searched")
     needed = importance_trials(len(distributions))
     if len(done) < needed:
-        return {
-            "values": {},
-            "note": f"importances need at least {needed} completed trials (2 per searched "
+        return Importances(
+            {},
+            f"importances need at least {needed} completed trials (2 per searched "
             f"hyperparameter, at least {MIN_IMPORTANCE_TRIALS}); this study has {len(done)}: "
             "a forest fitted to fewer says nothing",
-        }
+        )
     if len({t.value for t in done}) < 2:
-        return {"values": {}, "note": "every completed trial has the same objective"}
+        return Importances({}, "every completed trial has the same objective")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ostudy = optuna.create_study(direction="minimize")
     for trial in done:
@@ -80,10 +80,10 @@ def importances(study: StudyRecord, seed: int = 0) -> dict:
     values = {name: float(v) for name, v in values.items()}
     for name in distributions:  # a hyperparameter that explains nothing still gets a row
         values.setdefault(name, 0.0)
-    return {
-        "values": dict(sorted(values.items(), key=lambda kv: -kv[1])),
-        "note": f"fANOVA (Optuna) over {len(done)} completed trials",
-    }
+    return Importances(
+        dict(sorted(values.items(), key=lambda kv: -kv[1])),
+        f"fANOVA (Optuna) over {len(done)} completed trials",
+    )
 
 
 def _in_space(trials: list[TrialSummary], distributions: dict) -> list:
@@ -128,8 +128,8 @@ class Entry:
     @property
     def test_metrics(self) -> dict:
         card = self.study.retrained
-        if card and str(card.get("trial_id")) == self.trial.trial_id:
-            return card.get("test_metrics", {})
+        if card and card.test_metrics and card.trial_id == self.trial.trial_id:
+            return card.test_metrics.to_dict()
         return {}
 
 
@@ -179,7 +179,7 @@ def searched_names(study: StudyRecord) -> list[str]:
     return list(searched(study.space))
 
 
-def cost_front(study: StudyRecord) -> dict:
+def cost_front(study: StudyRecord) -> CostFront:
     """Completed trials as (id, estimated C ns a particle, objective), and the ids of
     their Pareto front (training/cost.py)."""
     points = [
@@ -187,4 +187,4 @@ def cost_front(study: StudyRecord) -> dict:
         for t in study.completed()
         if t.flops is not None
     ]
-    return {"points": points, "front": cost.pareto_front(points)}
+    return CostFront(points, cost.pareto_front(points))

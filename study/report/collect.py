@@ -17,16 +17,18 @@ from __future__ import annotations
 import io
 import logging
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
 
+from study.best.card import FinalMetrics, ModelCard
 from study.choice import best_trial
 from study.errors import ConfigError, DataError
 from study.names import shown
 from study.report.escape import terminal_text
-from study.report.sane import finite, json_object, record_problem, usable_bins
+from study.report.sane import finite, usable_bins
+from study.report.summary import ValidationBin, ValidationCheck
 from study.space import Param, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import lock_holder
@@ -46,7 +48,7 @@ STATUS_ORDER = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrialSummary(TrialReport):
     """One trial as the report reads it: its report.json (TrialReport, the one schema)
     with its history.csv and TensorBoard directory, which report.json does not hold."""
@@ -75,7 +77,7 @@ class StudyRecord:
     space: dict[str, Param]
     trials: list[TrialSummary]
     holder: dict | None = None  # the live process holding the study's lock, if any
-    retrained: dict = field(default_factory=dict)  # best/export/model_card.json, when written
+    retrained: ModelCard | None = None  # best/export/model_card.json, when written
 
     def trial(self, trial_id: str) -> TrialSummary:
         for t in self.trials:
@@ -132,44 +134,35 @@ def load_study(study_dir: Path, finished: bool = False) -> StudyRecord:
     )
 
 
-def _retrained_card(export: Path) -> dict:
+def _retrained_card(export: Path) -> ModelCard | None:
     """model_card.json of best/export, or of the export.old a kill mid-swap left alone
-    (read there: the report renames nothing; the next study or retrain puts it back)."""
+    (read there: the report renames nothing; the next study or retrain puts it back);
+    its fields of the wrong kind left out with a warning (ModelCard.from_dict)."""
     old = export.with_name(export.name + ".old")
-    source = export if export.exists() or not old.is_dir() else old
-    card = _read_json(source / "model_card.json") or {}
-    metrics = card.get("test_metrics")
-    if metrics is not None and not isinstance(metrics, dict):
-        log.warning("%s: test_metrics is not an object; left out", source / "model_card.json")
-        card = {k: v for k, v in card.items() if k != "test_metrics"}
-    return card
+    path = (export if export.exists() or not old.is_dir() else old) / "model_card.json"
+    card = _read_json(path)
+    return ModelCard.from_dict(card, str(path)) if card else None
 
 
 def _read_trial(directory: Path, live: bool) -> TrialSummary | None:
-    report = _read_json(directory / "report.json")
-    if report is None:
+    """A trial's report.json with its history.csv and TensorBoard logs; None (with a
+    warning naming the file) where its report cannot be read (TrialReport.from_dict)."""
+    raw = _read_json(directory / "report.json")
+    if raw is None:
         return None
-    problem = record_problem(report)
-    if problem:
-        log.warning("%s: %s; trial skipped", directory / "report.json", problem)
+    try:
+        report = TrialReport.from_dict(raw, str(directory / "report.json"))
+    except DataError as err:
+        log.warning("%s; trial skipped", err)
         return None
-    status = report.get("status", TrialStatus.UNKNOWN)
-    if status not in TrialStatus.__members__:
-        log.warning("%s: status %s is not one this version knows; shown as it is",
-                    directory / "report.json", shown(status))  # fmt: skip
-    if status == TrialStatus.RUNNING and not live:
-        status = TrialStatus.KILLED
+    if report.status == TrialStatus.RUNNING and not live:
+        report = replace(report, status=TrialStatus.KILLED)
     history = _read_history(directory / "history.csv")
-    board = directory / "tensorboard"
-    seconds = report.get("seconds")
-    if status != TrialStatus.COMPLETED and history is not None and len(history):
+    if report.status != TrialStatus.COMPLETED and history is not None and len(history):
         # an unfinished trial's report is from its start; its epochs say how long it ran
-        seconds = max(seconds or 0.0, float(history["seconds"].sum()))
-    read = TrialReport.from_dict(
-        {**report, "trial_id": str(report.get("trial_id", directory.name)), "status": status,
-         "hyperparameters": report.get("hyperparameters") or {}, "seconds": seconds}
-    )  # fmt: skip
-    known = {f.name: getattr(read, f.name) for f in fields(TrialReport)}
+        report = replace(report, seconds=max(report.seconds, float(history["seconds"].sum())))
+    board = directory / "tensorboard"
+    known = {f.name: getattr(report, f.name) for f in fields(TrialReport)}
     return TrialSummary(**known, history=history, tensorboard=board if board.is_dir() else None)
 
 
@@ -225,7 +218,7 @@ def _flops(values: dict, parameters: int | None) -> int | None:
     return shape.flops_per_particle if shape else None
 
 
-def validation(study_dir: Path) -> dict | None:
+def validation(study_dir: Path) -> ValidationCheck | None:
     """The retrained best's validation (best/validation/metrics.json): its kinematic bins
     worst `chi2_ndf` first, each with its figure where drawn (study/best/validation_plots.py),
     the count of bins too sparse to score, and the per-variable figures; None before a
@@ -233,21 +226,20 @@ def validation(study_dir: Path) -> dict | None:
     from study.best.validation_plots import WORST, worst_first, worst_name
 
     directory = Path(study_dir) / "best" / "validation"
-    metrics = _read_json(directory / "metrics.json")
-    if metrics is None:
+    raw = _read_json(directory / "metrics.json")
+    if raw is None:
         return None
-    unit = json_object(json_object(metrics, "kinematic_spec"), "slice").get("label", "")
-    bins, usable = [], usable_bins(directory / "metrics.json", metrics)
+    metrics = FinalMetrics.from_dict(raw, str(directory / "metrics.json"))
+    bins, usable = [], usable_bins(directory / "metrics.json", metrics.kinematic_bins)
     for rank, m in enumerate(worst_first(usable), 1):
         figure = directory / "worst" / worst_name(rank, m)
-        bins.append({
-            "bin": f"{m['particle']} {m['p_low']:g}-{m['p_high']:g} {unit} {m['variable']}",
-            "chi2_ndf": m["chi2_ndf"], "ndf": m["ndf"], "sparse": m.get("sparse"),
-            "efficiency_true": m["efficiency_true"], "efficiency_model": m["efficiency_model"],
-            "figure": f"../best/validation/worst/{figure.name}" if rank <= WORST and figure.exists()
-            else "",
-        })  # fmt: skip
+        drawn = rank <= WORST and figure.exists()
+        bins.append(ValidationBin(
+            bin=f"{m['particle']} {m['p_low']:g}-{m['p_high']:g} {metrics.unit} {m['variable']}",
+            chi2_ndf=m["chi2_ndf"], ndf=m["ndf"], sparse=m.get("sparse"),
+            efficiency_true=m["efficiency_true"], efficiency_model=m["efficiency_model"],
+            figure=f"../best/validation/worst/{figure.name}" if drawn else "",
+        ))  # fmt: skip
     overview = [f"../best/validation/{p.name}" for p in sorted(directory.glob("*.png"))]
     unscored = sum(1 for m in usable if m["ndf"] <= 0)
-    return {"trial_id": metrics.get("trial_id"), "bins": bins, "unscored": unscored,
-            "figures": overview}  # fmt: skip
+    return ValidationCheck(metrics.trial_id, bins, unscored, overview)

@@ -17,6 +17,7 @@ import numpy as np
 from study.names import shown
 from study.report.collect import StudyRecord, TrialSummary
 from study.report.escape import terminal_text
+from study.report.series import CostFront, Curve, ObjectiveSeries, Panel
 from study.status import TrialStatus
 from study.store.figures import pyplot, save_png
 
@@ -102,21 +103,21 @@ def _no_data(ax, text: str) -> None:
 
 
 @no_tex
-def draw_objective(series: dict, failed: list[str], path: Path) -> Path:
+def draw_objective(series: ObjectiveSeries, failed: list[str], path: Path) -> Path:
     """Objective per trial (id order) with the best-so-far line; failed trials marked."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    x = np.arange(len(series["trial_id"]))
-    y = np.array([np.nan if v is None else v for v in series["objective"]], dtype=float)
-    best = np.array([np.nan if v is None else v for v in series["best_so_far"]], dtype=float)
+    x = np.arange(len(series.trial_id))
+    y = np.array([np.nan if v is None else v for v in series.objective], dtype=float)
+    best = np.array([np.nan if v is None else v for v in series.best_so_far], dtype=float)
     if np.isfinite(y).any():
         ax.plot(x, y, "o", color="C0", label="completed trial")
-        stopped = np.array([np.nan if v is None else v for v in series["pruned"]], dtype=float)
+        stopped = np.array([np.nan if v is None else v for v in series.pruned], dtype=float)
         if np.isfinite(stopped).any():
             ax.plot(x, stopped, "v", color="C1", label="pruned (best value reached)")
         ax.step(x, best, where="post", color="C3", label="best so far")
         top = np.nanmax(y)
-        fx = [i for i, t in enumerate(series["trial_id"]) if t in failed]
+        fx = [i for i, t in enumerate(series.trial_id) if t in failed]
         if fx:
             ax.plot(fx, [top] * len(fx), "x", color="0.3", label="failed (no objective)")
         ax.legend(fontsize=8)
@@ -128,7 +129,7 @@ def draw_objective(series: dict, failed: list[str], path: Path) -> Path:
     return save_png(fig, path)
 
 
-def hyperparameter_data(study: StudyRecord, names: list[str]) -> list[dict]:
+def hyperparameter_data(study: StudyRecord, names: list[str]) -> list[Panel]:
     """For each searched hyperparameter: its values and objectives over completed trials.
 
     Ranges give numeric x (log axis where the space samples logarithmically);
@@ -145,11 +146,11 @@ def hyperparameter_data(study: StudyRecord, names: list[str]) -> list[dict]:
             index = [x for x, _ in points]
             x = (np.array(index, dtype=float) + rng.uniform(-0.15, 0.15, len(index))).tolist()
             y = [y for _, y in points]
-            out.append({"name": name, "kind": "choice", "categories": categories, "x": x, "y": y})
+            out.append(Panel(name, "choice", x, y, categories=categories))
         else:
             points = _points(done, name, lambda v: _number(float(v)))
             x, y = [x for x, _ in points], [y for _, y in points]
-            out.append({"name": name, "kind": p.kind, "log": p.log, "x": x, "y": y})
+            out.append(Panel(name, p.kind, x, y, log=p.log))
     return out
 
 
@@ -175,7 +176,7 @@ def _points(trials: list[TrialSummary], name: str, position) -> list[tuple[float
 
 
 @no_tex
-def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
+def draw_hyperparameters(panels: list[Panel], path: Path) -> Path:
     plt = pyplot()
     cols = 4
     rows = max(1, (len(panels) + cols - 1) // cols)
@@ -183,45 +184,45 @@ def draw_hyperparameters(panels: list[dict], path: Path) -> Path:
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     for ax, panel in zip(axes.ravel(), panels, strict=False):
-        ax.plot(panel["x"], panel["y"], "o", alpha=0.7, color="C0")
-        if panel["kind"] == "choice":
-            ticks = [plain(c) for c in panel["categories"]]
+        ax.plot(panel.x, panel.y, "o", alpha=0.7, color="C0")
+        if panel.kind == "choice":
+            ticks = [plain(c) for c in panel.categories]
             ax.set_xticks(range(len(ticks)), ticks, fontsize=8)
-            ax.set_xlim(-0.5, len(panel["categories"]) - 0.5)
-        elif panel["log"]:
-            log_axis(ax, panel["x"])
+            ax.set_xlim(-0.5, len(ticks) - 0.5)
+        elif panel.log:
+            log_axis(ax, panel.x)
             ax.tick_params(axis="x", labelsize=8)
-        ax.set_xlabel(plain(panel["name"]))
+        ax.set_xlabel(plain(panel.name))
         ax.set_ylabel("objective", fontsize=8)
     if not panels:
         _no_data(axes[0, 0], "no hyperparameter is searched")
     return save_png(fig, path)
 
 
-def learning_curve_data(trials: list[TrialSummary]) -> list[dict]:
+def learning_curve_data(trials: list[TrialSummary]) -> list[Curve]:
     """val_bce over the global epoch of each trial, with its phase switch."""
     return [
-        {
-            "label": f"{t.label} ({t.objective:.4f})" if t.objective is not None else t.label,
-            "epoch": t.history["epoch"].tolist(),
-            "val_bce": t.history["val_bce"].tolist(),
-            "switch_epoch": t.switch_epoch,
-        }
+        Curve(
+            label=f"{t.label} ({t.objective:.4f})" if t.objective is not None else t.label,
+            epoch=t.history["epoch"].tolist(),
+            val_bce=t.history["val_bce"].tolist(),
+            switch_epoch=t.switch_epoch,
+        )
         for t in trials
         if t.history is not None and len(t.history)
     ]
 
 
 @no_tex
-def draw_learning_curves(curves: list[dict], path: Path, title: str = "") -> Path:
+def draw_learning_curves(curves: list[Curve], path: Path, title: str = "") -> Path:
     """Overlaid validation curves; a dotted line in each curve's colour marks its phase switch."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, c in enumerate(curves):
         colour = f"C{i % 10}"
-        ax.plot(c["epoch"], c["val_bce"], "-o", markersize=3, color=colour, label=plain(c["label"]))
-        if c["switch_epoch"] is not None:
-            ax.axvline(c["switch_epoch"] - 0.5, color=colour, linestyle=":", alpha=0.8)
+        ax.plot(c.epoch, c.val_bce, "-o", markersize=3, color=colour, label=plain(c.label))
+        if c.switch_epoch is not None:
+            ax.axvline(c.switch_epoch - 0.5, color=colour, linestyle=":", alpha=0.8)
     if curves:
         ax.legend(fontsize=8)
     else:
@@ -266,17 +267,17 @@ def draw_wall_time(trials: list[TrialSummary], path: Path) -> Path:
 
 
 @no_tex
-def draw_cost(front: dict, path: Path) -> Path:
+def draw_cost(front: CostFront, path: Path) -> Path:
     """Objective against estimated C ns a particle; the Pareto front joined and marked."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    points = {point_id: (ns, objective) for point_id, ns, objective in front["points"]}
+    points = {point_id: (ns, objective) for point_id, ns, objective in front.points}
     if points:
         ax.scatter(*zip(*points.values(), strict=True), color="0.6", s=14, label="completed")
-        xs, ys = zip(*(points[i] for i in front["front"]), strict=True)
+        xs, ys = zip(*(points[i] for i in front.front), strict=True)
         ax.step(xs, ys, where="post", color="C3")
         ax.scatter(xs, ys, color="C3", s=24, label="Pareto front", zorder=3)
-        for point_id in front["front"]:
+        for point_id in front.front:
             ax.annotate(plain(point_id), points[point_id], fontsize=7, xytext=(3, 3),
                         textcoords="offset points")  # fmt: skip
         log_axis(ax, [ns for ns, _ in points.values()])

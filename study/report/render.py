@@ -1,4 +1,5 @@
-"""Text, Markdown and HTML renderings of a report summary or a comparison (both plain dicts).
+"""Text, Markdown and HTML renderings of a report summary (study/report/summary.py) or a
+comparison (a plain dict).
 
 The terminal text is built here, every line through `escape.terminal_text`; the HTML and
 Markdown pages are templates (study/report/templates/, rendered by study/report/pages.py)
@@ -12,6 +13,7 @@ import math
 
 from study.report.escape import row_class, terminal_text
 from study.report.pages import Link, page
+from study.report.summary import ReportSummary, TrialRow, ValidationBin, ValidationCheck
 
 TABLE_COLUMNS = [
     ("rank", "rank"),
@@ -44,9 +46,9 @@ def fmt(value, name: str = "") -> str:
     return f"{value:.4g}"
 
 
-def _row_cells(row: dict, hp_names: list[str]) -> list[str]:
-    cells = [fmt(row.get(key), key) for key, _ in TABLE_COLUMNS]
-    return cells + [fmt(row["hyperparameters"].get(n), n) for n in hp_names]
+def _row_cells(row: TrialRow, hp_names: list[str]) -> list[str]:
+    cells = [fmt(getattr(row, key), key) for key, _ in TABLE_COLUMNS]
+    return cells + [fmt(row.hyperparameters.get(n), n) for n in hp_names]
 
 
 def _header(hp_names: list[str]) -> list[str]:
@@ -60,43 +62,43 @@ def _kv(d: dict) -> str:
 # -- report ---------------------------------------------------------------------------------
 
 
-def _headline_lines(summary: dict) -> list[str]:
-    c = summary["config"]
-    counts = ", ".join(f"{n} {s}".lower() for s, n in summary["counts"].items()) or "no trials"
+def _headline_lines(summary: ReportSummary) -> list[str]:
+    c = summary.config  # study.json's, as written (an older study's may lack a key)
+    counts = ", ".join(f"{n} {s}".lower() for s, n in summary.counts.items()) or "no trials"
     lines = [
-        f"study {summary['study']} ({summary['directory']}): {summary['state']}",
+        f"study {summary.study} ({summary.directory}): {summary.state}",
         f"  config: tuner {c.get('tuner')}, {c.get('trials')} trials, seed {c.get('seed')}, "
         f"max {c.get('max_epochs')} epochs a phase, patience {c.get('patience_1')}/"
         f"{c.get('patience_2')}, data {c.get('data') or 'embedded default'}",
-        f"  trials: {counts} ({len(summary['trials'])} recorded)",
+        f"  trials: {counts} ({len(summary.trials)} recorded)",
     ]
-    best = summary["best"]
+    best = summary.best
     if best:
         lines.append(
-            f"  best: trial {best['trial_id']}, objective {best['objective']:.5f}: "
-            + _kv(best["hyperparameters"])
+            f"  best: trial {best.trial_id}, objective {best.objective:.5f}: "
+            + _kv(best.hyperparameters)
         )
     else:
         lines.append("  best: no completed trial yet")
-    if summary["retrained"]:
-        r = summary["retrained"]
-        lines.append(f"  retrained: trial {r['trial_id']}: " + _kv(r["test_metrics"]))
-        if r.get("converged") is False:
+    r = summary.retrained
+    if r:
+        lines.append(f"  retrained: trial {r.trial_id}: " + _kv(r.test_metrics))
+        if r.converged is False:
             lines.append(
-                f"  retrained model NOT converged: {r.get('convergence_note')}; "
+                f"  retrained model NOT converged: {r.convergence_note}; "
                 "raise --retrain-max-epochs (or --time-budget) and retrain"
             )
-    if summary["importances"]:
-        lines.append("  importances: " + _kv(summary["importances"]))
+    if summary.importances:
+        lines.append("  importances: " + _kv(summary.importances))
     else:
-        lines.append(f"  importances: none ({summary['importance_note']})")
+        lines.append(f"  importances: none ({summary.importance_note})")
     return lines
 
 
-def report_text(summary: dict) -> str:
+def report_text(summary: ReportSummary) -> str:
     """The terminal summary: headline lines, then the trials table sorted by objective."""
-    hp = summary["hyperparameter_names"]
-    rows = [_header(hp)] + [_row_cells(r, hp) for r in summary["trials"]]
+    hp = summary.hyperparameter_names
+    rows = [_header(hp)] + [_row_cells(r, hp) for r in summary.trials]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     table = [" ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     notes = [f"  trial {t} {s}: {m}" for t, s, m in _failures(summary)]
@@ -104,17 +106,16 @@ def report_text(summary: dict) -> str:
     return "\n".join(terminal_text(line) for line in lines) + "\n"
 
 
-def _failures(summary: dict) -> list[tuple[str, str, str]]:
+def _failures(summary: ReportSummary) -> list[tuple[str, str, str]]:
     """(trial id, status, message) of the trials that carry a message."""
-    rows = [r for r in summary["trials"] if r.get("message")]
-    return [(str(r["trial_id"]), str(r["status"]).lower(), str(r["message"])) for r in rows]
+    return [(r.trial_id, r.status.lower(), r.message) for r in summary.trials if r.message]
 
 
 VALIDATION_HEADER = ["bin", "chi2/ndf", "ndf", "sparse", "eff true", "eff model"]
 
 
-def _validation_note(check: dict) -> str:
-    n = check.get("unscored", 0)
+def _validation_note(check: ValidationCheck) -> str:
+    n = check.unscored
     return (
         "chi2/ndf: (accepted - weighted)^2 / sum q (1 - q), ~1 for a correct model; sparse: "
         "sub-bins with sum q (1 - q) below 5 merged into a neighbour"
@@ -122,67 +123,68 @@ def _validation_note(check: dict) -> str:
     )
 
 
-def _validation_bin(b: dict) -> dict:
-    """One kinematic bin's figures as text: the table's cells and the caption's words."""
+def _validation_bin(b: ValidationBin) -> dict:
+    """One kinematic bin's figures as text for the templates: the table's cells and the
+    caption's words."""
     return {
-        "bin": str(b["bin"]), "chi2_ndf": f"{b['chi2_ndf']:.2f}", "ndf": str(b["ndf"]),
-        "sparse": fmt(b["sparse"] or ""), "efficiency_true": f"{b['efficiency_true']:.4f}",
-        "efficiency_model": f"{b['efficiency_model']:.4f}", "figure": b["figure"],
+        "bin": b.bin, "chi2_ndf": f"{b.chi2_ndf:.2f}", "ndf": str(b.ndf),
+        "sparse": fmt(b.sparse or ""), "efficiency_true": f"{b.efficiency_true:.4f}",
+        "efficiency_model": f"{b.efficiency_model:.4f}", "figure": b.figure,
     }  # fmt: skip
 
 
-def _validation_view(check: dict | None) -> dict | None:
+def _validation_view(check: ValidationCheck | None) -> dict | None:
     """The retrained best's kinematic bins, worst first, for the templates: the table's
     rows, the drawn bins' figures, the per-variable figures (None before a retrain)."""
     if not check:
         return None
-    bins = [_validation_bin(b) for b in check["bins"]]
+    bins = [_validation_bin(b) for b in check.bins]
     columns = ("bin", "chi2_ndf", "ndf", "sparse", "efficiency_true", "efficiency_model")
     return {
-        "trial_id": check["trial_id"],
+        "trial_id": check.trial_id,
         "note": _validation_note(check),
         "header": VALIDATION_HEADER,
         "rows": [{"class": "", "bold": False, "cells": [b[k] for k in columns]} for b in bins],
         "drawn": [b for b in bins if b["figure"]],
-        "figures": [(str(f).rsplit("/", 1)[-1], f) for f in check["figures"]],
+        "figures": [(str(f).rsplit("/", 1)[-1], f) for f in check.figures],
     }
 
 
-def _trial_rows(summary: dict, links: bool) -> list[dict]:
+def _trial_rows(summary: ReportSummary, links: bool) -> list[dict]:
     """The trials table's rows: cells, a CSS class (the best, or a known status), and the
     trial id as a link to its TensorBoard logs where written (`links`: HTML)."""
-    hp = summary["hyperparameter_names"]
-    best_id = summary["best"]["trial_id"] if summary["best"] else None
+    hp = summary.hyperparameter_names
+    best_id = summary.best.trial_id if summary.best else None
     rows = []
-    for r in summary["trials"]:
+    for r in summary.trials:
         cells = _row_cells(r, hp)
-        if links and r.get("tensorboard"):
-            cells[1] = Link(cells[1], r["tensorboard"])
-        css = "best" if r["trial_id"] == best_id else row_class(r["status"])
+        if links and r.tensorboard:
+            cells[1] = Link(cells[1], r.tensorboard)
+        css = "best" if r.trial_id == best_id else row_class(r.status)
         rows.append({"class": css, "bold": False, "cells": cells})
     return rows
 
 
-def _report_context(summary: dict, html: bool) -> dict:
+def _report_context(summary: ReportSummary, html: bool) -> dict:
     return {
-        "study": summary["study"],
-        "state": summary["state"],
+        "study": summary.study,
+        "state": summary.state,
         "headline": [line.strip() for line in _headline_lines(summary)[1:]],
-        "links": list(summary.get("links", {}).items()),
-        "tensorboard": summary.get("tensorboard", ""),
-        "header": _header(summary["hyperparameter_names"]),
+        "links": list(summary.links.items()),
+        "tensorboard": summary.tensorboard,
+        "header": _header(summary.hyperparameter_names),
         "rows": _trial_rows(summary, links=html),
         "failures": _failures(summary),
-        "validation": _validation_view(summary.get("validation")),
-        "figures": list(summary["figures"].items()),
+        "validation": _validation_view(summary.validation),
+        "figures": list(summary.figures.items()),
     }
 
 
-def report_markdown(summary: dict) -> str:
+def report_markdown(summary: ReportSummary) -> str:
     return page("report.md.j2", **_report_context(summary, html=False))
 
 
-def report_html(summary: dict) -> str:
+def report_html(summary: ReportSummary) -> str:
     return page("report.html.j2", **_report_context(summary, html=True))
 
 

@@ -1,8 +1,8 @@
 """What a record must hold for the report to show it: numbers where numbers belong,
 objects and text where they belong. Records are data anyone with write access to the
 results folder may have filled (study/report/collect.py skips what fails here, with a
-warning naming the file). The rule for a trial's report.json, `record_problem`, is the
-store's (study/store/records.py), shared with the optuna.db mirror.
+warning naming the file). A trial's report.json is read by the store's rule
+(TrialReport.from_dict, study/store/trial_report.py), shared with every other reader.
 
 A kinematic bin ranks by `chi2_ndf`, whose meaning changed with issue item 7 (see
 study/best/histograms.py): a bin of an older metrics.json, the one without `sparse`, is
@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from study.store.records import finite, number, record_problem
+from study.store.records import finite, number
 
 log = logging.getLogger(__name__)
-__all__ = ["finite", "json_object", "number", "record_problem", "usable_bins"]
+__all__ = ["finite", "number", "usable_bins"]
 
 
 BIN_NUMBERS = ("p_low", "p_high", "chi2_ndf", "ndf", "efficiency_true", "efficiency_model")
@@ -24,23 +24,16 @@ BIN_ARRAYS = ("generated", "accepted", "weighted", "null_variance")  # what resc
 BIN_TEXTS = ("particle", "variable")
 
 
-def json_object(record, key: str) -> dict:
-    """`record[key]` where both are JSON objects, else {}."""
-    value = record.get(key) if isinstance(record, dict) else None
-    return value if isinstance(value, dict) else {}
-
-
-def usable_bins(path: Path, metrics: dict) -> list[dict]:
-    """The kinematic bins of metrics.json whose figures are numbers and whose names are
-    text; the others left out with a warning naming the file."""
-    bins = metrics.get("kinematic_bins")
-    bins = bins if isinstance(bins, list) else []
+def usable_bins(path: Path, bins: list | None) -> list[dict]:
+    """The kinematic bins of metrics.json (FinalMetrics.kinematic_bins) whose figures are
+    numbers and whose names are text; the others left out with a warning naming the file."""
+    bins = bins or []
     usable = [
         m for m in bins
         if isinstance(m, dict) and all(number(m.get(k)) for k in BIN_NUMBERS)
         and all(isinstance(m.get(k), str) for k in BIN_TEXTS) and number(m.get("sparse", 0))
     ]  # fmt: skip
-    if len(usable) < len(bins) or not isinstance(metrics.get("kinematic_bins", []), list):
+    if len(usable) < len(bins):
         log.warning("%s: %d kinematic bins with a field that is not a number (or a name that "
                     "is not text) left out", path, len(bins) - len(usable))  # fmt: skip
     return [rescored(m) for m in usable]

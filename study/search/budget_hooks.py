@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from study import budget as budget_module
 from study import choice
+from study.errors import StudyError
 from study.status import ENDED_REPORTS
 
 
-class BudgetSpent(Exception):
+class BudgetSpent(StudyError):
     """No further trial fits in the time budget: the message says why."""
 
 

@@ -33,20 +33,23 @@ EVENTS = "workers.jsonl"  # the chief's log of trial starts, ends and hand-overs
 class ChiefMixin:
     """The chief's oracle: hand-over of silent trials, standby workers, an event log.
 
-    Mixed in before the study's oracle class (see `chief_class`)."""
+    Mixed in before the study's oracle class (study/search/oracles.py declares each chief
+    class), and given with keras-tuner's arguments: `handover_s` (a running trial silent
+    this long goes to the next worker that asks), `events` (the event log, None: none) and
+    `budget_stop` (--parallel: () -> why the time budget holds no further trial, or None;
+    once it says why, every worker asking for a trial is told to stop)."""
 
-    handover_s: float = 600.0
-    # --parallel: the chief's time budget (BudgetHooks.budget_stop of its tuner): once it
-    # says why no further trial fits, every worker asking for one is told to stop
-    budget_stop = None
-    budget_spent: str | None = None
-
-    def start_chief(self, handover_s: float, events: Path | None) -> None:
-        self.handover_s, self._events = handover_s, events
+    def __init__(
+        self, *, handover_s: float = 600.0, events: Path | None = None, budget_stop=None, **kw
+    ):
+        self.handover_s, self._events, self.budget_stop = handover_s, events, budget_stop
+        self.budget_spent: str | None = None
         self._heard: dict[str, float] = {}
         self._instances: dict[str, tuple[str, float]] = {}  # worker -> (process, last heard)
         self._since = time.monotonic()  # trials running when the chief started: heard now
         self._exhausted = False  # the oracle said STOPPED with nothing running or queued
+        super().__init__(**kw)
+        self.verbose = 0  # keras-tuner's own trial tables; the chief prints its own lines
 
     def set_state(self, saved):
         super().set_state(saved)
@@ -212,9 +215,13 @@ class ChiefMixin:
             self._log_event("end", trial.trial_id, owner, status=ended.status, score=ended.score)
 
 
-def chief_class(oracle_class: type) -> type:
-    """`oracle_class` with the chief's behaviour (ChiefMixin) in front."""
-    return type(f"Chief{oracle_class.__name__}", (ChiefMixin, oracle_class), {})
+def budget_stop(tuner) -> str | None:
+    """--parallel: why the study's time budget holds no further trial (None: it does, or
+    there is no time budget); the time spent is saved first (what a resumed study counts)."""
+    if tuner.budget is None or tuner.budget.total_s is None:
+        return None
+    tuner.budget.save()
+    return tuner.budget_stop()
 
 
 def serve(tuner, role: Role, on_change=None) -> None:
@@ -225,15 +232,7 @@ def serve(tuner, role: Role, on_change=None) -> None:
     start or end (progress, trials.csv). Raises RuntimeError for the consecutive-failure stop.
     """
     oracle = tuner.oracle
-    oracle.verbose = 0  # keras-tuner's own trial tables; the chief prints its own lines
     poll_s = min(2.0, role.heartbeat_s)
-    if role.local and tuner.budget is not None and tuner.budget.total_s is not None:
-
-        def budget_stop() -> str | None:  # --parallel: the study's own time budget
-            tuner.budget.save()  # what a resumed study counts as spent
-            return tuner.budget_stop()
-
-        oracle.budget_stop = budget_stop
     server, servicer, credentials = chief_server.listen(tuner, role, poll_s)
     mode = "TLS" if credentials.tls else "plaintext"
     silence = f"hand-over after {role.handover_s:.0f} s of silence"

@@ -16,7 +16,7 @@ import logging
 import time
 from concurrent import futures
 
-from study.errors import ConfigError
+from study.errors import ConfigError, UserError
 from study.search import auth, kt_compat, proofs
 from study.search.distributed import Role
 from study.status import TrialStatus
@@ -24,7 +24,7 @@ from study.status import TrialStatus
 log = logging.getLogger(__name__)
 
 
-class WorkerIdInUse(Exception):
+class WorkerIdInUse(UserError):
     """Another live process asks under this worker's id: the message says which."""
 
 

@@ -1,6 +1,7 @@
 """A bound on the cost per particle (`--max-ns-per-particle`): no trial above it is sampled.
 
-Mixed in front of keras-tuner's random, Bayesian and Hyperband oracles: a drawn
+Mixed in front of keras-tuner's random, Bayesian and Hyperband oracles (every one the
+study declares, study/search/oracles.py; no bound unless one is given): a drawn
 configuration whose estimated compiled-C time (study/training/cost.py) is above the
 bound is drawn again (it is recorded as tried, so it is not drawn twice), up to
 `DRAWS` times; then the oracle stops the search, saying so. The retrain never
@@ -23,9 +24,12 @@ def within(values: dict, n_inputs: int, max_ns: float) -> bool:
 
 
 class CostBoundOracle:
-    """Set `cost_bound = (n_inputs, max_ns)` after construction (study/search/loop.py)."""
+    """Mixin (study/search/oracles.py declares where): `cost_bound=(n_inputs, max_ns)`, or
+    None for no bound, given to the constructor with keras-tuner's own arguments."""
 
-    cost_bound: tuple[int, float] | None = None
+    def __init__(self, *, cost_bound: tuple[int, float] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.cost_bound = cost_bound
 
     def populate_space(self, trial_id):
         if self.cost_bound is None:

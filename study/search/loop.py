@@ -30,14 +30,14 @@ def make_tuner(
     """The study's tuner: the hypermodel of `config`'s space over `n_features` inputs and
     its oracle (a chief's for `role.kind == "chief"`), with the budget and row counts."""
     hypermodel = AcceptanceHyperModel(n_features, config.search_space())
-    oracle = make_oracle(config, role)
-    if config.max_ns_per_particle:
-        oracle.cost_bound = (n_features, float(config.max_ns_per_particle))
-    if config.multi_objective:
-        oracle.cost_inputs = n_features
-    return AcceptanceTuner(
+    # --parallel's chief asks the tuner, made next around this oracle, whether a trial fits
+    oracle = make_oracle(
+        config, role, n_inputs=n_features, budget_stop=lambda: chief.budget_stop(tuner)
+    )
+    tuner = AcceptanceTuner(
         oracle, hypermodel, config, role=role, budget=budget, split_rows=split_rows
     )
+    return tuner
 
 
 def search(tuner: AcceptanceTuner) -> None:

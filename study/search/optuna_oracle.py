@@ -114,9 +114,10 @@ def make_pruner(kind: str, max_epochs: int, trials: int):
     raise ValueError(f"unknown pruner {kind!r}")
 
 
-class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
+class OptunaOracle(recovery.RecoveringOracle, kt_compat.ObjectiveCheck, keras_tuner.Oracle):
     """A keras-tuner Oracle sampling with Optuna (`sampler` in SAMPLERS) and pruning
-    (`pruner` in PRUNERS)."""
+    (`pruner` in PRUNERS); `cost_inputs`, the network's inputs, for the `cost` objective.
+    Its place among the study's oracles, and the order of the overrides: oracles.py."""
 
     def __init__(
         self,
@@ -124,12 +125,13 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
         pruner: str = "none",
         max_epochs: int = 10,
         objectives: str = "val_bce",
+        cost_inputs: int | None = None,
         **kw,
     ):
         super().__init__(**kw)
         self.sampler_kind, self.pruner_kind, self.max_epochs = sampler, pruner, max_epochs
         self.objectives = objectives.split(",")
-        self.cost_inputs: int | None = None  # inputs of the network, for the cost objective
+        self.cost_inputs = cost_inputs
         self.pruned: set[str] = set()
         self._live: dict[str, optuna.trial.Trial] = {}
         self._study = self._new_study()
@@ -208,7 +210,7 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
         values = {p.name: ask.params.get(p.name, fixed.get(p.name)) for p in space}
         return {"status": TrialStatus.RUNNING, "values": values}
 
-    @keras_tuner.synchronized
+    @kt_compat.synchronized
     def update_trial(self, trial_id, metrics, step=0):
         trial = super().update_trial(trial_id, metrics, step)
         if EPOCH_METRIC in metrics and self.pruner_kind != "none":
@@ -220,7 +222,7 @@ class OptunaOracle(recovery.RecoveringOracle, keras_tuner.Oracle):
                 trial.status = TrialStatus.STOPPED
         return trial
 
-    @keras_tuner.synchronized
+    @kt_compat.synchronized
     def end_trial(self, trial):
         super().end_trial(trial)
         if trial.trial_id in self.end_order:

@@ -12,10 +12,10 @@ unloadable. Here:
   objective) and `history.csv` (the metric per epoch); a torn `report.json` from
   `trial.json` and `history.csv`; a torn `tuner0.json` is rewritten (its state is
   empty); each torn file is kept beside as `*.torn` and named in the log;
-- `RecoveringOracle` (mixed into every oracle of the study) rebuilds a torn or
-  missing `oracle.json` from the trial files; clears the metrics of a trial that
-  is re-run after a kill (keras-tuner would average the old and new values of
-  each epoch); and saves the state before raising the consecutive-failure stop
+- `RecoveringOracle` (mixed into every oracle of the study, study/search/oracles.py)
+  rebuilds a torn or missing `oracle.json` from the trial files; clears the metrics of
+  a trial that is re-run after a kill (keras-tuner would average the old and new values
+  of each epoch); and saves the state before raising the consecutive-failure stop
   (keras-tuner raises before saving, so the failed trial would be re-run).
 """
 
@@ -34,7 +34,7 @@ from study.names import shown, trial_id_problem
 from study.search import kt_compat
 from study.status import ENDED, TrialStatus
 from study.store.atomic import write_json_atomic, write_text_atomic
-from study.store.records import TrialReport, read_history
+from study.store.records import TrialReport, read_history, read_report
 from study.training.schedule import EPOCH_METRIC, MONITOR
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def repair(study_dir: Path, hyperparameters: keras_tuner.HyperParameters) -> int
                 f"{path}: torn, and {report_path} cannot rebuild it; "
                 f"move {path.parent} aside to drop the trial, then resume"
             )
-        report = json.loads(report_path.read_text())
+        report = read_report(report_path)  # a DataError names a field of the wrong kind
         _set_aside(path)
         _trial_from_report(report, trials / trial_id, hyperparameters).save(str(path))
         rebuilt += 1
@@ -130,26 +130,26 @@ def adopt(project: Path, tuner_id: str) -> None:
         write_text_atomic(own, "{}")
 
 
-def _trial_from_report(report: dict, trial_dir: Path, space):
+def _trial_from_report(report: TrialReport, trial_dir: Path, space):
     hp = space.copy()
-    for name, value in report["hyperparameters"].items():
+    for name, value in report.hyperparameters.items():
         hp.values[name] = value
-    status = TrialStatus.COMPLETED if report["status"] == TrialStatus.PRUNED else report["status"]
+    status = TrialStatus.COMPLETED if report.status == TrialStatus.PRUNED else report.status
     status = status if status in ENDED else TrialStatus.RUNNING
-    trial = kt_compat.Trial(hp, trial_id=report["trial_id"], status=status)
+    trial = kt_compat.Trial(hp, trial_id=report.trial_id, status=status)
     for row in read_history(trial_dir / "history.csv"):
-        trial.metrics.update(EPOCH_METRIC, row[MONITOR], step=int(row["epoch"]))
+        trial.metrics.update(EPOCH_METRIC, row.val_bce, step=int(row.epoch))
     if status == TrialStatus.COMPLETED:
-        trial.score = report["objective"]
-        trial.best_step = report.get("best_epoch") or 0
+        trial.score = report.objective
+        trial.best_step = report.best_epoch or 0
         trial.metrics.update(MONITOR, trial.score, step=trial.best_step)
-    trial.message = report.get("message")
+    trial.message = report.message
     return trial
 
 
 def _report_from_trial(state: dict, trial_dir: Path) -> TrialReport:
     history = read_history(trial_dir / "history.csv")
-    phases = [int(r["phase"]) for r in history]
+    phases = [int(r.phase) for r in history]
     status = state["status"] if state["status"] in ENDED else TrialStatus.INTERRUPTED
     return TrialReport(
         trial_id=state["trial_id"],
@@ -160,14 +160,16 @@ def _report_from_trial(state: dict, trial_dir: Path) -> TrialReport:
         epochs_2=phases.count(2),
         switch_epoch=phases.index(2) if 2 in phases else None,
         best_epoch=state.get("best_step"),
-        seconds=sum(r.get("seconds", 0.0) for r in history),
+        seconds=sum(r.seconds or 0.0 for r in history),
         epochs=len(history),
         extra={"rebuilt": "from trial.json and history.csv after report.json was found torn"},
     )
 
 
-class RecoveringOracle(kt_compat.ObjectiveCheck):
-    """Mixin for keras-tuner oracles: rebuilds a torn oracle.json, clean retries."""
+class RecoveringOracle:
+    """Mixin for keras-tuner oracles (in every oracle the study declares, before
+    kt_compat.ObjectiveCheck: study/search/oracles.py): rebuilds a torn oracle.json, clean
+    retries, the failure stop saved; its `checks_objective` is ObjectiveCheck's hook."""
 
     def reload(self):
         path = Path(kt_compat.oracle_file(self))
@@ -237,7 +239,7 @@ class RecoveringOracle(kt_compat.ObjectiveCheck):
         """The per-epoch value comes alone, under its own name; the objective comes at the end."""
         return set(metrics) != {EPOCH_METRIC}
 
-    @keras_tuner.synchronized
+    @kt_compat.synchronized
     def create_trial(self, tuner_id):
         trial = super().create_trial(tuner_id)
         if trial.status == TrialStatus.RUNNING and (
@@ -246,7 +248,7 @@ class RecoveringOracle(kt_compat.ObjectiveCheck):
             self.run_again(trial)  # a trial re-run after a kill
         return trial
 
-    @keras_tuner.synchronized
+    @kt_compat.synchronized
     def end_trial(self, trial):
         try:
             super().end_trial(trial)
@@ -260,22 +262,3 @@ class RecoveringOracle(kt_compat.ObjectiveCheck):
                     self.ongoing_trials.pop(tuner_id)
             self.save()
             raise
-
-
-class RandomOracle(RecoveringOracle, keras_tuner.oracles.RandomSearchOracle):
-    pass
-
-
-class BayesianOracle(RecoveringOracle, keras_tuner.oracles.BayesianOptimizationOracle):
-    pass
-
-
-class HyperbandOracle(RecoveringOracle, keras_tuner.oracles.HyperbandOracle):
-    """keras-tuner's Hyperband: each trial's values carry its rung (`tuner/epochs`, the
-    global epochs to reach; `tuner/trial_id`, the trial whose checkpoint it continues).
-
-    keras-tuner's Hyperband takes no `max_trials`; the study's trial count bounds it here."""
-
-    def __init__(self, max_trials=None, **kwargs):
-        super().__init__(**kwargs)
-        self.max_trials = max_trials

@@ -25,21 +25,23 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import replace
 
 from study import faults, signals
 from study.backend import quiet_import
-from study.search.trial_spec import TrialSpec
+from study.errors import TrainingFailed
+from study.search.trial_messages import Diverged, Done, Epoch, Raised, Started
+from study.search.trial_spec import BoardSpec, RungSpec, TrialSpec
 from study.status import TrialStatus
 from study.store.checkpoint import RUNG_KEY, Checkpoint
 from study.training.history import EpochRecord, TrainingResult
 
 
-class TrialCrashed(RuntimeError):
+class TrialCrashed(TrainingFailed):
     """The trial's process died or raised: the message says how."""
 
 
-class TrialDiverged(RuntimeError):
+class TrialDiverged(TrainingFailed):
     """The loss became NaN or infinite."""
 
 
@@ -47,7 +49,7 @@ class TrialSilent(TrialCrashed):
     """The trial's process sent nothing for longer than its timeout: killed."""
 
 
-def _tensorboard_callbacks(board: dict | None) -> list:
+def _tensorboard_callbacks(board: BoardSpec | None) -> list:
     """Keras's TensorBoard callback, with the trial's hyperparameters written as keras-tuner
     writes them (`hparams` summaries, for TensorBoard's HParams dashboard)."""
     if not board:
@@ -59,34 +61,34 @@ def _tensorboard_callbacks(board: dict | None) -> list:
 
     from study.search import kt_compat
 
-    hp = keras_tuner.HyperParameters.from_config(board["hyperparameters"])
-    with tf.summary.create_file_writer(board["log_dir"]).as_default():
+    hp = keras_tuner.HyperParameters.from_config(board.hyperparameters)
+    with tf.summary.create_file_writer(board.log_dir).as_default():
         hparams_api.hparams(
-            kt_compat.convert_hyperparams_to_hparams(hp, hparams_api), trial_id=board["trial_id"]
+            kt_compat.convert_hyperparams_to_hparams(hp, hparams_api), trial_id=board.trial_id
         )
-    return [keras.callbacks.TensorBoard(board["log_dir"], write_graph=False)]
+    return [keras.callbacks.TensorBoard(board.log_dir, write_graph=False)]
 
 
-def _continued(rung: dict | None):
+def _continued(rung: RungSpec | None):
     """(model, schedule, history, phase-best weights) of the trial a Hyperband rung continues,
     or None for a trial that starts afresh."""
-    if not rung or not rung.get("from"):
+    if rung is None or rung.parent is None:
         return None
-    return Checkpoint(rung["from"]).load(key=RUNG_KEY)  # None (none left): start afresh
+    return Checkpoint(rung.parent).load(key=RUNG_KEY)  # None (none left): start afresh
 
 
-def _rung_saver(rung: dict | None):
+def _rung_saver(rung: RungSpec | None):
     """Saves the trial's checkpoint at its last epoch, whatever ended it (its rung, phase 2's
     patience or cap, the deadline): for a Hyperband rung that continues it, for the final
     fit that continues from the chosen trial, and for the guard that compares the final fit
     with the trial's own weights (study/best/recipe.py, retrain.py)."""
     if not rung:
         return None
-    checkpoint = Checkpoint(rung["save"])
+    checkpoint = Checkpoint(rung.save)
 
     def save(model, schedule, history, best_weights):
-        ended = schedule.phase == 2 and schedule.phase_done()
-        if schedule.rung_done() or ended or schedule.out_of_time:
+        ended = schedule.state.phase == 2 and schedule.phase_done()
+        if schedule.rung_done() or ended or schedule.state.out_of_time:
             checkpoint.save(model, schedule, history, best_weights, RUNG_KEY)
 
     return save
@@ -106,7 +108,7 @@ def _child(conn) -> None:
             os.setpriority(os.PRIO_PROCESS, 0, 0)
         from study.data.dataset import open_dataset
         from study.training import fit
-        from study.training.schedule import NonFiniteLoss
+        from study.training.phase_logic import NonFiniteLoss, RunLimits
 
         begin = time.perf_counter()
         dataset = open_dataset(spec.data, check_values=False)
@@ -116,17 +118,22 @@ def _child(conn) -> None:
         loaded = time.perf_counter()
         values, rung = spec.values, spec.rung
         start = fit.start(values, train[0].shape[1], spec.seed, _continued(rung), **spec.schedule)
-        timing = {"data_s": loaded - begin, "build_s": time.perf_counter() - loaded}
-        timing["validation_rows"] = len(validation[0])
-        conn.send(("start", start.model.count_params(), len(train[0]), timing))
-        schedule = start.schedule
-        schedule.deadline = spec.deadline  # time.monotonic() is system-wide on Linux
-        schedule.out_of_time = False
-        schedule.max_total_epochs = rung["epochs"] if rung else None
+        conn.send(
+            Started(
+                parameters=start.model.count_params(),
+                training_rows=len(train[0]),
+                validation_rows=len(validation[0]),
+                data_seconds=loaded - begin,
+                build_seconds=time.perf_counter() - loaded,
+            )
+        )
+        # time.monotonic() is system-wide on Linux: the parent's deadline holds here
+        rung_epochs = rung.epochs if rung else None
+        start.schedule.run_within(RunLimits(deadline=spec.deadline, max_total_epochs=rung_epochs))
 
         def on_epoch(record, best):
             faults.point("child-epoch", spec.trial_id)
-            conn.send(("epoch", asdict(record), best))
+            conn.send(Epoch(record, best))
 
         try:
             result = fit.fit(
@@ -134,13 +141,11 @@ def _child(conn) -> None:
                 _tensorboard_callbacks(spec.tensorboard),
             )  # fmt: skip
         except NonFiniteLoss as err:
-            conn.send(("diverged", str(err)))
+            conn.send(Diverged(str(err)))
             return
-        result_dict = asdict(result)
-        result_dict.pop("history")
-        conn.send(("done", result_dict))
+        conn.send(Done(replace(result, history=[])))  # the parent holds the epochs
     except Exception:  # reported to the parent, which fails the trial
-        conn.send(("error", traceback.format_exc()))
+        conn.send(Raised(traceback.format_exc()))
     finally:
         conn.close()
 
@@ -177,15 +182,12 @@ def silence_limit(trial_timeout: str | None, reports: list) -> float:
     if trial_timeout is not None:
         return min(parse_duration(trial_timeout), SILENCE_MAX_S)
     ended = (TrialStatus.COMPLETED, TrialStatus.PRUNED)
-    seconds = [r.seconds for r in reports if r.status in ended]
-    seconds = [s for s in seconds if _seconds(s)]  # a record's value, not trusted
+    # a record's seconds are a number (TrialReport.from_dict); a trial of none or of more
+    # than 30 years says nothing of the next one's
+    seconds = [r.seconds for r in reports if r.status in ended and 0 < r.seconds < 1e9]
     if not seconds:
         return SILENCE_FIRST_S
     return min(max(SILENCE_FLOOR_S, 10 * max(seconds)), SILENCE_MAX_S)
-
-
-def _seconds(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9
 
 
 def _wait_s(silence_s: float | None, deadline: float | None) -> float | None:
@@ -229,11 +231,11 @@ def _take() -> _Started:
 def run_trial_process(
     spec: TrialSpec,
     on_epoch: Callable[[EpochRecord, float], None],
-    on_start: Callable[[int, int, dict], None] = lambda parameters, rows, timing: None,
+    on_start: Callable[[Started], None] = lambda started: None,
     silence_s: float | None = None,
 ) -> TrainingResult:
     """Train one trial in a child process; `on_epoch(record, best)` runs here per epoch,
-    `on_start(parameters, training_rows, timing)` once the network is built (timing:
+    `on_start(started)` once the network is built (a Started: its parameters, rows, and
     seconds of data loading and building). An exception raised by `on_epoch` kills
     the child and propagates (a pruned trial). A child that sends nothing for
     `silence_s` seconds (None: no limit), or past `spec.deadline` by more than
@@ -258,20 +260,19 @@ def run_trial_process(
             except EOFError:
                 process.join()
                 raise TrialCrashed(f"trial process died (exit code {process.exitcode})") from None
-            kind = message[0]
-            if kind == "start":
-                on_start(message[1], message[2], message[3])
-                prestart()
-            elif kind == "epoch":
-                record = EpochRecord(**message[1])
-                history.append(record)
-                on_epoch(record, message[2])
-            elif kind == "diverged":
-                raise TrialDiverged(message[1])
-            elif kind == "error":
-                raise TrialCrashed(message[1].strip())
-            elif kind == "done":
-                return TrainingResult(history=history, **message[1])
+            match message:
+                case Started():
+                    on_start(message)
+                    prestart()
+                case Epoch(record=record, best=best):
+                    history.append(record)
+                    on_epoch(record, best)
+                case Diverged(message=text):
+                    raise TrialDiverged(text)
+                case Raised(traceback=text):
+                    raise TrialCrashed(text.strip())
+                case Done(result=result):
+                    return replace(result, history=history)
     finally:
         signals.watch_child(None)
         if process.is_alive():

@@ -1,9 +1,30 @@
 """What a trial's process is told: one typed record, built once by the tuner
-(study/search/tuner.py) and sent through the pipe as a dict, read back without defaults."""
+(study/search/tuner.py) and sent through the pipe as a dict, read back without defaults;
+where it keeps its checkpoint (`RungSpec`) and its TensorBoard logs (`BoardSpec`) are
+records of their own."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class RungSpec:
+    """Where a trial keeps its last epoch (for a Hyperband rung continuing it, the final
+    fit, and the final fit's guard), and a Hyperband trial's epochs and parent."""
+
+    save: str  # the trial's checkpoint directory
+    epochs: int | None = None  # the global epochs a Hyperband rung trains to (None: no rung)
+    parent: str | None = None  # the checkpoint of the trial it continues (None: afresh)
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """Where and what a trial's process logs for TensorBoard (--tensorboard)."""
+
+    log_dir: str
+    trial_id: str
+    hyperparameters: dict  # keras-tuner's HyperParameters config, for the HParams dashboard
 
 
 @dataclass(frozen=True)
@@ -16,8 +37,8 @@ class TrialSpec:
     validation_rows: int | None
     sample_seed: int
     deadline: float | None  # time.monotonic() past which the trial stops (None: none)
-    rung: dict | None  # a Hyperband rung: {"epochs", "from", "save"}
-    tensorboard: dict | None  # {"log_dir"} with --tensorboard
+    rung: RungSpec | None  # where it keeps its checkpoint, a Hyperband rung's epochs
+    tensorboard: BoardSpec | None  # with --tensorboard
     schedule: dict  # TwoPhaseSchedule's settings: patience, epochs, label smoothing
 
     def to_dict(self) -> dict:
@@ -37,4 +58,9 @@ class TrialSpec:
                      *([f"unknown {', '.join(unknown)}"] if unknown else [])]
                 )
             )  # fmt: skip
-        return cls(**{n: record[n] for n in names})
+        rung, board = record["rung"], record["tensorboard"]
+        return cls(**{
+            **{n: record[n] for n in names},
+            "rung": RungSpec(**rung) if rung is not None else None,
+            "tensorboard": BoardSpec(**board) if board is not None else None,
+        })  # fmt: skip

@@ -28,6 +28,7 @@ keras-tuner 1.4 traps handled here:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 
@@ -36,10 +37,12 @@ import keras_tuner
 from study import faults, seeds, signals
 from study.budget import Budget
 from study.config import StudyConfig
+from study.errors import StudyError
 from study.search import distributed, recovery
 from study.search.bookkeeping import Bookkeeping
 from study.search.budget_hooks import BudgetHooks
 from study.search.hypermodel import AcceptanceHyperModel
+from study.search.outcome import TrialOutcome
 from study.search.progress import Progress
 from study.search.trial_process import (
     TrialCrashed,
@@ -47,7 +50,7 @@ from study.search.trial_process import (
     run_trial_process,
     silence_limit,
 )
-from study.search.trial_spec import TrialSpec
+from study.search.trial_spec import BoardSpec, RungSpec, TrialSpec
 from study.space import declare
 from study.status import ENDED, ENDED_REPORTS, TrialStatus
 from study.store.records import TrialRecords, TrialReport
@@ -59,7 +62,7 @@ from study.training.schedule import EPOCH_METRIC, MONITOR
 log = logging.getLogger(__name__)
 
 
-class TrialPruned(Exception):
+class TrialPruned(StudyError):
     """The oracle stopped the trial (its pruner): the epochs so far are its result."""
 
 
@@ -83,7 +86,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         self.is_worker = self.role.kind == "worker"
         self.records = TrialRecords(config.study_dir)
         self.progress = Progress(config.trials, 0)
-        self._outcome: dict = {}
+        self._outcome: dict[str, TrialOutcome] = {}  # the running trials', by id
         self.current = None  # the trial being run, for an interruption's record
         self.bookkeeping = Bookkeeping(config.study_dir)
         recovery.install_atomic_json()
@@ -116,8 +119,7 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         signals.check()
         super().on_trial_begin(trial)
         self.current = trial
-        self._outcome[trial.trial_id] = {"history": [], "parameters": None}
-        self._outcome[trial.trial_id]["start"] = time.perf_counter()
+        self._outcome[trial.trial_id] = TrialOutcome()
         with self.bookkeeping.timed():
             self.records.write_report(self._report(trial, TrialStatus.RUNNING, keep=True))
         faults.point("trial-begin")
@@ -147,51 +149,46 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
             },
         )
 
-        def on_epoch(record, best):
-            previous = outcome["history"][-1].phase if outcome["history"] else 1
-            faults.point("switch" if record.phase > previous else f"phase{record.phase}")
-            outcome["history"].append(record)
-            told = self.oracle.update_trial(
-                trial.trial_id, {EPOCH_METRIC: record.val_bce}, step=record.epoch
-            )
-            self.records.write_history(trial.trial_id, outcome["history"])
-            self.progress.epoch(record, best)
-            if told.status == TrialStatus.STOPPED:
-                raise TrialPruned()
-
-        def on_start(parameters, rows, timing):
-            outcome["parameters"], outcome["rows"] = parameters, rows
-            outcome["validation_rows"] = timing.pop("validation_rows", None)
-            outcome["timing"] = timing
-
+        on_epoch = functools.partial(self._epoch, trial.trial_id, outcome)
         begin = time.perf_counter()
         try:
             with signals.interruptible(), self._heartbeat(trial):
-                result = run_trial_process(spec, on_epoch, on_start, self._silence_s())
+                result = run_trial_process(spec, on_epoch, outcome.started, self._silence_s())
         except (TrialDiverged, TrialCrashed) as err:
             raise keras_tuner.errors.FailedTrialError(str(err)) from None
         except TrialPruned:
-            outcome["pruned"] = True
+            outcome.pruned = True
             seconds = time.perf_counter() - begin
-            result = TrainingResult.from_history(outcome["history"], outcome["rows"], seconds)
+            result = TrainingResult.from_history(outcome.history, outcome.rows, seconds)
             self.progress.pruned(trial.trial_id, result.history[-1].epoch)
-        outcome["result"] = result
+        outcome.result = result
         return {MONITOR: result.objective}
+
+    def _epoch(self, trial_id: str, outcome: TrialOutcome, record, best: float) -> None:
+        """One epoch of the trial's process: recorded, told to the oracle, which may stop
+        the trial (TrialPruned)."""
+        faults.point("switch" if record.phase > outcome.phase else f"phase{record.phase}")
+        outcome.history.append(record)
+        told = self.oracle.update_trial(trial_id, {EPOCH_METRIC: record.val_bce}, step=record.epoch)
+        self.records.write_history(trial_id, outcome.history)
+        self.progress.epoch(record, best)
+        if told.status == TrialStatus.STOPPED:
+            raise TrialPruned()
 
     def _silence_s(self) -> float:
         """How long this trial's process may send nothing before it is killed."""
         return silence_limit(self.config.trial_timeout, self.records.reports())
 
-    def _rung(self, trial_id: str, rung: dict) -> dict:
+    def _rung(self, trial_id: str, rung: dict) -> RungSpec:
         """Where the trial keeps its last epoch (for a rung continuing it, and the final fit);
         a Hyperband trial's epochs to reach and the checkpoint it continues."""
         save = str(self.records.trial_dir(trial_id) / "checkpoint")
         parent = rung.get("tuner/trial_id")
-        return {
-            "epochs": int(rung["tuner/epochs"]) if rung else None,
-            "save": save,
-            "from": str(self.records.trial_dir(parent) / "checkpoint") if parent else None,
-        }
+        return RungSpec(
+            save=save,
+            epochs=int(rung["tuner/epochs"]) if rung else None,
+            parent=str(self.records.trial_dir(parent) / "checkpoint") if parent else None,
+        )
 
     def _heartbeat(self, trial):
         """A worker tells the chief that its trial lives (the chief hands over silent ones)."""
@@ -199,15 +196,15 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
             return contextlib.nullcontext()
         return distributed.Heartbeat(self.oracle, trial.trial_id, self.role.heartbeat_s)
 
-    def _tensorboard(self, trial) -> dict | None:
+    def _tensorboard(self, trial) -> BoardSpec | None:
         """Where and what the trial process logs for TensorBoard (None: no logs)."""
         if not self.config.tensorboard:
             return None
-        return {
-            "log_dir": str(self.records.trial_dir(trial.trial_id) / "tensorboard"),
-            "trial_id": trial.trial_id,
-            "hyperparameters": trial.hyperparameters.get_config(),
-        }
+        return BoardSpec(
+            log_dir=str(self.records.trial_dir(trial.trial_id) / "tensorboard"),
+            trial_id=trial.trial_id,
+            hyperparameters=trial.hyperparameters.get_config(),
+        )
 
     def on_trial_end(self, trial):
         # The record is written before the oracle ends the trial: a kill in between
@@ -215,7 +212,8 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
         status = (
             TrialStatus.COMPLETED if trial.status == TrialStatus.COMPLETED else TrialStatus.FAILED
         )
-        if status == TrialStatus.COMPLETED and self._outcome.get(trial.trial_id, {}).get("pruned"):
+        outcome = self._outcome.get(trial.trial_id)
+        if status == TrialStatus.COMPLETED and outcome is not None and outcome.pruned:
             status = TrialStatus.PRUNED
         with self.bookkeeping.timed():
             report = self._report(trial, status)
@@ -236,15 +234,15 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
             self.records.write_report(self._report(trial, TrialStatus.INTERRUPTED))
             self.progress.trial_end(trial.trial_id, TrialStatus.INTERRUPTED, None)
 
-    def _report(self, trial, status: str, keep: bool = False) -> TrialReport:
+    def _report(self, trial, status: TrialStatus, keep: bool = False) -> TrialReport:
         """report.json of a trial that is RUNNING, COMPLETED, PRUNED, FAILED or INTERRUPTED."""
-        outcome = (self._outcome.get if keep else self._outcome.pop)(trial.trial_id, {})
-        result = outcome.get("result")
+        outcome = (self._outcome.get if keep else self._outcome.pop)(trial.trial_id, None)
+        outcome = outcome or TrialOutcome()  # a trial this process did not begin
+        result = outcome.result
         values, rung = split_rung(trial.hyperparameters.values)
-        history = outcome.get("history", [])
-        timing = outcome.get("timing", {})
         flops = cost.flops_per_particle(self.n_features, values["width"], values["n_blocks"])
-        report = TrialReport(
+        lines = (trial.message or "").strip().splitlines()
+        return TrialReport(
             trial_id=trial.trial_id,
             status=status,
             objective=result.objective if result else None,
@@ -253,25 +251,22 @@ class AcceptanceTuner(BudgetHooks, keras_tuner.Tuner):
             epochs_2=result.epochs_2 if result else None,
             switch_epoch=result.switch_epoch if result else None,
             best_epoch=result.best_epoch if result else None,
-            parameters=outcome.get("parameters")
+            parameters=outcome.parameters
             or count_parameters(self.n_features, values["width"], values["n_blocks"]),
             flops_per_particle=flops,
             c_ns_estimate=round(cost.estimated_c_ns(flops), 1),
-            seconds=time.perf_counter() - outcome.get("start", time.perf_counter()),
+            seconds=outcome.seconds(),
             finished_at=time.time() if status in ENDED_REPORTS else None,
             rows_per_second=result.rows_per_second if result else None,
-            epochs=len(history),
+            epochs=len(outcome.history),
             rung={k.removeprefix("tuner/"): v for k, v in rung.items()} if rung else None,
-            training_rows=outcome.get("rows"),
-            validation_rows=timing.get("validation_rows", outcome.get("validation_rows")),
+            training_rows=outcome.rows,
+            validation_rows=outcome.validation_rows,
             worker=self.tuner_id if self.is_worker else None,
-            data_seconds=timing.get("data_s"),
-            build_seconds=timing.get("build_s"),
+            data_seconds=outcome.data_seconds,
+            build_seconds=outcome.build_seconds,
+            message=(lines[-1] if lines else "") if status == TrialStatus.FAILED else None,
         )
-        if status == TrialStatus.FAILED:
-            lines = (trial.message or "").strip().splitlines()
-            report.message = lines[-1] if lines else ""
-        return report
 
 
 def split_rung(values: dict) -> tuple[dict, dict]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from study.store.atomic import swap_directory
 from study.training.history import EpochRecord
-from study.training.schedule import TwoPhaseSchedule
+from study.training.phase_logic import TwoPhaseSchedule
 
 log = logging.getLogger(__name__)
 # The key of a trial's own checkpoint (a Hyperband rung continues it, the final fit may)
@@ -35,7 +35,11 @@ class Checkpoint:
             import numpy as np
 
             np.savez(tmp / "phase_best.npz", *best_weights)
-        state = {"key": key, "schedule": asdict(schedule), "history": [asdict(r) for r in history]}
+        state = {
+            "key": key,
+            "schedule": schedule.to_dict(),
+            "history": [asdict(r) for r in history],
+        }
         (tmp / "state.json").write_text(json.dumps(state))
         swap_directory(tmp, self.directory, self.old)
 
@@ -58,8 +62,7 @@ class Checkpoint:
         if (directory / "phase_best.npz").exists():
             with np.load(directory / "phase_best.npz") as data:
                 best = [data[f"arr_{k}"] for k in range(len(data.files))]
-        schedule = TwoPhaseSchedule(**state["schedule"])
-        schedule.best_epochs = {int(k): v for k, v in schedule.best_epochs.items()}
+        schedule = TwoPhaseSchedule.from_dict(state["schedule"])
         history = [EpochRecord(**r) for r in state["history"]]
         return model, schedule, history, best
 

@@ -47,7 +47,7 @@ from study.names import shown
 from study.space import optuna_distributions, space_from_dict
 from study.status import TrialStatus
 from study.store.lock import check_plain, open_plain
-from study.store.records import TrialRecords, finite, id_key, read_history
+from study.store.records import TrialRecords, TrialReport, finite, id_key, read_history
 from study.store.study_file import read_record
 
 log = logging.getLogger(__name__)
@@ -137,15 +137,14 @@ class Mirror:
         mirrored = {t.user_attrs.get("trial_id") for t in study.get_trials(deepcopy=False)}
         ended = [
             r for r in records.readable_reports()
-            if r.status in STATES and str(r.trial_id) not in mirrored
+            if r.status in STATES and r.trial_id not in mirrored
         ]  # fmt: skip
         ended.sort(key=lambda r: (r.finished_at if finite(r.finished_at) else 0.0,
-                                  id_key(str(r.trial_id))))  # fmt: skip
+                                  id_key(r.trial_id)))  # fmt: skip
         added = 0
         for report in ended:
             try:
-                trial = frozen_trial(report.to_dict(), _history(records, report),
-                                     self._distributions)  # fmt: skip
+                trial = frozen_trial(report, _history(records, report), self._distributions)
             except (TypeError, ValueError) as err:  # Optuna's own checks of a hostile record
                 log.warning("trial %s: not mirrored (%s)", shown(report.trial_id), _reason(err))
                 continue
@@ -250,35 +249,35 @@ def _file_lock(path: Path, deadline: float):
         os.close(fd)  # releases the flock
 
 
-def _history(records: TrialRecords, report) -> list[dict]:
+def _history(records: TrialRecords, report) -> list:
     """The rows of a trial's history.csv; [] with a warning if they cannot be read."""
     try:
-        return read_history(records.trial_dir(str(report.trial_id)) / "history.csv")
+        return read_history(records.trial_dir(report.trial_id) / "history.csv")
     except (ConfigError, DataError, OSError) as err:
         first = (str(err).splitlines() or [""])[0]
         log.warning("%s; trial %s mirrored without its curve", first, shown(report.trial_id))
         return []
 
 
-def frozen_trial(report: dict, history: list[dict], distributions: dict):
-    """The Optuna trial of one ended report.json and its history.csv rows."""
-    values = report.get("hyperparameters", {})
+def frozen_trial(report: TrialReport, history: list, distributions: dict):
+    """The Optuna trial of one ended report.json and its history.csv rows (HistoryRows)."""
+    values = report.hyperparameters
     params, outside = {}, {}
     for name, dist in distributions.items():
         if name in values:  # a value outside a space narrowed since: an attribute
             (params if _inside(dist, values[name]) else outside)[name] = values[name]
-    state = STATES[report["status"]]
-    attrs = {"trial_id": str(report["trial_id"]), "status": report["status"]}
-    attrs.update({k: report[k] for k in ATTRIBUTES if report.get(k) is not None})
+    state = STATES[report.status]
+    attrs = {"trial_id": report.trial_id, "status": str(report.status)}
+    attrs.update({k: getattr(report, k) for k in ATTRIBUTES if getattr(report, k) is not None})
     attrs.update({f"outside_space/{k}": v for k, v in outside.items()})
     steps = {
-        int(row["epoch"]): row["val_bce"]
-        for row in history if finite(row.get("epoch")) and finite(row.get("val_bce"))
+        int(row.epoch): row.val_bce
+        for row in history if finite(row.epoch) and finite(row.val_bce)
     }  # fmt: skip
-    value = report.get("objective") if state == _done.COMPLETE else None
+    value = report.objective if state == _done.COMPLETE else None
     if state == _done.COMPLETE and not finite(value):  # none, NaN or infinite: never a best
         state, value = _done.FAIL, None
-        attrs["objective"] = str(report.get("objective"))
+        attrs["objective"] = str(report.objective)
     return optuna.trial.create_trial(
         state=state,
         value=value,

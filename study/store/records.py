@@ -3,8 +3,9 @@
 Every file is written atomically, so a killed study never leaves half a record. Records
 are data anyone with write access to the results folder may have filled: `read_json` reads
 a plain file (never a link) of at most MAX_BYTES nested at most MAX_DEPTH deep (else a
-DataError naming it), `readable_reports` skips a report.json that `record_problem` finds
-unusable, with a warning; a linked `trials/` or `trials/<id>/` is never read nor written."""
+DataError naming it), `readable_reports` skips a report.json that TrialReport.from_dict
+refuses (study/store/trial_report.py), with a warning; a linked `trials/` or
+`trials/<id>/` is never read nor written."""
 
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ import errno
 import io
 import json
 import logging
-import math
 import os
 import re
 import stat
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from study.errors import ConfigError, DataError
 from study.names import shown, trial_id_problem
 from study.store.atomic import plain_directory, write_json_atomic, write_text_atomic
+from study.store.trial_report import TrialReport, finite, number  # noqa: F401 (theirs, here)
 
 log = logging.getLogger(__name__)
 MAX_DEPTH = 64  # deepest nesting of a record's JSON (a report.json is 3 deep)
@@ -73,47 +74,10 @@ def read_json(path: Path, max_depth: int = MAX_DEPTH):
         raise DataError(f"{path}: not valid JSON ({reason})") from None
 
 
-# fields of report.json that must be numbers, or absent / null
-NUMBERS = (
-    "objective", "epochs_1", "epochs_2", "switch_epoch", "best_epoch", "parameters",
-    "flops_per_particle", "c_ns_estimate", "seconds", "finished_at", "rows_per_second",
-    "epochs", "training_rows", "validation_rows", "data_seconds", "build_seconds",
-)  # fmt: skip
-
-
-def number(value) -> bool:
-    """An int or float, not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def finite(value) -> bool:
-    """A number (not a bool) that is neither NaN nor infinite."""
-    return number(value) and math.isfinite(value)
-
-
-def record_problem(report) -> str:
-    """What makes a report.json unusable ("" if nothing)."""
-    if not isinstance(report, dict):
-        return "not a JSON object"
-    wrong = [k for k in NUMBERS if report.get(k) is not None and not number(report[k])]
-    if wrong:
-        return f"{wrong[0]} is not a number"
-    if not isinstance(report.get("hyperparameters") or {}, dict):
-        return "hyperparameters is not an object"
-    texts = {"status": str, "trial_id": (str, int)}
-    wrong = [k for k, kind in texts.items() if not isinstance(report.get(k, ""), kind)]
-    return f"{wrong[0]} is not text" if wrong else ""
-
-
 def read_report(path: Path) -> TrialReport:
-    """One report.json as a TrialReport; a DataError names the file if it is not one."""
-    raw = read_json(path)
-    if not isinstance(raw, dict):
-        raise DataError(f"{path}: not a JSON object")
-    try:
-        return TrialReport.from_dict(raw)
-    except TypeError as err:
-        raise DataError(f"{path}: not a trial report ({err})") from None
+    """One report.json as a TrialReport; a DataError names the file (and the key) if it is
+    not one (TrialReport.from_dict)."""
+    return TrialReport.from_dict(read_json(path), str(path))
 
 
 HISTORY_COLUMNS = ["epoch", "phase", "learning_rate", "loss", "val_bce", "seconds"]
@@ -121,63 +85,6 @@ TABLE_FIXED = [
     "trial_id", "status", "objective", "epochs_1", "epochs_2", "switch_epoch", "best_epoch",
     "seconds", "rows_per_second", "parameters",
 ]  # fmt: skip
-
-
-@dataclass
-class TrialReport:
-    """trials/<id>/report.json: the one schema of a trial's outcome.
-
-    Written by the tuner as a trial starts and ends, by state repair from keras-tuner's
-    trial.json, and by the scripted studies of the tests; read by the report, the
-    retrain's choice and state repair. Optional fields that are None are left out of
-    the file; keys this version does not know are kept in `extra` and written back.
-    """
-
-    trial_id: str
-    status: str
-    objective: float | None = None
-    hyperparameters: dict = field(default_factory=dict)
-    epochs_1: int | None = None
-    epochs_2: int | None = None
-    switch_epoch: int | None = None
-    best_epoch: int | None = None
-    parameters: int | None = None
-    flops_per_particle: int | None = None  # the network's, in the deployed C
-    c_ns_estimate: float | None = None  # estimated compiled-C ns a particle (training/cost.py)
-    seconds: float = 0.0  # wall time of the trial in the study process
-    finished_at: float | None = None  # Unix seconds, for ended trials
-    rows_per_second: float | None = None
-    epochs: int = 0
-    rung: dict | None = None  # Hyperband: {"epochs", "initial_epoch", "bracket", "round", ...}
-    training_rows: int | None = None
-    validation_rows: int | None = None
-    worker: str | None = None  # the worker's tuner id in a distributed study
-    data_seconds: float | None = None  # loading the data in the trial process
-    build_seconds: float | None = None  # building the network there
-    message: str | None = None  # the last line of a failed trial's error
-    extra: dict = field(default_factory=dict)
-
-    OMITTED_IF_NONE = (
-        "rung", "worker", "data_seconds", "build_seconds", "message", "flops_per_particle",
-        "c_ns_estimate",
-    )  # fmt: skip
-
-    def to_dict(self) -> dict:
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "extra" or (f.name in self.OMITTED_IF_NONE and value is None):
-                continue
-            out[f.name] = str(value) if f.name == "status" else value
-        return {**out, **self.extra}
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> TrialReport:
-        known = {f.name for f in fields(cls)} - {"extra"}
-        return cls(
-            **{k: v for k, v in raw.items() if k in known},
-            extra={k: v for k, v in raw.items() if k not in known},
-        )
 
 
 def write_history(path: Path, history: list) -> None:
@@ -190,9 +97,23 @@ def write_history(path: Path, history: list) -> None:
     write_text_atomic(Path(path), out.getvalue())
 
 
-def read_history(path: Path) -> list[dict]:
-    """history.csv as dicts of numbers ([] if absent); a DataError names the file and the
-    row if it is not a plain file, too large, or holds a value that is no number."""
+@dataclass(frozen=True)
+class HistoryRow:
+    """One epoch of a history.csv as read back: each column a number, None where the file
+    holds none (a file of an older version, or one filled by hand)."""
+
+    epoch: float | None = None
+    phase: float | None = None
+    learning_rate: float | None = None
+    loss: float | None = None
+    val_bce: float | None = None
+    seconds: float | None = None
+
+
+def read_history(path: Path) -> list[HistoryRow]:
+    """history.csv's rows ([] if absent; columns it does not know left out); a DataError
+    names the file and the row if it is not a plain file, too large, or holds a value that
+    is no number."""
     try:
         raw = read_plain(Path(path))
     except FileNotFoundError:
@@ -201,9 +122,11 @@ def read_history(path: Path) -> list[dict]:
     return [_history_row(path, n, row) for n, row in enumerate(rows, 2)]
 
 
-def _history_row(path: Path, line: int, row: dict) -> dict:
+def _history_row(path: Path, line: int, row: dict) -> HistoryRow:
     try:
-        return {k: float(v) for k, v in row.items() if v not in ("", None)}
+        return HistoryRow(
+            **{k: float(v) for k, v in row.items() if k in HISTORY_COLUMNS and v not in ("", None)}
+        )
     except (TypeError, ValueError):
         raise DataError(f"{path}: line {line}: a value that is no number; not read") from None
 
@@ -239,14 +162,11 @@ class TrialRecords:
         return [read_report(p) for p in self._report_paths()]
 
     def readable_reports(self) -> list[TrialReport]:
-        """`reports`, a report.json that cannot be read or used (`record_problem`) skipped
-        with a warning naming it."""
+        """`reports`, a report.json that cannot be read or used (TrialReport.from_dict)
+        skipped with a warning naming it."""
         out = []
         for path in self._report_paths():
             try:
-                problem = record_problem(read_json(path))
-                if problem:
-                    raise DataError(f"{path}: {problem}")
                 out.append(read_report(path))
             except (DataError, OSError) as err:
                 log.warning("%s; skipped", (str(err).splitlines() or [""])[0])
@@ -257,14 +177,14 @@ class TrialRecords:
 
     def write_table(self) -> Path:
         """Rewrite trials.csv: one row per trial, hyperparameters as columns."""
-        reports = [r.to_dict() for r in self.reports()]
-        hp_names = sorted({k for r in reports for k in r.get("hyperparameters", {})})
+        reports = self.reports()
+        hp_names = sorted({k for r in reports for k in r.hyperparameters})
         out = io.StringIO()
         writer = csv.DictWriter(out, TABLE_FIXED + hp_names, lineterminator="\n")
         writer.writeheader()
         for r in reports:
-            row = {k: _fmt(r.get(k)) for k in TABLE_FIXED}
-            row.update({k: _fmt(v) for k, v in r.get("hyperparameters", {}).items()})
+            row = {k: _fmt(getattr(r, k)) for k in TABLE_FIXED}
+            row.update({k: _fmt(v) for k, v in r.hyperparameters.items()})
             writer.writerow(row)
         path = self.study_dir / "trials.csv"
         write_text_atomic(path, out.getvalue())

@@ -24,7 +24,7 @@ def completed_records(study_dir: Path) -> dict[str, bytes]:
 def read_report(study_dir: Path, trial_id: str) -> TrialReport:
     """trials/<trial_id>/report.json as a TrialReport."""
     path = TrialRecords(study_dir).trial_dir(trial_id) / "report.json"
-    return TrialReport.from_dict(json.loads(path.read_text()))
+    return TrialReport.from_dict(json.loads(path.read_text()), str(path))
 
 
 def optuna_study(oracle):

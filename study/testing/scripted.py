@@ -101,9 +101,10 @@ def write_study(
             seconds=10.0 + index,
             rows_per_second=5000.0 if done else None,
             epochs=len(history),
+            message=f"loss is nan at epoch 0 (trial {trial_id})"
+            if status == TrialStatus.FAILED
+            else None,
         )
-        if status == TrialStatus.FAILED:
-            report.message = f"loss is nan at epoch 0 (trial {trial_id})"
         records.write_report(report)
         records.write_history(trial_id, history)
     records.write_table()

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from study.training.history import TrainingResult
 from study.training.network import build_from_values, make_optimizer
-from study.training.schedule import TwoPhaseSchedule, train_two_phase
+from study.training.phase_logic import TwoPhaseSchedule
+from study.training.schedule import train_two_phase
 
 
 @dataclass
@@ -42,7 +43,7 @@ def fit(
     """Train `begin` on (x, y) arrays `train` and `validation`, both phases."""
     batch = int(values["batch_size"])
     steps = -(-len(train[0]) // batch)  # an epoch's steps: the moving average's copy period
-    ema = begin.schedule.ema_momentum
+    ema = begin.schedule.settings.ema_momentum
     return train_two_phase(
         begin.model,
         lambda lr: make_optimizer(values["optimizer"], lr, ema, steps),

@@ -106,9 +106,9 @@ def test_label_smoothing_out_of_range_is_refused(tiny_dataset, tmp_path, capsys)
 
 
 def test_the_trials_train_phase_1_with_the_study_smoothing():
-    from study.training.schedule import TwoPhaseSchedule
+    from study.training.phase_logic import ScheduleSettings, TwoPhaseSchedule
 
-    schedule = TwoPhaseSchedule(
+    settings = ScheduleSettings(
         learning_rate=1e-3,
         label_smoothing_1=0.05,
         decay_2=0.5,
@@ -117,10 +117,12 @@ def test_the_trials_train_phase_1_with_the_study_smoothing():
         max_epochs_1=100,
         max_epochs_2=100,
     )
+    schedule = TwoPhaseSchedule(settings)
     assert schedule.label_smoothing == 0.05
     schedule.start_phase_2()
     assert schedule.label_smoothing == 0.0
-    schedule.epoch_in_phase = 2
+    for value in (0.5, 0.4):  # two epochs of phase 2
+        schedule.update(value)
     assert schedule.current_rate == pytest.approx(1e-3 * 0.1 * 0.25)
 
 

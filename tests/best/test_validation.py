@@ -102,6 +102,7 @@ def test_a_sparse_bin_is_never_ranked_above_a_bad_one(capsys):
     0.99), beside two sub-bins that agree: the old figure 1^2 / (0 + 100 * 0.01^2) / 3 = 33,
     sub-bin by sub-bin 1 / 0.99 / 3 = 0.34; merged with its neighbour: (20 - 21)^2 / 16.99
     over 2 groups. "bad": q = 0.5, accepted 70, 65, 50 of 100: (20^2 + 15^2) / 25 / 3."""
+    from study.best.card import FinalMetrics
     from study.best.pipeline import print_summary
 
     sparse = _hand_bin("sparse", [0.01, 0.2, 0.5], [0, 20, 50])
@@ -115,7 +116,7 @@ def test_a_sparse_bin_is_never_ranked_above_a_bad_one(capsys):
     ranked = v.worst_bins({"kinematic_bins": [sparse, hopeless, bad]})
     assert [m["particle"] for m in ranked] == ["bad", "sparse"]
     assert not [m for m in ranked if m["chi2_ndf"] > 10 and _binomial(m) < 2]
-    print_summary({"model_cross_entropy": 0.5, "kinematic_bins": [sparse, hopeless, bad]},
+    print_summary(FinalMetrics(model_cross_entropy=0.5, kinematic_bins=[sparse, hopeless, bad]),
                   ranked)  # fmt: skip
     rows = capsys.readouterr().out.splitlines()
     assert rows[2].split() == ["bad", "1-2", "eta", "8.33", "3", "0.6167", "0.5000"]

@@ -10,12 +10,14 @@ import json
 import os
 import shutil
 import socket
+from dataclasses import asdict, replace
 
 import pytest
 
 from study.cli import main
 from study.report import build_report, compare, load_study
 from study.report.analysis import importances, searched_names
+from study.report.summary import ReportSummary
 from study.testing.scripted import scripted_objective, write_study
 
 STATUSES = ["COMPLETED"] * 6 + ["FAILED", "COMPLETED", "RUNNING", "COMPLETED"]
@@ -32,38 +34,38 @@ def summary(study_dir):
 
 
 def test_table_sorted_by_objective_then_others(summary, study_dir):
-    rows = summary["trials"]
+    rows = summary.trials
     assert len(rows) == len(STATUSES)
-    done = [r for r in rows if r["status"] == "COMPLETED"]
+    done = [r for r in rows if r.status == "COMPLETED"]
     assert len(done) == 8 and rows[:8] == done
-    objectives = [r["objective"] for r in done]
+    objectives = [r.objective for r in done]
     assert objectives == sorted(objectives)
-    assert [r["rank"] for r in done] == list(range(1, 9))
+    assert [r.rank for r in done] == list(range(1, 9))
     # each objective is the scripted function of the trial's own hyperparameters
     for r in done:
-        assert r["objective"] == pytest.approx(scripted_objective(r["hyperparameters"]))
+        assert r.objective == pytest.approx(scripted_objective(r.hyperparameters))
     # the running trial of a study whose process is gone was killed; failed comes last
-    assert [(r["trial_id"], r["status"], r["rank"]) for r in rows[8:]] == [
+    assert [(r.trial_id, r.status, r.rank) for r in rows[8:]] == [
         ("8", "KILLED", None),
         ("6", "FAILED", None),
     ]
-    assert summary["counts"] == {"COMPLETED": 8, "FAILED": 1, "KILLED": 1}
-    assert summary["state"].startswith(
+    assert summary.counts == {"COMPLETED": 8, "FAILED": 1, "KILLED": 1}
+    assert summary.state.startswith(
         "stopped, a trial was cut (run the study again to resume): 9 of 10 trials ended "
         "(8 completed, 1 failed, 1 killed); last written "
     )
 
 
 def test_best_trial(summary):
-    done = [r for r in summary["trials"] if r["status"] == "COMPLETED"]
-    best = min(done, key=lambda r: r["objective"])
-    assert summary["best"]["trial_id"] == best["trial_id"] == done[0]["trial_id"]
-    assert summary["best"]["objective"] == best["objective"]
+    done = [r for r in summary.trials if r.status == "COMPLETED"]
+    best = min(done, key=lambda r: r.objective)
+    assert summary.best.trial_id == best.trial_id == done[0].trial_id
+    assert summary.best.objective == best.objective
 
 
 def test_importances_cover_every_searched_hyperparameter(tmp_path):
     study = load_study(write_study(tmp_path, "many", ["COMPLETED"] * 16, seed=3))
-    values = importances(study)["values"]
+    values = importances(study).values
     assert set(values) == set(searched_names(study))
     assert len(values) == 8
     assert sum(values.values()) == pytest.approx(1.0, abs=1e-9)
@@ -76,7 +78,7 @@ def test_importances_find_the_hyperparameter_that_matters(tmp_path):
     fixed = {"n_blocks": 2, "activation": "tanh", "batch_size": 512, "l2": 1e-4}
     fixed["fine_tune_factor"] = 0.1
     study = load_study(write_study(tmp_path, "f", ["COMPLETED"] * 30, seed=5, fixed=fixed))
-    values = importances(study)["values"]
+    values = importances(study).values
     assert set(values) == {"learning_rate", "optimizer", "width"}
     assert max(values, key=values.get) == "learning_rate"
     assert values["width"] < values["learning_rate"] / 3
@@ -85,15 +87,15 @@ def test_importances_find_the_hyperparameter_that_matters(tmp_path):
 def test_importances_need_two_completed_trials_a_searched_hyperparameter(tmp_path, summary):
     study = load_study(write_study(tmp_path, "few", ["COMPLETED"] * 15 + ["FAILED"] * 3))
     result = importances(study)
-    assert result["values"] == {}
-    assert result["note"].startswith("importances need at least 16 completed trials (2 per ")
-    assert "this study has 15" in result["note"]
-    assert summary["importances"] == {} and "this study has 8" in summary["importance_note"]
+    assert result.values == {}
+    assert result.note.startswith("importances need at least 16 completed trials (2 per ")
+    assert "this study has 15" in result.note
+    assert summary.importances == {} and "this study has 8" in summary.importance_note
 
 
 def test_report_files_and_failed_trial_shown(summary, study_dir):
     out = study_dir / "report"
-    for name in summary["figures"].values():
+    for name in summary.figures.values():
         assert (out / name).stat().st_size > 1000
     html = (out / "index.html").read_text()
     assert html.count('<tr class="') == len(STATUSES)
@@ -101,7 +103,10 @@ def test_report_files_and_failed_trial_shown(summary, study_dir):
     assert '<tr class="KILLED">' in html
     md = (out / "report.md").read_text()
     assert md.count("| COMPLETED |") == 8 and "| FAILED |" in md
-    assert json.loads((out / "report.json").read_text())["best"] == summary["best"]
+    written = json.loads((out / "report.json").read_text())
+    assert written["best"] == asdict(summary.best) and "files" not in written
+    assert ReportSummary.from_dict(written) == replace(summary, files={})  # read back whole
+    assert summary.to_dict()["files"]["html"] == str(out / "index.html")
 
 
 PAYLOAD = "<script>alert(1)</script>"
@@ -119,25 +124,28 @@ def _edit(path, **changes) -> None:
     path.write_text(json.dumps(record))
 
 
-def test_every_record_value_is_escaped_in_html_and_markdown(tmp_path):
-    """A hostile value in each record field (study name, status, failure message, a
-    hyperparameter value) is text in index.html and report.md, never markup."""
+def test_every_record_value_is_escaped_in_html_and_markdown(tmp_path, caplog):
+    """A hostile value in each record field (study name, failure message, a hyperparameter
+    value) is text in index.html and report.md, never markup; a status that is none is
+    refused as the record is read (its trial left out, with a warning)."""
     study_dir = write_study(tmp_path, "s", ["COMPLETED"] * 3 + ["FAILED", "COMPLETED"], seed=3)
     trials = study_dir / "trials"
     _edit(study_dir / "study.json", config__study=PAYLOAD)
     message = PAYLOAD + "\n| cell | `code` [link](javascript:x) **bold** _it_ & co"
     _edit(trials / "3" / "report.json", message=message, hyperparameters__activation=PAYLOAD)
     _edit(trials / "4" / "report.json", status=PAYLOAD)
-    build_report(study_dir)
+    with caplog.at_level("WARNING"):
+        build_report(study_dir)
+    assert f"trials/4/report.json: status {PAYLOAD!r} is not a trial status" in caplog.text
     html = (study_dir / "report" / "index.html").read_text()
     md = (study_dir / "report" / "report.md").read_text()
     assert "<script" not in html.lower() and "<script" not in md.lower()
     assert f"<title>Study {ESCAPED}</title>" in html and f"<h1>Study {ESCAPED}</h1>" in html
-    assert html.count(f"<td>{ESCAPED}</td>") == 2  # the status and the hyperparameter cells
+    assert html.count(f"<td>{ESCAPED}</td>") == 1  # the hyperparameter's cell
     assert f"<li>trial 3 failed: {ESCAPED}" in html and "&amp; co" in html
-    assert html.count('<tr class="') == 5 and '<tr class="">' in html  # no unknown class
+    assert html.count('<tr class="') == 4
     assert md.startswith(f"# Study {ESCAPED}\n")
-    assert md.count(f"| {ESCAPED} |") == 2
+    assert md.count(f"| {ESCAPED} |") == 1
     line = next(x for x in md.splitlines() if x.startswith("- trial 3 failed: "))
     assert line == (
         f"- trial 3 failed: {ESCAPED} \\| cell \\| \\`code\\` \\[link\\](javascript:x) "
@@ -152,8 +160,8 @@ def test_running_study_shows_running_trial(tmp_path):
     record = {"pid": os.getpid(), "host": socket.gethostname(), "since": "now"}
     (study_dir / ".lock").write_text(json.dumps(record))
     summary = build_report(study_dir)
-    assert summary["state"].startswith(f"running (pid {os.getpid()} on host")
-    assert [r["status"] for r in summary["trials"]] == ["COMPLETED", "COMPLETED", "RUNNING"]
+    assert summary.state.startswith(f"running (pid {os.getpid()} on host")
+    assert [r.status for r in summary.trials] == ["COMPLETED", "COMPLETED", "RUNNING"]
 
 
 def test_compare_highlights_exactly_the_differing_hyperparameters(tmp_path):
@@ -222,7 +230,7 @@ def test_report_renders_in_headless_chromium(summary, study_dir, browser):
         "i => [i.getAttribute('src'), i.complete, i.naturalWidth]);"
     )
     rows = driver.execute_script("return document.querySelectorAll('#trials tbody tr').length;")
-    assert sorted(src for src, _, _ in images) == sorted(summary["figures"].values())
+    assert sorted(src for src, _, _ in images) == sorted(summary.figures.values())
     broken = [src for src, complete, width in images if not complete or width == 0]
     assert broken == []
     assert rows == len(STATUSES)
@@ -256,8 +264,8 @@ def test_pruned_trials_listed_after_completed_and_never_best(tmp_path):
         record["objective"] = 0.01 * int(trial_id)
         path.write_text(json.dumps(record))
     summary = build_report(study_dir)
-    order = [(r["trial_id"], r["status"], r["rank"]) for r in summary["trials"]]
+    order = [(r.trial_id, r.status, r.rank) for r in summary.trials]
     assert [o[1] for o in order] == ["COMPLETED", "COMPLETED", "PRUNED", "PRUNED"]
     assert order[2:] == [("1", "PRUNED", None), ("3", "PRUNED", None)]
-    assert summary["best"]["trial_id"] in ("0", "2")
+    assert summary.best.trial_id in ("0", "2")
     assert (study_dir / "report" / "index.html").read_text().count('<tr class="PRUNED">') == 2

@@ -48,20 +48,20 @@ def summary(tmp_path_factory):
 
 
 def test_bins_ranked_by_chi2_ndf_an_older_record_rescored(summary):
-    check = summary["validation"]
-    names = [b["bin"].split()[0] for b in check["bins"]]
+    check = summary.validation
+    names = [b.bin.split()[0] for b in check.bins]
     assert names == ["bad", "merged", "older"]  # the hopeless bin has no chi-square
-    older = check["bins"][2]
+    older = check.bins[2]
     # (20 - 21)^2 / (0.99 + 16) over the groups [0, 1] and [2]: 2 degrees of freedom
-    assert older["chi2_ndf"] == pytest.approx(1 / 16.99 / 2)
-    assert (older["ndf"], older["sparse"]) == (2, 1)
-    assert check["unscored"] == 1
-    assert [b["sparse"] for b in check["bins"]] == [0, 1, 1]
+    assert older.chi2_ndf == pytest.approx(1 / 16.99 / 2)
+    assert (older.ndf, older.sparse) == (2, 1)
+    assert check.unscored == 1
+    assert [b.sparse for b in check.bins] == [0, 1, 1]
 
 
 def test_tables_show_the_sparse_mark_and_no_other_statistic(summary):
-    markdown = open(summary["files"]["markdown"]).read()
-    html = open(summary["files"]["html"]).read()
+    markdown = open(summary.files["markdown"]).read()
+    html = open(summary.files["html"]).read()
     rows = [line for line in markdown.splitlines() if line.startswith("| bad ")
             or line.startswith("| merged ")]  # fmt: skip
     assert rows == [
@@ -91,7 +91,7 @@ def test_a_hostile_bin_name_is_text_in_the_table_the_caption_and_the_figure(tmp_
     metrics = {"trial_id": "0", "kinematic_bins": [record], "kinematic_spec": {}}
     (validation / "metrics.json").write_text(json.dumps(metrics))
     summary = build_report(study_dir)
-    assert summary["validation"]["bins"][0]["figure"].endswith(f"01_{HOSTILE}_eta_1-2.png")
+    assert summary.validation.bins[0].figure.endswith(f"01_{HOSTILE}_eta_1-2.png")
     html = (study_dir / "report" / "index.html").read_text()
     markdown = (study_dir / "report" / "report.md").read_text()
     text = "&lt;img src=x onerror=alert(1)&gt;&#34;&#39;&amp;"

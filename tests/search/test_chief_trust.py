@@ -20,7 +20,7 @@ from test_distributed import Cluster, events
 from study import faults
 from study.errors import ConfigError
 from study.search import auth, chief, chief_server, distributed, kt_compat, proofs, recovery
-from study.search.oracles import OBJECTIVE
+from study.search.oracles import OBJECTIVE, ChiefRandomOracle
 from study.store.records import TrialRecords
 
 
@@ -31,15 +31,15 @@ class Served:
     def __init__(
         self, tmp_path, trials=3, max_failures=3, handover_s=5.0, credentials=None, port=0
     ):
-        oracle = chief.chief_class(recovery.RandomOracle)(
+        oracle = ChiefRandomOracle(
             objective=OBJECTIVE, max_trials=trials, seed=1,
             max_consecutive_failed_trials=max_failures,
+            handover_s=handover_s, events=tmp_path / "events.jsonl",
         )  # fmt: skip
         oracle._set_project_dir(str(tmp_path), "tuner")
         space = keras_tuner.HyperParameters()
         space.Float("learning_rate", 1e-3, 1e-1, sampling="log")
         oracle.update_space(space)
-        oracle.start_chief(handover_s, tmp_path / "events.jsonl")
         oracle.save()
         self.oracle, self.tmp = oracle, tmp_path
         self.secret = auth.chief_secret(None)

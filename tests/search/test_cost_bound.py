@@ -19,12 +19,11 @@ def _draws(tmp_path, bound: int, n: int = 40) -> list[dict]:
         narrowed={"width": "8:256", "n_blocks": "1:8"},
     )  # fmt: skip
     config.check()
-    oracle = make_oracle(config)
+    oracle = make_oracle(config, n_inputs=12)
+    assert oracle.cost_bound == ((12, float(bound)) if bound else None)
     hp = keras_tuner.HyperParameters()
     declare(hp, config.search_space())
     oracle.update_space(hp)
-    if bound:
-        oracle.cost_bound = (12, float(bound))
     return [oracle.populate_space(str(k))["values"] for k in range(n)]
 
 

@@ -17,8 +17,7 @@ import pytest
 
 from study.cli import main
 from study.search import chief, distributed, kt_compat, recovery
-from study.search.optuna_oracle import OptunaOracle
-from study.search.oracles import OBJECTIVE
+from study.search.oracles import OBJECTIVE, ChiefOptunaOracle, ChiefRandomOracle
 from study.store.records import TABLE_FIXED
 from study.testing.inspect import optuna_study
 from study.testing.presets import tiny
@@ -30,15 +29,17 @@ TINY = tiny()
 # -- the chief's oracle, without gRPC or training ---------------------------------------
 def chief_oracle(tmp_path, trials=3, handover_s=0.3, kind="random"):
     if kind == "random":
-        cls, extra = recovery.RandomOracle, {}
+        cls, extra = ChiefRandomOracle, {}
     else:
-        cls, extra = OptunaOracle, {"sampler": "tpe", "pruner": "median", "max_epochs": 3}
-    oracle = chief.chief_class(cls)(objective=OBJECTIVE, max_trials=trials, seed=1, **extra)
+        cls, extra = ChiefOptunaOracle, {"sampler": "tpe", "pruner": "median", "max_epochs": 3}
+    oracle = cls(
+        objective=OBJECTIVE, max_trials=trials, seed=1, handover_s=handover_s,
+        events=tmp_path / "events.jsonl", **extra,
+    )  # fmt: skip
     oracle._set_project_dir(str(tmp_path), "tuner")
     space = keras_tuner.HyperParameters()
     space.Float("learning_rate", 1e-3, 1e-1, sampling="log")
     oracle.update_space(space)
-    oracle.start_chief(handover_s, tmp_path / "events.jsonl")
     return oracle
 
 

@@ -76,8 +76,8 @@ def test_the_report_of_a_killed_study_shows_the_killed_trial(tiny_dataset, tmp_p
     code, err = run(tiny_dataset, results, 2, fault="kill:phase1@2")
     assert code == -signal.SIGKILL, err[-2000:]
     summary = build_report(results / "s")
-    assert summary["counts"] == {"KILLED": 1}
-    assert summary["state"].startswith("stopped, a trial was cut")
+    assert summary.counts == {"KILLED": 1}
+    assert summary.state.startswith("stopped, a trial was cut")
     text = (results / "s" / "report" / "report.md").read_text()
     assert "KILLED" in text
     assert "running (pid" not in text and "RUNNING" not in text
@@ -290,8 +290,10 @@ BAD = {
     "phase-2 retrain patience zero": (
         ["--retrain-patience-2", "0"], "retrain_patience_2: expected a positive integer, found 0"
     ),
-    "unknown tuner": (["--tuner", "grid"], "tuner: expected one of"),
-    "unknown pruner": (["--tuner", "tpe", "--prune", "asha"], "prune: expected one of"),
+    "unknown tuner": (["--tuner", "grid"], "argument --tuner: invalid choice: 'grid'"),
+    "unknown pruner": (
+        ["--tuner", "tpe", "--prune", "asha"], "argument --prune: invalid choice: 'asha'"
+    ),
     "pruning a keras-tuner oracle": (
         ["--tuner", "random", "--prune", "median"],
         "prune: pruning needs an Optuna tuner (tpe, cmaes, gp), found tuner random",

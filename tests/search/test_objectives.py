@@ -43,11 +43,7 @@ def _ns(values: dict, inputs: int = 12) -> float:
 
 
 def _oracle(path):
-    oracle = make_oracle(path, pruner="none", trials=12)
-    # the same oracle, two objectives (make_oracle builds single-objective ones)
-    oracle.objectives, oracle.cost_inputs = ["val_bce", "cost"], 12
-    oracle._study = oracle._new_study()
-    return oracle
+    return make_oracle(path, pruner="none", trials=12, objectives="val_bce,cost", cost_inputs=12)
 
 
 def test_the_optuna_study_has_both_objectives_and_its_front(tmp_path):

@@ -20,7 +20,7 @@ from study.training.schedule import EPOCH_METRIC, MONITOR
 Done = optuna.trial.TrialState
 
 
-def make_oracle(tmp_path, sampler="tpe", pruner="median", trials=30, seed=1):
+def make_oracle(tmp_path, sampler="tpe", pruner="median", trials=30, seed=1, **more):
     oracle = OptunaOracle(
         sampler=sampler,
         pruner=pruner,
@@ -29,6 +29,7 @@ def make_oracle(tmp_path, sampler="tpe", pruner="median", trials=30, seed=1):
         max_trials=trials,
         seed=seed,
         max_consecutive_failed_trials=3,
+        **more,
     )
     oracle._set_project_dir(str(tmp_path), "tuner")
     oracle.verbose = 0

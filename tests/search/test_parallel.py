@@ -54,17 +54,18 @@ def test_gpu_workers_split_each_gpu_memory():
 def test_the_chief_stops_workers_once_the_budget_holds_no_further_trial(tmp_path):
     import keras_tuner
 
-    from study.search import kt_compat, recovery
-    from study.search.oracles import OBJECTIVE
+    from study.search import kt_compat
+    from study.search.oracles import OBJECTIVE, ChiefRandomOracle
 
-    oracle = chief.chief_class(recovery.RandomOracle)(objective=OBJECTIVE, max_trials=5, seed=1)
+    why = []
+    oracle = ChiefRandomOracle(
+        objective=OBJECTIVE, max_trials=5, seed=1, events=tmp_path / "events.jsonl",
+        budget_stop=lambda: why[0] if why else None,
+    )  # fmt: skip
     oracle._set_project_dir(str(tmp_path), "tuner")
     space = keras_tuner.HyperParameters()
     space.Float("learning_rate", 1e-3, 1e-1, sampling="log")
     oracle.update_space(space)
-    oracle.start_chief(600.0, tmp_path / "events.jsonl")
-    why = []
-    oracle.budget_stop = lambda: why[0] if why else None
     first = oracle.create_trial("local0")
     assert first.status == "RUNNING"
     why.append("time budget: 1m00s left, kept for the retrain; no further trial fits")

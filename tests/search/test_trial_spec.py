@@ -3,7 +3,7 @@
 import pytest
 
 from study import seeds
-from study.search.trial_spec import TrialSpec
+from study.search.trial_spec import BoardSpec, RungSpec, TrialSpec
 
 
 def _spec(**changes) -> TrialSpec:
@@ -11,7 +11,7 @@ def _spec(**changes) -> TrialSpec:
         trial_id="07", data="/data/default", values={"n_blocks": 3, "width": 64},
         seed=seeds.trial_seed(2, "07"), train_rows=1000, validation_rows=500,
         sample_seed=seeds.sample_seed(2), deadline=None,
-        rung={"epochs": 3, "from": None, "save": "/r/trial_07/checkpoint"},
+        rung=RungSpec("/r/trial_07/checkpoint", epochs=3),
         tensorboard=None, schedule={"patience_1": 3, "patience_2": 3},
     )  # fmt: skip
     record.update(changes)
@@ -21,6 +21,11 @@ def _spec(**changes) -> TrialSpec:
 def test_a_spec_round_trips_through_its_dict():
     spec = _spec(deadline=1234.5)
     assert TrialSpec.from_dict(spec.to_dict()) == spec
+    board = BoardSpec("/r/trials/07/tensorboard", "07", {"space": [], "values": {}})
+    spec = _spec(rung=RungSpec("/r/07/checkpoint", parent="/r/03/checkpoint"), tensorboard=board)
+    assert TrialSpec.from_dict(spec.to_dict()) == spec and spec.rung.epochs is None
+    assert spec.to_dict()["rung"] == {"save": "/r/07/checkpoint", "epochs": None,
+                                      "parent": "/r/03/checkpoint"}  # fmt: skip
     assert spec.to_dict()["seed"] == 2 * 100_003 + 7
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from study import faults
 from study.cli import main
+from study.errors import DataError
 from study.search.trial_process import SILENCE_FIRST_S, SILENCE_FLOOR_S, silence_limit
 from study.store.records import TrialReport
 from study.testing.presets import study_argv
@@ -43,9 +46,12 @@ def test_the_derived_trial_timeout():
 
 
 def test_record_values_that_lie_do_not_break_the_timeout():
+    for v in ("x", True):  # no number: refused as the record is read
+        with pytest.raises(DataError, match="report.json: seconds is not a number"):
+            TrialReport.from_dict({"trial_id": "0", "status": "COMPLETED", "seconds": v})
     lies = [
         TrialReport.from_dict({"trial_id": "0", "status": "COMPLETED", "seconds": v})
-        for v in ("x", 1e300, True, -5, None)
+        for v in (1e300, -5, None, 0)
     ]
     assert silence_limit(None, lies) == SILENCE_FIRST_S
     fifty = TrialReport(trial_id="1", status="COMPLETED", seconds=50)

@@ -81,7 +81,7 @@ def test_the_report_reads_a_lone_old_export_without_renaming_it(tmp_path):
     (export / "model_card.json").write_text(json.dumps(card))
     _killed_between_renames(export)
     summary = build_report(study_dir)
-    assert summary["retrained"]["trial_id"] == "1"
+    assert summary.retrained.trial_id == "1"
     assert not export.exists() and export.with_name("export.old").is_dir()  # it only reads
 
 

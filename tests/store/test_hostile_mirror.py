@@ -41,7 +41,8 @@ def test_1_a_record_with_a_field_that_is_no_number_is_skipped_with_a_warning(stu
     _edit(trials / "3" / "report.json", epochs_1=[1], trial_id={"x": 1})
     assert optuna_mirror.Mirror(study_dir).sync() == 2
     for n, field in ((1, "objective"), (2, "finished_at"), (3, "epochs_1")):
-        assert f"trials/{n}/report.json: {field} is not a number; skipped" in caplog.text
+        kind = "a whole number" if field == "epochs_1" else "a number"
+        assert f"trials/{n}/report.json: {field} is not {kind}" in caplog.text
     assert sorted(_mirrored(study_dir)) == ["0", "4"]
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import optuna
 import pytest
@@ -51,7 +52,7 @@ def test_ended_trials_with_states_values_epochs_and_attributes(tmp_path):
     for trial_id, trial in trials.items():
         report = read_report(study_dir, trial_id).to_dict()
         history = read_history(records.trial_dir(trial_id) / "history.csv")
-        assert trial.intermediate_values == {int(r["epoch"]): r["val_bce"] for r in history}
+        assert trial.intermediate_values == {int(r.epoch): r.val_bce for r in history}
         assert trial.value == (report["objective"] if trial_id in ("0", "3", "6") else None)
         assert trial.user_attrs.get("epochs_1") == report.get("epochs_1")
         searched = {k: v for k, v in report["hyperparameters"].items() if k in trial.params}
@@ -120,8 +121,7 @@ def test_a_database_locked_too_long_is_skipped_with_a_warning(tmp_path, caplog):
     mirror = optuna_mirror.Mirror(study_dir, wait_s=1.0)
     assert mirror.sync() == 5
     inode = (study_dir / "optuna.db").stat().st_ino
-    report = read_report(study_dir, "4")
-    report.status, report.objective = "COMPLETED", 0.3
+    report = replace(read_report(study_dir, "4"), status="COMPLETED", objective=0.3)
     TrialRecords(study_dir).write_report(report)
     holder = sqlite3.connect(study_dir / "optuna.db", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
@@ -159,8 +159,7 @@ def test_processes_mirroring_one_study_add_each_trial_once(tmp_path):
     with ThreadPoolExecutor(3) as pool:
         added = list(pool.map(lambda m: m.sync(), mirrors))
     assert sorted(added) == [0, 0, 5]
-    report = read_report(study_dir, "4")
-    report.status, report.objective = "COMPLETED", 0.3
+    report = replace(read_report(study_dir, "4"), status="COMPLETED", objective=0.3)
     TrialRecords(study_dir).write_report(report)
     assert [m.sync() for m in mirrors] == [1, 0, 0]  # each reads the file, not its memory
     ids = [t.user_attrs["trial_id"] for t in _load(study_dir).trials]

@@ -29,15 +29,15 @@ def test_the_report_marks_the_front_of_the_completed_trials(tmp_path):
     study_dir = write_study(tmp_path, "s", ["COMPLETED"] * 6 + ["FAILED", "PRUNED"])
     study = load_study(study_dir)
     front = cost_front(study)
-    assert len(front["points"]) == 6  # completed trials only
-    by_id = {i: (c, o) for i, c, o in front["points"]}
+    assert len(front.points) == 6  # completed trials only
+    by_id = {i: (c, o) for i, c, o in front.points}
     expected = [
         i for i, (c, o) in sorted(by_id.items(), key=lambda kv: kv[1])
         if not any(c2 <= c and o2 <= o and (c2, o2) != (c, o) for c2, o2 in by_id.values())
     ]  # fmt: skip
-    assert front["front"] == expected
+    assert front.front == expected
     summary = build_report(study_dir)
-    assert summary["pareto_front"] == expected
+    assert summary.pareto_front == expected
     assert (study_dir / "report" / "cost.png").stat().st_size > 1000
     saved = json.loads((study_dir / "report" / "report.json").read_text())
     assert saved["pareto_front"] == expected

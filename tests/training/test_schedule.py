@@ -5,26 +5,38 @@ import math
 import numpy as np
 import pytest
 
-from study.training.schedule import CONTINUE, STOP, SWITCH, NonFiniteLoss, TwoPhaseSchedule
+from study.training.phase_logic import (
+    CONTINUE,
+    STOP,
+    SWITCH,
+    NonFiniteLoss,
+    RunLimits,
+    ScheduleSettings,
+    TwoPhaseSchedule,
+)
 
 # a schedule's patience and caps are always given (StudyConfig owns their values)
 CAPS = {"patience_1": 5, "patience_2": 5, "max_epochs_1": 100, "max_epochs_2": 100}
+LIMITS = {"deadline", "deadline_1", "phase_2_epochs", "max_total_epochs"}
 
 
 def _schedule(**given) -> TwoPhaseSchedule:
-    return TwoPhaseSchedule(**{**CAPS, **given})
+    """A schedule of `given` settings, under `given` run limits (deadlines, a rung)."""
+    limits = RunLimits(**{k: v for k, v in given.items() if k in LIMITS})
+    settings = ScheduleSettings(**{**CAPS, **{k: v for k, v in given.items() if k not in LIMITS}})
+    return TwoPhaseSchedule(settings, limits=limits)
 
 
 def test_a_schedule_without_its_patience_or_caps_is_refused():
     with pytest.raises(TypeError, match="patience_1"):
-        TwoPhaseSchedule(learning_rate=1e-2, patience_2=5, max_epochs_1=10, max_epochs_2=10)
+        ScheduleSettings(learning_rate=1e-2, patience_2=5, max_epochs_1=10, max_epochs_2=10)
 
 
 def replay(schedule, values):
     """Feed values until STOP; return the decisions and the phase of each epoch."""
     decisions, phases = [], []
     for v in values:
-        phases.append(schedule.phase)
+        phases.append(schedule.state.phase)
         decision, _ = schedule.update(v)
         decisions.append(decision)
         if decision == SWITCH:
@@ -50,9 +62,9 @@ def test_switch_after_patience_then_stop():
     decisions, phases = replay(s, values)
     assert decisions == [CONTINUE] * 3 + [SWITCH] + [CONTINUE] * 4 + [STOP]
     assert phases == [1] * 4 + [2] * 5
-    assert s.switch_epoch == 4 and s.epoch == 9
-    assert s.best_epochs == {1: 1, 2: 5}
-    assert s.best_overall == pytest.approx(0.38)
+    assert s.state.switch_epoch == 4 and s.state.epoch == 9
+    assert s.state.best_epochs == {1: 1, 2: 5}
+    assert s.state.best_overall == pytest.approx(0.38)
 
 
 def test_rates_and_smoothing_per_phase():
@@ -73,8 +85,8 @@ def test_phase_2_best_is_its_own_but_objective_is_overall():
     """Phase 2 may never beat phase 1; the objective is still the best of both."""
     s = _schedule(learning_rate=1.0, patience_1=1, patience_2=1)
     replay(s, [0.30, 0.31, 0.35, 0.36])
-    assert s.best_epochs == {1: 0, 2: 2}
-    assert s.best_overall == pytest.approx(0.30)
+    assert s.state.best_epochs == {1: 0, 2: 2}
+    assert s.state.best_overall == pytest.approx(0.30)
 
 
 def test_min_delta():
@@ -88,6 +100,60 @@ def test_non_finite_values_raise(bad):
     s = _schedule(learning_rate=1.0)
     with pytest.raises(NonFiniteLoss, match="val_bce is"):
         s.update(bad)
+
+
+def test_each_phase_stops_on_its_own_patience_and_cap():
+    s = _schedule(learning_rate=1.0, patience_1=2, patience_2=7, max_epochs_1=3, max_epochs_2=9)
+    assert s.settings.stopping(1) == (2, 3) and s.settings.stopping(2) == (7, 9)
+    assert s.phase_end() == 3  # Keras's `epochs` of phase 1 from epoch 0
+    replay(s, [0.5, 0.4, 0.3])
+    s.start_phase_2()
+    assert s.phase_end() == 3 + 9
+    s.update(0.2)
+    assert s.phase_end() == 3 + 9  # the end stays where it is as the phase goes on
+
+
+def test_the_settings_are_frozen_and_the_schedule_takes_no_stray_attribute():
+    """Code that set the schedule's fields from outside (a deadline, a patience) fails loudly
+    now: a run gives its limits (`run_within`), a resume its patiences (`retune`)."""
+    import dataclasses
+
+    s = _schedule(learning_rate=1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.settings.patience_1 = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.limits.deadline = 3.0
+    with pytest.raises(AttributeError):
+        s.deadline = 3.0
+
+
+def test_a_run_gives_its_limits_and_a_resume_its_patience():
+    s = _schedule(learning_rate=1.0, patience_1=1)
+    s.run_within(RunLimits(max_total_epochs=2))
+    assert [s.update(v)[0] for v in (0.5, 0.4)] == [CONTINUE, STOP]  # the rung's end
+    assert s.rung_done()
+    s.run_within(RunLimits())  # the next rung continues the same training
+    assert not s.rung_done()
+    assert s.update(0.45) == (SWITCH, False)  # patience 1: phase 1 ends
+    s.retune(patience_1=3)
+    assert not s.phase_done() and s.settings.learning_rate == 1.0
+    assert s.update(0.45) == (CONTINUE, False)
+
+
+def test_a_checkpoint_keeps_the_settings_and_the_state_not_the_run_limits():
+    import json
+
+    s = _schedule(learning_rate=0.3, decay_2=0.5, patience_1=1, deadline=5.0)
+    replay(s, [0.5, 0.6, 0.4])  # phase 1 switches at epoch 2; phase 2 best at epoch 2
+    saved = json.loads(json.dumps(s.to_dict()))  # as state.json holds it
+    back = TwoPhaseSchedule.from_dict(saved)
+    assert back.settings == s.settings and back.state == s.state
+    assert back.state.best_epochs == {1: 0, 2: 2}  # integer phases again
+    assert back.limits == RunLimits()
+    older = {**saved, "deadline": 5.0, "deadline_1": None, "phase_2_epochs": 4,
+             "max_total_epochs": 3}  # fmt: skip
+    assert TwoPhaseSchedule.from_dict(older).state == s.state  # a checkpoint of before
+    assert TwoPhaseSchedule.from_dict(older).limits == RunLimits()
 
 
 def _records(phases_values):
@@ -123,7 +189,7 @@ def test_deadline_stops_when_the_next_epoch_would_end_past_it():
     s = _schedule(learning_rate=1e-2, deadline=100.0)
     assert not s.time_is_up(now=89.0, epoch_seconds=10.0)
     assert s.time_is_up(now=91.0, epoch_seconds=10.0)
-    assert s.out_of_time
+    assert s.state.out_of_time
     assert not _schedule(learning_rate=1e-2).time_is_up(now=1e9, epoch_seconds=1e9)
 
 
@@ -139,9 +205,10 @@ def test_phase_1_deadline_leaves_phase_2_its_time():
 def test_phase_1_keeps_phase_2_epochs_of_its_own_length_before_the_deadline():
     s = _schedule(learning_rate=1e-2, deadline=100.0, phase_2_epochs=4)
     assert not s.time_is_up(now=50.0, epoch_seconds=10.0)  # 50 + 10 + 4 x 10 = 100
-    assert not s.out_of_time
-    assert s.time_is_up(now=50.5, epoch_seconds=10.0) and s.out_of_time
-    s.out_of_time = False
+    assert not s.state.out_of_time
+    assert s.time_is_up(now=50.5, epoch_seconds=10.0) and s.state.out_of_time
+    s.run_within(s.limits)  # a new run under the same limits: the cut is forgotten
+    assert not s.state.out_of_time
     assert s.time_is_up(now=1.0, epoch_seconds=20.0)  # longer epochs: 1 + 20 + 4 x 20 > 100
     assert not s.time_is_up(now=0.0, epoch_seconds=20.0)
     s.start_phase_2()
@@ -160,7 +227,7 @@ def test_train_two_phase_is_a_plain_two_phase_keras_fit_epoch_by_epoch():
 
     from study.testing.inspect import fit_from_values
     from study.training.network import build_from_values
-    from study.training.schedule import LABEL_SMOOTHING_1
+    from study.training.phase_logic import LABEL_SMOOTHING_1
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3000, 4)).astype("float32")
