@@ -289,3 +289,14 @@ def test_features_and_definitions_json_exclude_each_other(capsys, tmp_path):
     )
     assert main(["prepare", "--input", str(raw), "--output", str(tmp_path / "ok")]) == 0
     assert open_dataset(tmp_path / "ok").features == ["p", "eta"]
+
+
+@pytest.mark.parametrize("name", ["p<script>", "p*/x"])
+def test_a_hostile_branch_name_is_refused_before_anything_is_written(capsys, tmp_path, name):
+    """Branch names reach the C export, the report and the figures: a ROOT file's names go
+    through the same check as a feather file's columns."""
+    raw = tmp_path / "h.root"
+    frame = raw_frame()
+    write_root(raw, {"acceptance": frame["acceptance"].to_numpy(), name: frame["p"].to_numpy()})
+    line = prepare_bad(capsys, tmp_path, raw)
+    assert "not a safe column name" in line and line.startswith(f"error: {raw}: column ")
