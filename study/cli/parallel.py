@@ -19,9 +19,13 @@ no other process can take the port in between. The workers' ids
 are `local0`, `local1`, ... (`local-gpu<G>-<k>` on GPUs), the same on every run, so a
 killed study run again gives each its running trial back; their output goes to
 `<results>/logs/<study>/<id>.log` (outside the study's directory, which the chief
-creates; created 0600, a symlink there refused). A worker dies with the study
-(PR_SET_PDEATHSIG on Linux, set by the worker itself as it starts: no Python code runs
-between fork and exec in a process whose gRPC threads may hold locks), and is stopped
+creates; created 0600, a symlink there refused). A worker is killed (SIGKILL) when the
+study dies (PR_SET_PDEATHSIG on Linux, set by the worker itself as it starts: no Python
+code runs between fork and exec in a process whose gRPC threads may hold locks): a SIGTERM
+would be deferred while the worker waits in a call to its chief, and such a call waits up
+to the connect timeout (600 s) for a chief that restarts; this chief will not. Its trial's
+process dies with it (study/search/trial_process.py), and every write of the study is
+atomic, so a resume finds what a kill -9 of the whole study leaves. A worker is stopped
 before the chief's server stops (before the final fit): none calls a port that another
 user could bind by then. None is started when the study has no trial left to run.
 """
@@ -128,13 +132,13 @@ def check_gpus(gpus: list[str], known: dict) -> None:
 
 
 def die_with_parent() -> None:
-    """In a --parallel worker, first thing: SIGTERM when the study's process dies (Linux),
+    """In a --parallel worker, first thing: SIGKILL when the study's process dies (Linux),
     and an exit if it died already (before the signal was asked for)."""
     parent = os.environ.pop(PARENT, "")
     if not parent or not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if str(os.getppid()) != parent:
         print("the study that started this worker has exited", flush=True)
         raise SystemExit(0)

@@ -35,10 +35,15 @@ def test_a_worker_of_a_live_study_goes_on_and_hides_the_variable():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
-def test_a_worker_dies_with_its_study(tmp_path):
-    """A study process (here a stand-in) killed with SIGKILL takes its worker with it."""
+@pytest.mark.parametrize("sigterm", ["default", "deferred"])
+def test_a_worker_dies_with_its_study(tmp_path, sigterm):
+    """A study process (here a stand-in) killed with SIGKILL takes its worker with it, also
+    one whose SIGTERM is only marked (a worker waiting in a call to its chief defers it, and
+    the call waits up to the connect timeout for a chief that restarts)."""
     ready = tmp_path / "ready"
-    worker = (ASK + f"open({str(ready)!r}, 'w').write(str(__import__('os').getpid())); "
+    defer = "import signal; signal.signal(signal.SIGTERM, lambda *a: None); "
+    worker = (ASK + (defer if sigterm == "deferred" else "")
+              + f"open({str(ready)!r}, 'w').write(str(__import__('os').getpid())); "
               "__import__('time').sleep(120)")  # fmt: skip
     study = (
         "import os, subprocess, sys, time; "
