@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study.data.checks import check_values, feather_files, read_schema
 from study.data.preprocessing import Preprocessing
 from study.errors import DataError
 from study.store.atomic import restore_swapped, write_atomic
@@ -223,30 +222,18 @@ def load_export(directory: Path, engine: str = "keras") -> ExportedModel:
     return ExportedModel(directory, engine)
 
 
-def read_raw_features(path: Path, features: list[str]) -> pd.DataFrame:
-    """All columns of raw feather input, after checking the model's features are there."""
-    files = feather_files(path)
-    for f in files:
-        schema, _ = read_schema(f)
-        for column in features:
-            if column not in schema.names:
-                raise DataError(f"{f}: column {column}: needed by the model but absent")
-    frame = pd.concat([pd.read_feather(f) for f in files], ignore_index=True)
-    for column in features:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            raise DataError(f"{files[0]}: column {column}: not numeric ({frame[column].dtype})")
-        check_values(files[0] if len(files) == 1 else path, column, frame[column].to_numpy())
-    return frame
-
-
 def predict(
     model_dir: Path, input_path: Path, output: Path, batch_size: int = 100_000,
-    engine: str = "keras",
-) -> int:  # fmt: skip
-    """Apply an export to raw feather data; write the input plus `predicted_acceptance`
-    through a fresh temporary file beside `output` (mkstemp: never a planted link)."""
+    engine: str = "keras", tree: str | None = None,
+) -> tuple[int, list[str]]:  # fmt: skip
+    """Apply an export to raw feather, parquet or ROOT data (study/data/raw.py `raw_frame`);
+    write the input's columns plus `predicted_acceptance` as feather through a fresh
+    temporary file beside `output` (mkstemp: never a planted link). Returns the rows and
+    the ROOT branches left out (several numbers per entry: no flat table holds them)."""
+    from study.data.raw import raw_frame
+
     model = ExportedModel(model_dir, engine)
-    frame = read_raw_features(Path(input_path), model.features)
+    frame, left_out = raw_frame(Path(input_path), model.features, tree)
     frame["predicted_acceptance"] = model.predict(frame, batch_size)
     write_atomic(Path(output), frame.to_feather)
-    return len(frame)
+    return len(frame), left_out

@@ -28,6 +28,7 @@ from study.cli.arguments import build_parser
 from study.cli.study_command import apply_flags, cmd_study
 from study.config import RETRAINABLE
 from study.errors import ConfigError, StudyError
+from study.names import shown
 from study.runner import named_study_dir, run_best
 
 
@@ -134,7 +135,13 @@ def cmd_predict(args) -> None:
         select_keras_backend()  # model.keras serves on either backend
     if args.engine == "keras" or (args.engine == "savedmodel" and has_tensorflow()):
         quiet_import()  # without TensorFlow the SavedModel's engine says what to do
-    rows = predict(args.model, args.input, args.output, engine=args.engine)
+    rows, left_out = predict(
+        args.model, args.input, args.output, engine=args.engine, tree=args.tree
+    )
+    if left_out:
+        names = ", ".join(shown(n) for n in left_out[:10])
+        more = f", ... ({len(left_out)} in all)" if len(left_out) > 10 else ""
+        print(f"left out {len(left_out)} branch(es) with several values per entry: {names}{more}")
     print(f"predicted {rows} rows into {args.output} ({args.engine})")
 
 

@@ -133,10 +133,23 @@ def _export_parser(sub) -> None:
 
 
 def _predict_parser(sub) -> None:
-    p = sub.add_parser("predict", help="apply an exported model to raw feather data")
+    p = sub.add_parser(
+        "predict", help="apply an exported model to raw feather, parquet or ROOT data"
+    )
     p.add_argument("--model", type=Path, required=True, help="an export directory (best/export)")
-    p.add_argument("--input", type=Path, required=True, help="a feather file or directory")
-    p.add_argument("--output", type=Path, required=True, help="output feather file")
+    p.add_argument(
+        "--input", type=Path, required=True,
+        help="a feather, parquet or ROOT file, or a directory of files of one format",
+    )  # fmt: skip
+    p.add_argument(
+        "--tree",
+        help="ROOT input: the tree to read (default: the file's only tree); its branches "
+        "with one number per entry are written, the others left out",
+    )
+    p.add_argument(
+        "--output", type=Path, required=True,
+        help="output feather file: the input's columns plus predicted_acceptance",
+    )  # fmt: skip
     p.add_argument(
         "--engine",
         choices=("keras", "c", "savedmodel"),

@@ -110,18 +110,21 @@ def _schema_difference(a: pa.Schema, b: pa.Schema) -> str:
     return "column order differs"
 
 
-def check_values(path: Path, column: str, values: np.ndarray, label: bool = False) -> None:
-    """No NaN or infinity; labels inside [0, 1]."""
+def check_values(
+    path: Path | str, column: str, values: np.ndarray, label: bool = False, noun: str = "column"
+) -> None:
+    """No NaN or infinity; labels inside [0, 1]. `path` and `noun` say where: a file and its
+    column, or `FILE: tree 'T'` and its branch."""
     values = np.asarray(values, dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         kind = "NaN" if np.isnan(values[bad][0]) else "infinite"
         raise DataError(
-            f"{path}: column {column}: {int(bad.sum())} {kind} value(s), first at row "
+            f"{path}: {noun} {column}: {int(bad.sum())} {kind} value(s), first at row "
             f"{int(np.flatnonzero(bad)[0])}"
         )
     if label and values.size and (values.min() < 0.0 or values.max() > 1.0):
         raise DataError(
-            f"{path}: column {column}: labels must lie in [0, 1], found "
+            f"{path}: {noun} {column}: labels must lie in [0, 1], found "
             f"[{values.min():g}, {values.max():g}]"
         )

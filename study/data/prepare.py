@@ -198,16 +198,18 @@ def _prefetched(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             yield frame
 
 
-def _checked_fit_sample(files: list, read, definitions: dict, total: int, seed: int):
+def _checked_fit_sample(raw: RawInput, seed: int):
     """First pass: every value checked; the training rows the quantiles are fitted on
     (at most FIT_ROWS, drawn from each file in proportion)."""
-    sample = []
-    for index, path in enumerate(files):
-        frame = read(path)
-        for column in definitions["features"] + definitions["labels"]:
-            check_values(path, column, frame[column].to_numpy(), column in definitions["labels"])
+    sample, labels = [], raw.definitions["labels"]
+    for index, path in enumerate(raw.files):
+        frame = raw.read(path)
+        where, noun = raw.at(path)
+        for column in raw.definitions["features"] + labels:
+            values = frame[column].to_numpy()
+            check_values(where, column, values, column in labels, noun=noun)
         train = frame[_assign_splits(seed, index, len(frame)) == 0]
-        keep = int(np.ceil(FIT_ROWS * len(frame) / total))
+        keep = int(np.ceil(FIT_ROWS * len(frame) / raw.rows))
         sample.append(train.sample(n=min(keep, len(train)), random_state=seed))
     return pd.concat(sample, ignore_index=True)
 
@@ -235,7 +237,7 @@ def prepare_dataset(
     input_path, output = Path(input_path), Path(output)
     raw = RawInput(input_path, label, extras or [], features, flags, tree)
     files, read, definitions, total = raw.files, raw.read, raw.definitions, raw.rows
-    fit_frame = _checked_fit_sample(files, read, definitions, total, seed)
+    fit_frame = _checked_fit_sample(raw, seed)
     if flags is None:
         flags = infer_flags(fit_frame, definitions["features"])
     pre = Preprocessing.fit(fit_frame, definitions["features"], flags)

@@ -1,5 +1,6 @@
 """A user's raw data (feather, parquet or ROOT files, study/data/sources.py): its columns
-sorted into features, labels, flags and extras, and checked in every file."""
+sorted into features, labels, flags and extras, and checked in every file (`RawInput`,
+for prepare); or read whole, with a model's features checked (`raw_frame`, for predict)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study.data.checks import DataError, check_column_names, load_definitions
+from study.data.checks import DataError, check_column_names, check_values, load_definitions
 from study.data.sources import FileColumns, file_columns, input_files, read_frame
 from study.errors import ConfigError
 from study.names import shown
@@ -50,6 +51,13 @@ class RawInput:
         """`3 ROOT files, tree 'DecayTree'` for the statistics."""
         files = f"{len(self.files)} {self.format} file{'s' * (len(self.files) > 1)}"
         return files if self.tree is None else f"{files}, tree {shown(self.tree)}"
+
+    def at(self, path: Path) -> tuple[str, str]:
+        """Where a value message points, and its noun: (`FILE`, "column") or
+        (`FILE: tree 'T'`, "branch")."""
+        if self.tree is None:
+            return str(path), "column"
+        return f"{path}: tree {shown(self.tree)}", "branch"
 
     def read(self, path: Path) -> pd.DataFrame:
         """The columns of one input file, nothing else read."""
@@ -151,6 +159,42 @@ def _difference(a: FileColumns, b: FileColumns) -> str:
         return f"{a.plural} only in one file: {sorted(only)}"
     name = next(n for n, kind in a.types.items() if b.types[n] != kind)
     return f"{a.noun} {name} is {a.types[name]} vs {b.types[name]}"
+
+
+def raw_frame(
+    path: Path, features: list[str], tree: str | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Every column of raw input that a flat table holds (of a ROOT tree: the branches
+    with one number per entry), after checking each file has `features`, each one number
+    a row, finite; and the names of the branches left out (several numbers per entry)."""
+    files, kind = input_files(Path(path))
+    if kind == "ROOT":
+        from study.data.root import choose_tree
+
+        tree = choose_tree(files[0], tree)
+    elif tree is not None:
+        raise ConfigError(f"--tree {shown(tree)}: expected ROOT input, found {kind}")
+    frames, left_out = [], {}
+    for file in files:
+        here = file_columns(file, kind, tree)
+        for column in features:
+            if column not in here.types:
+                raise DataError(
+                    f"{here.at(column)}: needed by the model but absent; {here.listing()}"
+                )
+            problem = here.problem(column)
+            if problem:
+                raise DataError(f"{here.at(column)}{problem}")
+        kept = [n for n in here.types if kind != "ROOT" or n in here.numeric]
+        left_out.update(dict.fromkeys(n for n in here.types if n not in kept))
+        frames.append(read_frame(file, kind, kept, tree))
+    frame = pd.concat(frames, ignore_index=True)
+    where = str(files[0] if len(files) == 1 else Path(path))
+    where += f": tree {shown(tree)}" if tree is not None else ""
+    for column in features:
+        noun = "column" if tree is None else "branch"
+        check_values(where, column, frame[column].to_numpy(np.float64), noun=noun)
+    return frame, list(left_out)
 
 
 def infer_flags(frame: pd.DataFrame, features: list[str], max_values: int = 3) -> list[str]:

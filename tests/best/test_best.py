@@ -82,6 +82,37 @@ def test_the_export_carries_checked_compiled_c_and_predict_serves_it(finished, t
     assert np.max(np.abs(p["keras"] - p["savedmodel"])) <= 1e-5
 
 
+def test_predict_reads_a_root_tree_as_it_reads_feather(finished, tmp_path, capsys):
+    """The same rows as a ROOT TTree (with a jagged branch, left out and named) and as
+    feather: the same probabilities, every flat column kept."""
+    import awkward as ak
+    import uproot
+
+    from study.data import synthetic
+
+    raw = next(synthetic.generate(200, seed=79))
+    raw.to_feather(tmp_path / "raw.feather")
+    columns = {c: raw[c].to_numpy() for c in raw}
+    columns["hits"] = ak.Array([[1.0] * (k % 3) for k in range(len(raw))])
+    with uproot.recreate(tmp_path / "raw.root") as file:
+        types = {k: v.type if isinstance(v, ak.Array) else v.dtype for k, v in columns.items()}
+        file.mktree("Particles", types).extend(columns)
+    export = str(finished / "best" / "export")
+    for name in ("raw.feather", "raw.root"):
+        argv = ["predict", "--model", export, "--input", str(tmp_path / name),
+                "--output", str(tmp_path / f"{name}.out.feather")]  # fmt: skip
+        assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "left out 1 branch(es) with several values per entry: hits" in printed
+    assert "predicted 200 rows" in printed
+    from_feather = pd.read_feather(tmp_path / "raw.feather.out.feather")
+    from_root = pd.read_feather(tmp_path / "raw.root.out.feather")
+    assert list(from_root.columns) == list(from_feather.columns)
+    np.testing.assert_allclose(
+        from_root["predicted_acceptance"], from_feather["predicted_acceptance"], atol=1e-6
+    )
+
+
 def test_predict_matches_a_tensorflow_only_process(finished, tiny_dataset, tmp_path):
     from study.data import synthetic
 

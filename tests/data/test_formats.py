@@ -165,6 +165,20 @@ def test_a_missing_column_is_named_with_those_the_file_has(capsys, tmp_path, kin
     assert line == f"error: {where}: not found (see --features); {has}"
 
 
+@pytest.mark.parametrize("kind", ["feather", "parquet", "ttree", "rntuple"])
+def test_a_nan_and_a_label_outside_0_1_are_named_in_the_formats_own_words(capsys, tmp_path, kind):
+    frame = raw_frame(n=20)
+    frame.loc[7, "p"] = np.inf
+    raw = tmp_path / f"f.{SUFFIX[kind]}"
+    write(frame, raw, kind)
+    at = f"{raw}: tree 'tree': branch" if kind in ("ttree", "rntuple") else f"{raw}: column"
+    line = prepare_bad(capsys, tmp_path, raw, "--extras", "truth")
+    assert line == f"error: {at} p: 1 infinite value(s), first at row 7"
+    write(raw_frame(n=20).assign(acceptance=2.0), raw, kind)
+    line = prepare_bad(capsys, tmp_path, raw, "--extras", "truth")
+    assert line == f"error: {at} acceptance: labels must lie in [0, 1], found [2, 2]"
+
+
 @pytest.mark.parametrize("rntuple", [False, True])
 @pytest.mark.parametrize("features", [None, "p,hits"])
 def test_a_jagged_branch_is_refused_naming_it(capsys, tmp_path, rntuple, features):
