@@ -91,17 +91,15 @@ ENDED = ("COMPLETED", "FAILED", "INVALID", "STOPPED")
 EVENTS_MAX_BYTES = 64 << 20  # the chief's event log read back at most this far
 
 
-def missing_ends(events: Path | None, trials: dict) -> list[dict]:
-    """The "end" events a killed chief never wrote: for each trial keras-tuner's state has
-    ended (`trials`: id -> keras-tuner Trial) without an "end" line in the chief's event log
-    `events` (the chief saves the state, then appends the line), the event to append, with
-    the worker of its last start. A log too large or unreadable recovers nothing."""
+def _read_events(events: Path | None) -> tuple[set[str], dict[str, str]] | None:
+    """From the chief's event log: the trials with an "end" line, and the worker of each
+    trial's last start, resume or hand-over. None: no log, or one too large or unreadable."""
     try:
         if events is None or Path(events).stat().st_size > EVENTS_MAX_BYTES:
-            return []
+            return None
         lines = Path(events).read_text(errors="replace").splitlines()
     except OSError:
-        return []
+        return None
     ended, worker = set(), {}
     for line in lines:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
@@ -111,6 +109,25 @@ def missing_ends(events: Path | None, trials: dict) -> list[dict]:
                 ended.add(trial)
             elif record.get("event") in ("start", "resume", "handover"):
                 worker[trial] = str(record.get("worker"))
+    return ended, worker
+
+
+def missing_events(events: Path | None, trials: dict, owners: dict) -> list[dict]:
+    """The events a killed chief never wrote (it saves the state, then appends the line):
+    a "start" for each trial its saved state gave a worker (`owners`: worker -> trial id)
+    with no line naming it, then an "end" for each trial keras-tuner's state has ended
+    (`trials`: id -> keras-tuner Trial) without an "end" line, with the worker of its last
+    start. No log, or one too large or unreadable, recovers nothing."""
+    read = _read_events(events)
+    if read is None:
+        return []
+    ended, worker = read
+    starts = {str(t): str(w) for w, t in owners.items() if str(t) not in worker}
+    found = [{"event": "start", "trial": t, "worker": w} for t, w in starts.items()]
+    return found + [{"event": "end", **e} for e in _ends(trials, ended, {**worker, **starts})]
+
+
+def _ends(trials: dict, ended: set, worker: dict) -> list[dict]:
     return [
         {"trial": tid, "worker": worker.get(tid, "?"), "status": str(t.status), "score": t.score}
         for tid, t in trials.items()

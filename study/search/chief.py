@@ -57,12 +57,13 @@ class ChiefMixin:
 
     def reload(self):
         """keras-tuner re-queues the trials that were running when the state was saved; a
-        restarted chief gives them back to their workers, which are still running them (one
-        that is gone loses its trial by hand-over), and logs the ends it was killed before."""
+        restarted chief gives them back to their workers (one gone loses its trial by
+        hand-over), and logs the starts and ends it was killed before writing."""
         self._saved_owners = {}
         super().reload()
-        for end in bookkeeping.missing_ends(self._events, self.trials):
-            self._log_event("end", end.pop("trial"), end.pop("worker"), **end, recovered=True)
+        owners = {w: t for w, t in self._saved_owners.items() if w != SINGLE_ID}
+        for e in bookkeeping.missing_events(self._events, self.trials, owners):
+            self._log_event(e.pop("event"), e.pop("trial"), e.pop("worker"), **e, recovered=True)
         for worker, trial_id in self._saved_owners.items():
             queue = kt_compat.retry_queue(self)
             if worker != SINGLE_ID and trial_id in queue:

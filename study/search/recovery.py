@@ -181,6 +181,7 @@ class RecoveringOracle:
             kt_compat.set_retry_queue(
                 self, [t for t in queue if self.trials[t].status not in ENDED]
             )
+            self._adopt_orphans()
             return
         if path.exists():
             _set_aside(path)
@@ -188,6 +189,25 @@ class RecoveringOracle:
             log.warning("%s: missing; rebuilt from the trial files", path)
         self._rebuild_from_trials()
         self.save()
+
+    def _adopt_orphans(self) -> None:
+        """Trials keras-tuner wrote (trial.json) but whose oracle.json it never saved (a kill
+        between the two writes of `create_trial`): neither ended nor queued, they would
+        count towards max_trials and never run. They run next, their values remembered as
+        tried (the oracle's unsaved draw is not drawn again as a new trial)."""
+        queue = kt_compat.retry_queue(self)
+        orphans = [
+            t for t in sorted(self.trials, key=lambda t: (len(t), t), reverse=True)
+            if self.trials[t].status not in ENDED and t not in queue
+        ]  # fmt: skip
+        for trial_id in orphans:
+            log.warning("trial %s: created, then the study was killed; it runs again", trial_id)
+            trial = self.trials[trial_id]
+            if trial_id not in self.start_order:
+                self.start_order.append(trial_id)
+            self.update_space(trial.hyperparameters)
+            kt_compat.record_values(self, trial)
+        kt_compat.set_retry_queue(self, [*queue, *orphans])  # the last pops first
 
     def _rebuild_from_trials(self) -> None:
         for fname in Path(kt_compat.project_dir(self)).glob("trial_*/trial.json"):
