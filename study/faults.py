@@ -13,7 +13,8 @@ where given and the point names its trial), ACTION happens:
 Points of the study process: `data` (dataset loaded), `trial-begin`, `phase1`
 (each phase-1 epoch reported), `switch` (the first phase-2 epoch), `phase2`
 (each later phase-2 epoch), `trial-end` (report written, oracle not yet told),
-`save` (an atomic write between its temporary file and the rename), `retrain`
+`save` (an atomic write between its temporary file and the rename), `trial-json`
+(keras-tuner wrote a trial's trial.json: at its creation, before oracle.json), `retrain`
 (each retraining epoch), `export` (export written, not yet renamed into place),
 `c-check` (the compiled C judged).
 Points of a trial's child process: `child-epoch` (each epoch, before reporting).

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import keras_tuner
 
-from study import seeds
+from study import faults, seeds
 from study.errors import StateError
 from study.names import shown, trial_id_problem
 from study.search import kt_compat
@@ -42,7 +42,14 @@ log = logging.getLogger(__name__)
 
 def install_atomic_json() -> None:
     """Make keras-tuner write every state file atomically (idempotent)."""
-    kt_compat.install_json_writer(lambda path, text: write_text_atomic(Path(path), text))
+    kt_compat.install_json_writer(_write_state)
+
+
+def _write_state(path, text: str) -> None:
+    path = Path(path)
+    write_text_atomic(path, text)
+    if path.name == "trial.json":  # a kill here, at a trial's creation, orphans it
+        faults.point("trial-json", path.parent.name.removeprefix("trial_"))
 
 
 def _readable(path: Path) -> bool:

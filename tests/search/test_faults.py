@@ -62,6 +62,7 @@ KILLS = [
     "kill:phase1@2",  # second phase-1 epoch of the first trial
     "kill:switch",  # first phase-2 epoch
     "kill:trial-end",  # report written, oracle not yet told
+    "kill:trial-json#1",  # trial 1's trial.json written at its creation, oracle.json not
     "kill:phase2@2",  # inside phase 2
     "kill:save@6",  # between a state file's temporary and its rename
     "kill:retrain@1",  # after the first retraining checkpoint
