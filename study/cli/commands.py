@@ -28,7 +28,6 @@ from study.cli.arguments import build_parser
 from study.cli.study_command import apply_flags, cmd_study
 from study.config import RETRAINABLE
 from study.errors import ConfigError, StudyError
-from study.names import shown
 from study.runner import named_study_dir, run_best
 
 
@@ -139,9 +138,10 @@ def cmd_predict(args) -> None:
         args.model, args.input, args.output, engine=args.engine, tree=args.tree
     )
     if left_out:
-        names = ", ".join(shown(n) for n in left_out[:10])
-        more = f", ... ({len(left_out)} in all)" if len(left_out) > 10 else ""
-        print(f"left out {len(left_out)} branch(es) with several values per entry: {names}{more}")
+        from study.data.sources import listed
+
+        names = listed(left_out)
+        print(f"left out {len(left_out)} branch(es) with several values per entry: {names}")
     print(f"predicted {rows} rows into {args.output} ({args.engine})")
 
 

@@ -33,7 +33,7 @@ from study.data.dataset import (
 )
 from study.data.feather import FeatherReader, write_split
 from study.data.preprocessing import Preprocessing
-from study.data.raw import RawInput, infer_flags
+from study.data.raw import RawInput, infer_flags, value_site
 from study.store.atomic import restore_swapped, swap_directory
 from study.store.overwrite import check_dataset_replaceable, is_prepared_dataset
 
@@ -204,7 +204,7 @@ def _checked_fit_sample(raw: RawInput, seed: int):
     sample, labels = [], raw.definitions["labels"]
     for index, path in enumerate(raw.files):
         frame = raw.read(path)
-        where, noun = raw.at(path)
+        where, noun = value_site(path, raw.tree)
         for column in raw.definitions["features"] + labels:
             values = frame[column].to_numpy()
             check_values(where, column, values, column in labels, noun=noun)

@@ -29,14 +29,7 @@ class RawInput:
         tree: str | None = None,
     ):
         self.path = Path(path)
-        self.files, self.format = input_files(self.path)
-        self.tree = None
-        if self.format == "ROOT":
-            from study.data.root import choose_tree
-
-            self.tree = choose_tree(self.files[0], tree)
-        elif tree is not None:
-            raise ConfigError(f"--tree {shown(tree)}: expected ROOT input, found {self.format}")
+        self.files, self.format, self.tree = input_and_tree(self.path, tree)
         first = file_columns(self.files[0], self.format, self.tree)
         self.definitions = raw_definitions(first, label, extras, self.path, features, flags)
         for flag in flags or []:
@@ -52,16 +45,30 @@ class RawInput:
         files = f"{len(self.files)} {self.format} file{'s' * (len(self.files) > 1)}"
         return files if self.tree is None else f"{files}, tree {shown(self.tree)}"
 
-    def at(self, path: Path) -> tuple[str, str]:
-        """Where a value message points, and its noun: (`FILE`, "column") or
-        (`FILE: tree 'T'`, "branch")."""
-        if self.tree is None:
-            return str(path), "column"
-        return f"{path}: tree {shown(self.tree)}", "branch"
-
     def read(self, path: Path) -> pd.DataFrame:
         """The columns of one input file, nothing else read."""
         return read_frame(path, self.format, self.columns, self.tree)
+
+
+def input_and_tree(path: Path, tree: str | None) -> tuple[list[Path], str, str | None]:
+    """The input files of `path`, their format and, for ROOT, the tree to read (`tree`,
+    checked, or the file's only one); --tree on other formats is refused."""
+    files, kind = input_files(Path(path))
+    if kind == "ROOT":
+        from study.data.root import choose_tree
+
+        return files, kind, choose_tree(files[0], tree)
+    if tree is not None:
+        raise ConfigError(f"--tree {shown(tree)}: expected ROOT input, found {kind}")
+    return files, kind, None
+
+
+def value_site(path: Path | str, tree: str | None) -> tuple[str, str]:
+    """Where a value message points, and its noun: (`FILE`, "column") or
+    (`FILE: tree 'T'`, "branch")."""
+    if tree is None:
+        return str(path), "column"
+    return f"{path}: tree {shown(tree)}", "branch"
 
 
 def raw_definitions(
@@ -135,14 +142,7 @@ def check_files(path: Path, files: list[Path], kind: str, tree, columns: list[st
             raise DataError(
                 f"{here.at()}: schema differs from {first.path.name}: {_difference(first, here)}"
             )
-        for column in columns:
-            if column not in here.types:
-                raise DataError(
-                    f"{here.at(column)}: listed but absent from the file; {here.listing()}"
-                )
-            problem = here.problem(column)
-            if problem:
-                raise DataError(f"{here.at(column)}{problem}")
+        _check_numbers(here, columns, "listed but absent from the file")
         rows += here.rows
     if rows == 0 and tree is not None:
         where, tail = (files[0], "") if len(files) == 1 else (path, f" in all {len(files)} files")
@@ -150,6 +150,17 @@ def check_files(path: Path, files: list[Path], kind: str, tree, columns: list[st
     if rows == 0:
         raise DataError(f"{path}: the dataset is empty (0 rows)")
     return rows
+
+
+def _check_numbers(here: FileColumns, columns: list[str], absent: str) -> None:
+    """Each of `columns` is in the file and holds one number a row; a DataError naming
+    the first that is not (`absent`: what a missing one is called)."""
+    for column in columns:
+        if column not in here.types:
+            raise DataError(f"{here.at(column)}: {absent}; {here.listing()}")
+        problem = here.problem(column)
+        if problem:
+            raise DataError(f"{here.at(column)}{problem}")
 
 
 def _difference(a: FileColumns, b: FileColumns) -> str:
@@ -167,32 +178,17 @@ def raw_frame(
     """Every column of raw input that a flat table holds (of a ROOT tree: the branches
     with one number per entry), after checking each file has `features`, each one number
     a row, finite; and the names of the branches left out (several numbers per entry)."""
-    files, kind = input_files(Path(path))
-    if kind == "ROOT":
-        from study.data.root import choose_tree
-
-        tree = choose_tree(files[0], tree)
-    elif tree is not None:
-        raise ConfigError(f"--tree {shown(tree)}: expected ROOT input, found {kind}")
+    files, kind, tree = input_and_tree(path, tree)
     frames, left_out = [], {}
     for file in files:
         here = file_columns(file, kind, tree)
-        for column in features:
-            if column not in here.types:
-                raise DataError(
-                    f"{here.at(column)}: needed by the model but absent; {here.listing()}"
-                )
-            problem = here.problem(column)
-            if problem:
-                raise DataError(f"{here.at(column)}{problem}")
+        _check_numbers(here, features, "needed by the model but absent")
         kept = [n for n in here.types if kind != "ROOT" or n in here.numeric]
         left_out.update(dict.fromkeys(n for n in here.types if n not in kept))
         frames.append(read_frame(file, kind, kept, tree))
     frame = pd.concat(frames, ignore_index=True)
-    where = str(files[0] if len(files) == 1 else Path(path))
-    where += f": tree {shown(tree)}" if tree is not None else ""
+    where, noun = value_site(files[0] if len(files) == 1 else Path(path), tree)
     for column in features:
-        noun = "column" if tree is None else "branch"
         check_values(where, column, frame[column].to_numpy(np.float64), noun=noun)
     return frame, list(left_out)
 

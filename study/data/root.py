@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from study.data.sources import LISTED, FileColumns
+from study.data.sources import FileColumns, listed
 from study.errors import DataError
 from study.names import shown
 
@@ -39,18 +39,13 @@ def _opened(path: Path) -> Iterator:
         yield file
 
 
-def _names(names: list[str]) -> str:
-    text = ", ".join(shown(n) for n in names[:LISTED])
-    return text + (f", ... ({len(names)} in all)" if len(names) > LISTED else "")
-
-
 def _trees(file) -> dict[str, str]:
     """Name (with its directories: dir/tree) -> class of every tree in the file."""
     return {k: c for k, c in file.classnames(cycle=False).items() if c in TREE_CLASSES}
 
 
 def _no_tree(path: Path, tree: str, trees: dict[str, str]) -> DataError:
-    found = f"trees found: {_names(list(trees))}" if trees else "the file holds no tree"
+    found = f"trees found: {listed(list(trees))}" if trees else "the file holds no tree"
     return DataError(f"{path}: no tree {shown(tree)} (see --tree); {found}")
 
 
@@ -66,10 +61,10 @@ def choose_tree(path: Path, tree: str | None = None) -> str:
     if len(trees) == 1:
         return next(iter(trees))
     if not trees:
-        objects = _names([f"{k} ({c})" for k, c in held.items()]) or "nothing"
+        objects = listed([f"{k} ({c})" for k, c in held.items()]) or "nothing"
         raise DataError(f"{path}: no TTree in this file (it holds {objects})")
     raise DataError(
-        f"{path}: {len(trees)} trees ({_names(list(trees))}); name the one to read with --tree"
+        f"{path}: {len(trees)} trees ({listed(list(trees))}); name the one to read with --tree"
     )
 
 

@@ -27,6 +27,12 @@ FORMATS = {
 LISTED = 40  # names a message lists before it says how many there are
 
 
+def listed(names: list[str]) -> str:
+    """`'a', 'b', ...` for a message: at most LISTED names, each shown safely."""
+    text = ", ".join(shown(n) for n in names[:LISTED])
+    return text + (f", ... ({len(names)} in all)" if len(names) > LISTED else "")
+
+
 def input_files(path: Path) -> tuple[list[Path], str]:
     """The input files of `path` (a file, or a directory's files, sorted) and their format."""
     path = Path(path)
