@@ -114,3 +114,20 @@ def test_nan_in_a_root_feature_is_named_as_the_trees_branch(tmp_path):
         DataError, match=r"a.root: tree 'tree': branch eta: 1 NaN value\(s\), first"
     ):
         raw_frame(tmp_path / "a.root", FEATURES)
+
+
+def test_a_hostile_left_out_branch_name_is_listed_quoted_on_one_line(tmp_path):
+    """Names come from the file: the terminal line shows them quoted and escaped (no
+    newline, no terminal escape), at most 40 of them."""
+    from study.data.sources import listed
+
+    frame = rows(n=4)
+    columns = {c: frame[c].to_numpy() for c in frame}
+    columns["p<script>*/x"] = ak.Array([[1.0], [], [2.0, 3.0], [4.0]])
+    write_root(tmp_path / "a.root", columns)
+    _, left_out = raw_frame(tmp_path / "a.root", FEATURES)
+    assert left_out == ["p<script>*/x"]
+    assert listed(left_out) == "'p<script>*/x'"
+    line = listed(["a\nb\x1b[31m", *[f"b{k}" for k in range(45)]])
+    assert "\n" not in line and "\x1b" not in line
+    assert line.startswith("'a\\nb\\x1b[31m', 'b0'") and line.endswith(", ... (46 in all)")
